@@ -1,0 +1,205 @@
+"""Records and the interface every language-model backend fills.
+
+A backend turns prompts into :class:`Generation` records (every token with its log-probability
+under the raw model distribution and under the sampling distribution, its entropy, varentropy
+and top alternatives) and scores given continuations by teacher forcing. The maths in ``uq/``
+and ``judge/`` reads these records; it never touches a model object.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+class ConfidantError(Exception):
+    """An error a user can cause or fix (bad input, a model that will not load...).
+
+    The UI shows its message as-is; the CLI prints it without a traceback.
+    """
+
+
+class ModelLoadError(ConfidantError):
+    """A model could not be loaded; the message says how to fix it."""
+
+
+class BackendError(ConfidantError):
+    """A backend failed while answering (HTTP error, time-out, malformed reply)."""
+
+
+@dataclass
+class TokenRecord:
+    """One generated token.
+
+    ``logprob`` is under the raw model distribution (temperature 1, no truncation);
+    ``sampling_logprob`` under the distribution actually sampled from (after temperature,
+    top-k, top-p), ``None`` when unknown. ``entropy`` and ``varentropy`` (nats, nats²) are of the
+    raw next-token distribution; ``truncated`` is true when they were computed from the top-k
+    alternatives only (OpenAI-compatible servers), in which case they are lower bounds of a sort
+    and must be labelled as such.
+    """
+
+    text: str
+    logprob: float
+    entropy: float
+    varentropy: float
+    top: list[tuple[str, float]] = field(default_factory=list)  # (token text, probability)
+    sampling_logprob: float | None = None
+    token_id: int | None = None
+    truncated: bool = False
+
+    @property
+    def surprisal(self) -> float:
+        """−log p(token) under the raw distribution, nats."""
+        return -self.logprob
+
+    @property
+    def probability(self) -> float:
+        return math.exp(self.logprob)
+
+
+@dataclass
+class Generation:
+    """One answer with its per-token record.
+
+    ``logprob_source`` names where ``TokenRecord.logprob`` comes from: ``"raw"`` (the model's
+    own distribution at temperature 1) for local models; for HTTP servers whatever the server
+    reports (``"server"``).
+    """
+
+    text: str
+    tokens: list[TokenRecord]
+    finish_reason: str = "length"  # "stop" (EOS or stop string) or "length"
+    logprob_source: str = "raw"
+
+    @property
+    def total_logprob(self) -> float:
+        """Σ log p(token): the sequence log-likelihood under the raw distribution."""
+        return float(sum(t.logprob for t in self.tokens))
+
+    @property
+    def mean_logprob(self) -> float:
+        """Length-normalised log-likelihood (mean token log-probability); 0 for no tokens."""
+        return self.total_logprob / len(self.tokens) if self.tokens else 0.0
+
+    @property
+    def truncated(self) -> bool:
+        return any(t.truncated for t in self.tokens)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["total_logprob"] = self.total_logprob
+        d["mean_logprob"] = self.mean_logprob
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Generation:
+        tokens = [
+            TokenRecord(**{**t, "top": [tuple(x) for x in t.get("top", [])]})
+            for t in d.get("tokens", [])
+        ]
+        return cls(
+            text=d["text"],
+            tokens=tokens,
+            finish_reason=d.get("finish_reason", "length"),
+            logprob_source=d.get("logprob_source", "raw"),
+        )
+
+
+@dataclass
+class ContinuationScore:
+    """Teacher-forced log-likelihood of one continuation given a prompt."""
+
+    text: str
+    token_logprobs: list[float]
+    tokens: list[str] = field(default_factory=list)
+
+    @property
+    def total_logprob(self) -> float:
+        return float(sum(self.token_logprobs))
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.total_logprob / len(self.token_logprobs) if self.token_logprobs else 0.0
+
+
+@dataclass
+class SamplingParams:
+    """Sampling settings, validated at the boundary."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = no top-k truncation
+    max_new_tokens: int = 64
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+    def validate(self) -> SamplingParams:
+        if not 1 <= self.n <= 256:
+            raise ConfidantError(f"n must be between 1 and 256, got {self.n}")
+        if not (math.isfinite(self.temperature) and 0.0 <= self.temperature <= 5.0):
+            raise ConfidantError(f"temperature must be between 0 and 5, got {self.temperature}")
+        if not (math.isfinite(self.top_p) and 0.0 < self.top_p <= 1.0):
+            raise ConfidantError(f"top-p must be in (0, 1], got {self.top_p}")
+        if not 0 <= self.top_k <= 100_000:
+            raise ConfidantError(f"top-k must be 0 (off) or a positive count, got {self.top_k}")
+        if not 1 <= self.max_new_tokens <= 4096:
+            raise ConfidantError(
+                f"max new tokens must be between 1 and 4096, got {self.max_new_tokens}"
+            )
+        self.stop = [s for s in (self.stop or []) if s]
+        return self
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """What ``uq/`` and ``judge/`` pipelines need from a causal language model."""
+
+    model_id: str
+
+    def sample(
+        self, prompt: str, params: SamplingParams, *, chat: bool = True
+    ) -> list[Generation]:
+        """``params.n`` answers to ``prompt`` from one batched call."""
+        ...
+
+    def sample_batch(
+        self, prompts: Sequence[str], params: SamplingParams, *, chat: bool = True
+    ) -> list[list[Generation]]:
+        """``params.n`` answers to each prompt, all prompts in batched calls."""
+        ...
+
+    def greedy(
+        self, prompt: str, max_new_tokens: int = 64, *, stop: Sequence[str] = (), chat: bool = True
+    ) -> Generation:
+        """The greedy answer with the same per-token record."""
+        ...
+
+    def score(
+        self, prompt: str, continuations: Sequence[str], *, chat: bool = True
+    ) -> list[ContinuationScore]:
+        """Teacher-forced log-likelihood of each continuation after ``prompt``."""
+        ...
+
+    def score_tree(
+        self, prefix: str, suffixes: Sequence[str], continuations: Sequence[str], *, chat: bool = True
+    ) -> list[list[ContinuationScore]]:
+        """Log-likelihood of each continuation after ``prefix + suffix``, for every suffix.
+
+        ``prefix`` is encoded once and its cache shared by every (suffix, continuation) row.
+        Returns ``[suffix index][continuation index]``.
+        """
+        ...
+
+    def choice_probs(
+        self, prompt: str, options: Sequence[str], *, chat: bool = True
+    ) -> list[float]:
+        """Probability of each option as the continuation, normalised over the options."""
+        ...
+
+    def format_prompt(self, prompt: str, *, chat: bool = True) -> str:
+        """The text actually fed to the model (chat template applied when ``chat``)."""
+        ...
