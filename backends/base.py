@@ -160,9 +160,7 @@ class LanguageModel(Protocol):
 
     model_id: str
 
-    def sample(
-        self, prompt: str, params: SamplingParams, *, chat: bool = True
-    ) -> list[Generation]:
+    def sample(self, prompt: str, params: SamplingParams, *, chat: bool = True) -> list[Generation]:
         """``params.n`` answers to ``prompt`` from one batched call."""
         ...
 
@@ -185,7 +183,12 @@ class LanguageModel(Protocol):
         ...
 
     def score_tree(
-        self, prefix: str, suffixes: Sequence[str], continuations: Sequence[str], *, chat: bool = True
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        continuations: Sequence[str],
+        *,
+        chat: bool = True,
     ) -> list[list[ContinuationScore]]:
         """Log-likelihood of each continuation after ``prefix + suffix``, for every suffix.
 

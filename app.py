@@ -1,0 +1,111 @@
+"""Confidant: start the web app.
+
+python app.py                       # default models (downloads from the Hugging Face Hub)
+python app.py --model tiny-random   # offline: a tiny random-weight model built in code
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
+    """``user:password`` pairs separated by commas (or newlines) → a list for ``launch(auth=)``."""
+    if not text or not text.strip():
+        return None
+    pairs = []
+    for item in text.replace("\n", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        user, sep, password = item.partition(":")
+        if not sep or not user or not password:
+            raise SystemExit(
+                f"--auth: expected user:password pairs separated by commas, got {item!r}"
+            )
+        pairs.append((user, password))
+    return pairs or None
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from backends.registry import BackendConfig
+
+    env = BackendConfig.from_env()
+    p = argparse.ArgumentParser(
+        description="Confidant: uncertainty of language models and trust in LLM judges."
+    )
+    p.add_argument(
+        "--model",
+        default=env.model,
+        help="generator: hub id, local directory, or tiny-random (env CONFIDANT_MODEL)",
+    )
+    p.add_argument(
+        "--openai-base-url",
+        default=env.openai_base_url,
+        help="use an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1 "
+        "(env CONFIDANT_OPENAI_BASE_URL; key from CONFIDANT_OPENAI_API_KEY)",
+    )
+    p.add_argument(
+        "--embedding-model", default=env.embedding_model, help="env CONFIDANT_EMBEDDING_MODEL"
+    )
+    p.add_argument("--nli-model", default=env.nli_model, help="env CONFIDANT_NLI_MODEL")
+    p.add_argument("--device", default=env.device, help="cpu, cuda or mps (default: automatic)")
+    p.add_argument(
+        "--db", default=os.environ.get("CONFIDANT_DB"), help="SQLite path (env CONFIDANT_DB)"
+    )
+    p.add_argument(
+        "--auth",
+        default=os.environ.get("CONFIDANT_AUTH"),
+        help="login: user:password pairs separated by commas (env CONFIDANT_AUTH)",
+    )
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    return p.parse_args(argv)
+
+
+def make_context(args):
+    from backends.registry import BackendConfig, Backends
+    from store.db import Store
+    from ui.context import AppContext
+
+    config = BackendConfig(
+        model=args.model,
+        openai_base_url=args.openai_base_url,
+        embedding_model=args.embedding_model,
+        nli_model=args.nli_model,
+        device=args.device,
+    )
+    auth = parse_auth(args.auth)
+    return AppContext(
+        backends=Backends(config), store=Store(args.db), auth_enabled=bool(auth)
+    ), auth
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = parse_args(argv)
+    ctx, auth = make_context(args)
+    from ui.app import build_app
+
+    demo = build_app(ctx)
+    demo.queue(default_concurrency_limit=4)
+    print(f"Confidant: database {ctx.store.path}", file=sys.stderr)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        auth=auth,
+        auth_message="Confidant: log in with the name and password your team gave you.",
+        show_error=True,
+        footer_links=["api", "settings"],
+        max_file_size="20mb",
+        run_history=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

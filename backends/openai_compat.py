@@ -1,0 +1,221 @@
+"""Language models behind an OpenAI-compatible HTTP server (vLLM, llama.cpp server, Ollama,
+OpenAI), filling the same records as the local backend from ``logprobs`` / ``top_logprobs``.
+
+Servers return only the top-k log-probabilities, so a token's entropy and varentropy are
+computed over those k alternatives only (−Σ_top-k p log p, a lower bound of the true entropy)
+and every such record is flagged ``truncated``. The API key is read from an environment variable
+and never stored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import httpx
+
+from backends.base import BackendError, ContinuationScore, Generation, SamplingParams, TokenRecord
+
+DEFAULT_KEY_ENV = "CONFIDANT_OPENAI_API_KEY"
+
+
+def truncated_stats(top_logprobs: Sequence[float]) -> tuple[float, float]:
+    """Entropy and varentropy over the top-k alternatives only (unnormalised partial sums)."""
+    ps = [math.exp(lp) for lp in top_logprobs if math.isfinite(lp)]
+    lps = [lp for lp in top_logprobs if math.isfinite(lp)]
+    h = -sum(p * lp for p, lp in zip(ps, lps, strict=True))
+    second = sum(p * lp * lp for p, lp in zip(ps, lps, strict=True))
+    return h, max(0.0, second - h * h)
+
+
+class OpenAICompatLM:
+    """A model served over the OpenAI protocol at ``base_url`` (e.g. http://127.0.0.1:8000/v1)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str = DEFAULT_KEY_ENV,
+        top_logprobs: int = 5,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model_id = model
+        self.top_logprobs = top_logprobs
+        key = os.environ.get(api_key_env) or os.environ.get("OPENAI_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def load(self) -> OpenAICompatLM:
+        return self
+
+    def _post(self, path: str, payload: dict) -> dict:
+        try:
+            r = self._client.post(path, json=payload)
+        except httpx.TimeoutException as exc:
+            raise BackendError(
+                f"The server at {self.base_url} did not answer in time ({exc.__class__.__name__}). "
+                "Fix: check it is running and not overloaded, or raise the time-out."
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise BackendError(
+                f"Could not reach the server at {self.base_url}: {exc}. Fix: check the URL "
+                "(it usually ends in /v1) and that the server is running."
+            ) from exc
+        if r.status_code != 200:
+            raise BackendError(
+                f"The server at {self.base_url} answered HTTP {r.status_code} for {path}: "
+                f"{r.text[:300]}"
+            )
+        try:
+            return r.json()
+        except ValueError as exc:
+            raise BackendError(
+                f"The server at {self.base_url} sent a reply that is not JSON"
+            ) from exc
+
+    def format_prompt(self, prompt: str, *, chat: bool = True) -> str:
+        return prompt  # the server applies its own chat template on /chat/completions
+
+    # -- sampling ----------------------------------------------------------------------------
+
+    def sample(self, prompt: str, params: SamplingParams, *, chat: bool = True) -> list[Generation]:
+        params.validate()
+        payload = {
+            "model": self.model_id,
+            "n": params.n,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_new_tokens,
+            "logprobs": True,
+            "top_logprobs": self.top_logprobs,
+        }
+        if params.top_k:
+            payload["top_k"] = params.top_k  # vLLM and llama.cpp accept it; OpenAI ignores it
+        if params.seed is not None:
+            payload["seed"] = params.seed
+        if params.stop:
+            payload["stop"] = list(params.stop)
+        if chat:
+            payload["messages"] = [{"role": "user", "content": prompt}]
+            data = self._post("/chat/completions", payload)
+        else:
+            payload["prompt"] = prompt
+            payload["logprobs"] = self.top_logprobs
+            payload.pop("top_logprobs")
+            data = self._post("/completions", payload)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise BackendError("The server's reply has no choices")
+        choices = sorted(choices, key=lambda c: c.get("index", 0))
+        return [self._generation(c, chat) for c in choices]
+
+    def sample_batch(
+        self, prompts: Sequence[str], params: SamplingParams, *, chat: bool = True
+    ) -> list[list[Generation]]:
+        return [self.sample(p, params, chat=chat) for p in prompts]
+
+    def greedy(
+        self, prompt: str, max_new_tokens: int = 64, *, stop: Sequence[str] = (), chat: bool = True
+    ) -> Generation:
+        params = SamplingParams(
+            n=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=0, stop=list(stop)
+        )
+        return self.sample(prompt, params, chat=chat)[0]
+
+    def _generation(self, choice: dict, chat: bool) -> Generation:
+        tokens: list[TokenRecord] = []
+        if chat:
+            text = (choice.get("message") or {}).get("content") or ""
+            for item in (choice.get("logprobs") or {}).get("content") or []:
+                alts = [
+                    (a.get("token", ""), float(a.get("logprob", -math.inf)))
+                    for a in item.get("top_logprobs") or []
+                ]
+                tokens.append(self._record(item.get("token", ""), item.get("logprob"), alts))
+        else:
+            text = choice.get("text") or ""
+            lp = choice.get("logprobs") or {}
+            for i, tok in enumerate(lp.get("tokens") or []):
+                tops = (lp.get("top_logprobs") or [None] * (i + 1))[i] or {}
+                alts = sorted(((t, float(v)) for t, v in tops.items()), key=lambda x: -x[1])
+                tokens.append(self._record(tok, (lp.get("token_logprobs") or [])[i], alts))
+        finish = "stop" if choice.get("finish_reason") == "stop" else "length"
+        return Generation(text=text, tokens=tokens, finish_reason=finish, logprob_source="server")
+
+    @staticmethod
+    def _record(token: str, logprob, alts: list[tuple[str, float]]) -> TokenRecord:
+        if logprob is None or not isinstance(logprob, int | float) or math.isnan(logprob):
+            raise BackendError(f"The server sent no usable log-probability for token {token!r}")
+        h, v = truncated_stats([a[1] for a in alts] or [float(logprob)])
+        return TokenRecord(
+            text=token,
+            logprob=float(max(logprob, -1e4)),
+            entropy=h,
+            varentropy=v,
+            top=[(t, math.exp(lp)) for t, lp in alts[:5]],
+            sampling_logprob=None,
+            truncated=True,
+        )
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def score(
+        self, prompt: str, continuations: Sequence[str], *, chat: bool = True
+    ) -> list[ContinuationScore]:
+        """Teacher-forced log-likelihoods via ``/completions`` with ``echo`` and ``max_tokens=0``
+        (vLLM and llama.cpp support it); the prompt is sent as is, without a chat template."""
+        out = []
+        for c in continuations:
+            data = self._post(
+                "/completions",
+                {
+                    "model": self.model_id,
+                    "prompt": prompt + c,
+                    "echo": True,
+                    "max_tokens": 0,
+                    "logprobs": 1,
+                    "temperature": 0,
+                },
+            )
+            try:
+                lp = data["choices"][0]["logprobs"]
+                offsets, toks, lps = lp["text_offset"], lp["tokens"], lp["token_logprobs"]
+            except (KeyError, IndexError, TypeError) as exc:
+                raise BackendError(
+                    "The server does not return prompt log-probabilities (echo); scoring needs them"
+                ) from exc
+            keep = [i for i, off in enumerate(offsets) if off >= len(prompt)]
+            out.append(
+                ContinuationScore(
+                    text=c,
+                    token_logprobs=[float(lps[i]) for i in keep if lps[i] is not None],
+                    tokens=[toks[i] for i in keep],
+                )
+            )
+        return out
+
+    def score_tree(
+        self,
+        prefix: str,
+        suffixes: Sequence[str],
+        continuations: Sequence[str],
+        *,
+        chat: bool = True,
+    ) -> list[list[ContinuationScore]]:
+        return [self.score(prefix + s, continuations, chat=chat) for s in suffixes]
+
+    def choice_probs(
+        self, prompt: str, options: Sequence[str], *, chat: bool = True
+    ) -> list[float]:
+        scores = [s.total_logprob for s in self.score(prompt, options, chat=chat)]
+        if not scores:
+            return []
+        m = max(scores)
+        w = [math.exp(s - m) for s in scores]
+        return [x / sum(w) for x in w]

@@ -1,0 +1,118 @@
+"""The backend objects an app process shares: loaded lazily, once, thread-safe.
+
+Nothing reaches for a global model: the UI holds one ``Backends`` and passes the objects it
+returns into the pipelines.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from backends.base import LanguageModel, ModelLoadError
+from backends.embeddings import DEFAULT_EMBEDDING_MODEL, SentenceEmbedder
+from backends.tiny import TINY_MODEL_ID, TINY_NLI_ID, tiny_model_dir
+
+DEFAULT_GENERATOR = "Qwen/Qwen2.5-0.5B-Instruct"
+DEFAULT_NLI = "microsoft/deberta-large-mnli"
+
+
+@dataclass
+class BackendConfig:
+    """Which models to use. ``model`` is a hub id, a local directory or ``tiny-random``;
+    with ``openai_base_url`` it is the model name on that server."""
+
+    model: str = DEFAULT_GENERATOR
+    openai_base_url: str | None = None
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    nli_model: str | None = None  # None: the default (tiny-random-nli alongside tiny-random)
+    device: str | None = None
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.model == TINY_MODEL_ID and not self.openai_base_url
+
+    @property
+    def resolved_nli_model(self) -> str:
+        if self.nli_model:
+            return self.nli_model
+        return TINY_NLI_ID if self.is_tiny else DEFAULT_NLI
+
+    @classmethod
+    def from_env(cls) -> BackendConfig:
+        env = os.environ
+        return cls(
+            model=env.get("CONFIDANT_MODEL", DEFAULT_GENERATOR),
+            openai_base_url=env.get("CONFIDANT_OPENAI_BASE_URL") or None,
+            embedding_model=env.get("CONFIDANT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
+            nli_model=env.get("CONFIDANT_NLI_MODEL") or None,
+            device=env.get("CONFIDANT_DEVICE") or None,
+        )
+
+
+class Backends:
+    """Lazily built, shared model objects. A failed load is not cached: the next call retries
+    (the user may have fixed the cause) and raises the same clear ``ModelLoadError``."""
+
+    def __init__(self, config: BackendConfig | None = None) -> None:
+        self.config = config or BackendConfig()
+        self._lock = threading.Lock()
+        self._objects: dict[str, object] = {}
+
+    def _get(self, key: str, build):
+        obj = self._objects.get(key)
+        if obj is None:
+            with self._lock:
+                obj = self._objects.get(key)
+                if obj is None:
+                    obj = build()
+                    self._objects[key] = obj
+        return obj.load()
+
+    def generator(self) -> LanguageModel:
+        cfg = self.config
+
+        def build():
+            if cfg.openai_base_url:
+                from backends.openai_compat import OpenAICompatLM
+
+                return OpenAICompatLM(cfg.openai_base_url, cfg.model)
+            from backends.hf import HFCausalLM
+
+            if cfg.model == TINY_MODEL_ID:
+                return HFCausalLM(
+                    str(tiny_model_dir()), display_name=TINY_MODEL_ID, device=cfg.device
+                )
+            return HFCausalLM(cfg.model, device=cfg.device)
+
+        return self._get("generator", build)
+
+    def embedder(self) -> SentenceEmbedder:
+        return self._get(
+            "embedder",
+            lambda: SentenceEmbedder(self.config.embedding_model, device=self.config.device),
+        )
+
+    def nli(self):
+        from backends.nli import NLIModel
+
+        name = self.config.resolved_nli_model
+
+        def build():
+            if name == TINY_NLI_ID:
+                return NLIModel(str(tiny_model_dir(TINY_NLI_ID)), display_name=TINY_NLI_ID)
+            return NLIModel(name, device=self.config.device)
+
+        return self._get("nli", build)
+
+    def describe(self) -> dict[str, str]:
+        cfg = self.config
+        return {
+            "generator": cfg.model + (f" @ {cfg.openai_base_url}" if cfg.openai_base_url else ""),
+            "embeddings": cfg.embedding_model,
+            "nli": cfg.resolved_nli_model,
+        }
+
+
+__all__ = ["BackendConfig", "Backends", "ModelLoadError", "DEFAULT_GENERATOR", "DEFAULT_NLI"]

@@ -1,0 +1,115 @@
+"""The app launched in-process on a free port and driven with gradio_client, and handlers
+called directly."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+
+from backends.registry import BackendConfig, Backends
+from store.db import Store
+from store.runs import list_runs
+from ui.app import build_app
+from ui.context import AppContext
+from ui.generate_tab import make_generate_handler
+from ui.history_tab import open_run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ctx(tmp_path, tiny_lm_dir):
+    backends = Backends(BackendConfig(model=str(tiny_lm_dir)))
+    return AppContext(backends=backends, store=Store(tmp_path / "app.db"))
+
+
+def test_generate_handler_streams_then_saves_and_history_rebuilds(ctx):
+    handler = make_generate_handler(ctx)
+    outputs = list(handler("What is the capital of France?", 0.0, 1.0, 0, 12, 0, None))
+    assert len(outputs) >= 2
+    text, fig, highlights, summary, status = outputs[-1]
+    assert "Saved as run" in status
+    assert len(highlights) == len(fig.data[0].y)
+    assert all(0.0 <= s <= 1.0 for _, s in highlights)
+    assert "".join(t for t, _ in highlights) == text
+    runs = list_runs(ctx.store)
+    assert len(runs) == 1 and runs[0]["kind"] == "trace"
+    view = open_run(
+        AppContext(
+            backends=Backends(BackendConfig(model="no-such-model")),
+            store=ctx.store,
+            history_renderers={"trace": __import__("ui.history_tab", fromlist=["x"]).render_trace},
+        ),
+        runs[0]["id"],
+    )
+    assert list(view["plot"].data[0].y) == list(fig.data[0].y)
+    assert view["highlights"] == highlights
+
+
+@pytest.mark.parametrize(
+    "question, temperature, max_new, message",
+    [
+        ("", 0.0, 10, "type a question"),
+        ("   \n ", 0.0, 10, "type a question"),
+        ("x" * 100_000, 0.0, 10, "limit"),
+        ("a\x00b", 0.0, 10, "NUL"),
+        ("ok", -1.0, 10, "temperature"),
+        ("ok", 0.5, 0, "max new tokens"),
+    ],
+)
+def test_bad_input_is_a_message_and_stores_nothing(ctx, question, temperature, max_new, message):
+    handler = make_generate_handler(ctx)
+    with pytest.raises(gr.Error, match=message):
+        list(handler(question, temperature, 1.0, 0, max_new, 0, None))
+    assert list_runs(ctx.store) == []
+
+
+def test_a_model_that_cannot_load_is_a_message_and_the_app_keeps_going(tmp_path):
+    ctx = AppContext(
+        backends=Backends(BackendConfig(model=str(tmp_path / "missing"))),
+        store=Store(tmp_path / "a.db"),
+    )
+    with pytest.raises(gr.Error, match="Could not load model"):
+        list(make_generate_handler(ctx)("hi", 0.0, 1.0, 0, 5, 0, None))
+
+
+def test_app_in_process_with_gradio_client(ctx):
+    demo = build_app(ctx)
+    demo.queue()
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        show_error=True,
+    )
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+        for name in ("/generate", "/list_runs", "/open_run", "/export_runs"):
+            assert name in api
+        text, plot, highlights, summary, status = client.predict(
+            "Who wrote Hamlet?", 0.0, 1.0, 0, 10, 0, api_name="/generate"
+        )
+        assert plot["type"] == "plotly" and json.loads(plot["plot"])["data"]
+        assert highlights and {"token", "class_or_confidence"} <= set(highlights[0])
+        table = client.predict("all", api_name="/list_runs")
+        run_id = table["data"][0][0]
+        md, hl, plot1, plot2, raw = client.predict(run_id, api_name="/open_run")
+        assert "trace" in md and raw["result"]["generation"]["text"] == text
+        with pytest.raises(Exception, match="No run"):
+            client.predict("not-a-run", api_name="/open_run")
+        csv_path = client.predict(api_name="/export_runs")
+        with open(csv_path, encoding="utf-8") as f:
+            assert run_id in f.read()
+    finally:
+        demo.close()

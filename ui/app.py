@@ -1,0 +1,32 @@
+"""Builds the whole Gradio app: one module per tab."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.context import TINY_BANNER, AppContext
+from ui.generate_tab import create_generate_tab
+from ui.history_tab import create_history_tab
+
+# Each entry creates one tab; a new tab is one import and one line here.
+TABS = [
+    create_generate_tab,
+    create_history_tab,
+]
+
+
+def build_app(ctx: AppContext) -> gr.Blocks:
+    with gr.Blocks(title="Confidant", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# Confidant\nHow sure is this model? Can I trust this LLM judge? "
+            f"Models: `{ctx.backends.describe()['generator']}` · NLI `{ctx.backends.describe()['nli']}` · "
+            f"embeddings `{ctx.backends.describe()['embeddings']}`"
+        )
+        if ctx.tiny:
+            gr.Markdown(TINY_BANNER, elem_id="tiny-banner")
+        with gr.Tabs():
+            for create in TABS:
+                create(ctx)
+        for fn, inputs, outputs in ctx.on_load:
+            demo.load(fn, inputs, outputs, api_visibility="private")
+    return demo

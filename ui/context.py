@@ -1,0 +1,88 @@
+"""What every tab shares: the backends, the store, the settings, and small helpers that turn
+user-caused errors into messages."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from backends.base import ConfidantError
+from backends.registry import Backends
+from store.db import Store
+
+log = logging.getLogger("confidant")
+
+
+@dataclass
+class AppContext:
+    backends: Backends
+    store: Store
+    auth_enabled: bool = False
+    history_renderers: dict = field(default_factory=dict)
+    on_load: list = field(default_factory=list)  # (fn, inputs, outputs) run when a page opens
+
+    @property
+    def tiny(self) -> bool:
+        return self.backends.config.is_tiny
+
+
+def annotator_of(request: gr.Request | None, typed_name: str | None = None) -> str | None:
+    """The logged-in user when login is on; otherwise the name the person typed, if any."""
+    user = getattr(request, "username", None) if request is not None else None
+    if user:
+        return str(user)
+    name = (typed_name or "").strip()
+    return name[:100] or None
+
+
+def session_of(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def user_errors(fn):
+    """Show a ``ConfidantError`` (bad input, a model that will not load, a server that failed)
+    as a message in the page instead of a traceback; other errors are logged and shown briefly."""
+
+    def convert(exc: Exception):
+        if isinstance(exc, gr.Error):
+            return exc
+        if isinstance(exc, ConfidantError):
+            return gr.Error(str(exc))
+        log.exception("unexpected error in %s", fn.__name__)
+        return gr.Error(f"Something went wrong ({type(exc).__name__}: {exc}). Nothing was saved.")
+
+    if _is_generator(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                raise convert(exc) from exc
+
+        return gen_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise convert(exc) from exc
+
+    return wrapper
+
+
+def _is_generator(fn) -> bool:
+    import inspect
+
+    return inspect.isgeneratorfunction(fn)
+
+
+TINY_BANNER = (
+    "**Offline demo model.** This app runs `tiny-random`, a tiny model with random weights built "
+    "on this machine: its text is gibberish, but every measure is computed exactly as it would be "
+    "for a real model. Start with `--model <hub id or directory>` for real answers."
+)
