@@ -1,0 +1,88 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from backends.base import ConfidantError
+from uq.correctness import (
+    correctness_score,
+    exact_match,
+    is_correct,
+    normalise_squad,
+    rouge_l_score,
+    squad_f1,
+)
+
+DATASET = Path(__file__).resolve().parents[2] / "data" / "qa" / "trivia_small.jsonl"
+
+
+def test_squad_normalisation():
+    assert normalise_squad("The  Eiffel Tower!") == "eiffel tower"
+    assert normalise_squad("An apple, a day") == "apple day"
+    assert normalise_squad("1,440") == "1440"
+    # Articles go only as whole words.
+    assert normalise_squad("Theatre and another") == "theatre and another"
+
+
+def test_exact_match_examples():
+    assert exact_match("the Pacific Ocean.", ["Pacific Ocean"]) == 1.0
+    assert exact_match("Pacific", ["Pacific Ocean"]) == 0.0
+    assert exact_match("Pacific", ["Pacific Ocean", "Pacific"]) == 1.0
+    assert exact_match("Paris", "paris") == 1.0
+
+
+def test_squad_f1_examples():
+    # Prediction tokens [albert, einstein, physicist], gold [albert, einstein]:
+    # P = 2/3, R = 1, F1 = 0.8.
+    assert squad_f1("Albert Einstein, the physicist", ["Albert Einstein"]) == pytest.approx(0.8)
+    # Max over golds.
+    assert squad_f1("Einstein", ["Albert Einstein", "Einstein"]) == 1.0
+    assert squad_f1("Einstein", ["Albert Einstein"]) == pytest.approx(2 / 3)
+    # Repeated tokens count as a multiset: pred [new, new, york], gold [new, york].
+    assert squad_f1("new new york", ["New York"]) == pytest.approx(0.8)
+    assert squad_f1("London", ["Paris"]) == 0.0
+    # Only articles/punctuation left: an empty answer matches only an empty one.
+    assert squad_f1("The.", ["a"]) == 1.0
+    assert squad_f1("The.", ["Paris"]) == 0.0
+
+
+def test_rouge_l_score_is_max_over_golds():
+    assert rouge_l_score("the blue whale", ["whale shark", "blue whale"]) == pytest.approx(0.8)
+
+
+def test_is_correct_thresholds_and_methods():
+    golds = ["George Washington", "Washington"]
+    assert is_correct("It was George Washington.", golds)
+    assert not is_correct("Abraham Lincoln", golds)
+    assert is_correct("Washington", golds, method="exact_match")
+    assert not is_correct("President Washington", golds, method="exact_match")
+    # F1 of "george" against "george washington" is 2/3.
+    assert is_correct("George", golds, threshold=0.6)
+    assert not is_correct("George", golds, threshold=0.7)
+    assert correctness_score("George", golds, "rouge_l") == pytest.approx(2 / 3)
+    assert is_correct("George", golds, method="rouge_l", threshold=0.3)
+
+
+def test_bad_input():
+    with pytest.raises(ConfidantError, match="unknown correctness method"):
+        is_correct("x", ["x"], method="bleu")
+    with pytest.raises(ConfidantError, match="at least one gold"):
+        squad_f1("x", [])
+    with pytest.raises(ConfidantError, match="threshold"):
+        is_correct("x", ["x"], threshold=1.5)
+    with pytest.raises(ConfidantError, match="string"):
+        exact_match(None, ["x"])
+
+
+def test_authored_dataset_is_well_formed_and_self_consistent():
+    rows = [json.loads(line) for line in DATASET.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 40
+    assert len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert set(row) == {"id", "question", "answers"}
+        assert row["question"].strip().endswith("?")
+        assert row["answers"] and all(isinstance(a, str) and a.strip() for a in row["answers"])
+        # Every gold answer counts as correct against the list, under every method.
+        for answer in row["answers"]:
+            for method in ("squad_f1", "exact_match", "rouge_l"):
+                assert is_correct(answer, row["answers"], method=method)
