@@ -232,3 +232,12 @@ def test_agreement_table_rows_and_undefined_cells():
         agreement_table({"judge": [1, 2]})
     with pytest.raises(ConfidantError):
         agreement_table({"judge": [1, 2], "ana": [1, 2, 3]})
+
+
+def test_module_examples_run():
+    import doctest
+
+    import judge.agreement
+
+    result = doctest.testmod(judge.agreement)
+    assert result.attempted > 0 and result.failed == 0

@@ -250,3 +250,12 @@ def test_result_type():
     assert isinstance(result, NonTransitivity)
     d = result.to_dict()
     assert d["ratio"] == 0.25 and d["subsets"] == 4 and d["k"] == 3
+
+
+def test_module_examples_run():
+    import doctest
+
+    import judge.consistency
+
+    result = doctest.testmod(judge.consistency)
+    assert result.attempted > 0 and result.failed == 0

@@ -358,3 +358,12 @@ def test_ppl_relation_errors():
         ppl_relation("A", 2.0, "A", float("nan"))
     with pytest.raises(ConfidantError):
         ppl_relation("A", 2.0, "A", 3.0, tolerance=-1)
+
+
+def test_module_examples_run():
+    import doctest
+
+    import judge.trustjudge
+
+    result = doctest.testmod(judge.trustjudge)
+    assert result.attempted > 0 and result.failed == 0
