@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import Any
 
+import numpy as np
+
 from backends.base import ConfidantError
 
 Relations = Mapping[tuple[int, int], int]
@@ -36,8 +38,12 @@ def _validate_relations(relations: Relations, n: int | None = None) -> dict[tupl
         raise ConfidantError("relations must map candidate pairs (i, j) to 1, 0 or -1")
     clean: dict[tuple[int, int], int] = {}
     for pair, relation in relations.items():
-        if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise ConfidantError(f"a relation key must be a pair (i, j), got {pair!r}")
+        if not (
+            isinstance(pair, tuple)
+            and len(pair) == 2
+            and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in pair)
+        ):
+            raise ConfidantError(f"a relation key must be a pair of integers (i, j), got {pair!r}")
         i, j = int(pair[0]), int(pair[1])
         if not 0 <= i < j:
             raise ConfidantError(f"a relation key must be (i, j) with 0 <= i < j, got {pair!r}")

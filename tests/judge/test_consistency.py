@@ -199,6 +199,8 @@ def test_ntr_errors():
         non_transitivity_ratio({(1, 0): 1}, n=3, k=3)
     with pytest.raises(ConfidantError):
         non_transitivity_ratio({(0, 1): 0.5}, n=3, k=3)
+    with pytest.raises(ConfidantError, match="pair of integers"):
+        non_transitivity_ratio({("a", "b"): 1}, n=3, k=3)
 
 
 @given(st.lists(st.integers(1, 4), min_size=3, max_size=7), st.sampled_from([3, 4, 5]))
