@@ -356,10 +356,27 @@ def oracle_posterior_batch(
     """A ``posterior_batch`` callable over the bank oracle (see :func:`oracle_posterior`);
     labelled ``ORACLE_POSTERIOR_LABEL`` wherever its results are shown."""
 
+    if not 0.0 < floor < 1.0:
+        raise ConfidantError(f"the oracle floor must be in (0, 1), got {floor}")
+    # Disagreement of every class with each (question, yes/no) answer, looked up per turn.
+    disagree = {
+        (query, answer): (class_set.answers[:, j] != (answer == YES)).astype(float)
+        for j, query in enumerate(class_set.questions)
+        for answer in (YES, NO)
+    }
+    log_floor = np.log(floor)
+
     def posterior_batch(histories: list[History]) -> np.ndarray:
-        if not histories:
-            return np.zeros((0, class_set.n_classes))
-        return np.stack([oracle_posterior(class_set, h, floor=floor) for h in histories])
+        mismatches = np.zeros((len(histories), class_set.n_classes))
+        for i, history in enumerate(histories):
+            for turn in history:
+                row = disagree.get(tuple(turn))
+                if row is not None:
+                    mismatches[i] += row
+        # floor ** m, normalised per row; shifting by the row minimum keeps it finite.
+        logw = (mismatches - mismatches.min(axis=1, keepdims=True)) * log_floor
+        weights = np.exp(logw)
+        return weights / weights.sum(axis=1, keepdims=True)
 
     posterior_batch.label = ORACLE_POSTERIOR_LABEL  # type: ignore[attr-defined]
     return posterior_batch

@@ -202,3 +202,16 @@ def test_oracle_posterior_batch_is_labelled(animals):
     assert np.allclose(out.sum(axis=1), 1.0)
     assert "not a language model" in batch.label
     assert batch([]).shape == (0, animals.n_classes)
+
+
+def test_oracle_posterior_batch_matches_the_single_history_oracle(animals):
+    batch = oracle_posterior_batch(animals, floor=0.01)
+    rng = np.random.default_rng(0)
+    histories = []
+    for _ in range(20):
+        picked = rng.choice(animals.n_questions, size=6, replace=False)
+        histories.append(
+            [(animals.questions[j], str(rng.choice(["yes", "no", "maybe so"]))) for j in picked]
+        )
+    expected = np.stack([oracle_posterior(animals, h, floor=0.01) for h in histories])
+    assert np.allclose(batch(histories), expected)
