@@ -516,6 +516,11 @@ def select_query(
     :func:`entropy_upper_bound`; pick the argmin (first on ties).
     IP (``"ip"``): same histories; pick the argmin of the mean posterior entropy in bits.
     Random (``"random"``): a uniform candidate, no posterior call.
+
+    Note: uncovered draws add α·log2(K − |C|), which is largest for small sets, so with labels
+    drawn uniformly (mostly outside the current set late in a game) the bound can favour
+    questions that keep sets large or leave them empty; ``hypotheses="posterior"`` draws the
+    labels from p̂(· | h_k) instead.
     """
     if method not in METHODS:
         raise ConfidantError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -532,6 +537,8 @@ def select_query(
         return SelectionStep(method, candidates, candidates[j], j)
     if method == "cip" and (tau is None or alpha is None):
         raise ConfidantError("C-IP selection needs the threshold tau and alpha")
+    if alpha is not None:
+        alpha = _check_alpha(alpha)
     labels = draw_hypotheses(n_classes, n_est, rng, mode=hypotheses, posterior=posterior)
 
     # The answer depends only on (label, candidate): ask once per distinct label.
