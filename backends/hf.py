@@ -29,6 +29,7 @@ from transformers import (
 )
 
 from backends.base import (
+    ConfidantError,
     ContinuationScore,
     Generation,
     ModelLoadError,
@@ -143,6 +144,16 @@ class _SampledRecorder(LogitsProcessor):
             self.prev = None
 
 
+class _RowTemperature(LogitsProcessor):
+    """Divides each row's logits by its own temperature (a batch that mixes temperatures)."""
+
+    def __init__(self, temperatures: torch.Tensor) -> None:
+        self.temperatures = temperatures
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return scores / self.temperatures.to(scores.device, scores.dtype)[:, None]
+
+
 class HFCausalLM:
     """A transformers causal LM, loaded lazily on first use and safe to share across threads.
 
@@ -246,12 +257,14 @@ class HFCausalLM:
             **sampling,
         )
 
-    def _processors(self, params: SamplingParams, greedy: bool):
+    def _processors(self, params: SamplingParams, greedy: bool, row_temperatures=None):
         raw = _RawRecorder()
         sampled = _SampledRecorder()
         procs = [raw]
         if not greedy:
-            if params.temperature != 1.0:
+            if row_temperatures is not None:
+                procs.append(_RowTemperature(torch.tensor(row_temperatures)))
+            elif params.temperature != 1.0:
                 procs.append(TemperatureLogitsWarper(params.temperature))
             if params.top_k:
                 procs.append(TopKLogitsWarper(params.top_k))
@@ -275,22 +288,36 @@ class HFCausalLM:
         *,
         chat: bool = True,
         streamer=None,
+        temperatures: Sequence[float] | None = None,
     ) -> list[list[Generation]]:
         """``params.n`` answers to each prompt; all prompts × n in batched ``generate`` calls
-        of at most ``max_batch`` sequences."""
+        of at most ``max_batch`` sequences.
+
+        ``temperatures`` (optional, one per prompt, each in (0, 5]) overrides
+        ``params.temperature`` per prompt, so answers at different temperatures share one
+        batch; top-k and top-p still apply to every row."""
         params.validate()
         if not prompts:
             return []
+        row_temps = None
+        if temperatures is not None:
+            temps = [float(t) for t in temperatures]
+            if len(temps) != len(prompts):
+                raise ValueError(f"{len(temps)} temperatures for {len(prompts)} prompts")
+            if not all(math.isfinite(t) and 0.0 < t <= 5.0 for t in temps):
+                raise ConfidantError("per-prompt temperatures must be in (0, 5]")
+            row_temps = [t for t in temps for _ in range(params.n)]
         if params.seed is None:
             params.seed = random.randrange(2**31)
-        greedy = params.temperature == 0.0
+        greedy = params.temperature == 0.0 and row_temps is None
         rows = [p for p in prompts for _ in range(params.n)]
         out: list[Generation] = []
         with self._run_lock, torch.inference_mode():
             torch.manual_seed(params.seed)
             for start in range(0, len(rows), self.max_batch):
                 chunk = rows[start : start + self.max_batch]
-                out.extend(self._generate(chunk, params, greedy, chat, streamer))
+                chunk_temps = row_temps[start : start + self.max_batch] if row_temps else None
+                out.extend(self._generate(chunk, params, greedy, chat, streamer, chunk_temps))
         return [out[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
 
     def greedy(
@@ -308,7 +335,13 @@ class HFCausalLM:
         return self.sample_batch([prompt], params, chat=chat, streamer=streamer)[0][0]
 
     def _generate(
-        self, prompts: list[str], params: SamplingParams, greedy: bool, chat: bool, streamer
+        self,
+        prompts: list[str],
+        params: SamplingParams,
+        greedy: bool,
+        chat: bool,
+        streamer,
+        row_temperatures=None,
     ) -> list[Generation]:
         tok, model = self.tokenizer, self.model
         encoded = [self._prompt_ids(p, chat) for p in prompts]
@@ -320,7 +353,7 @@ class HFCausalLM:
         attention = torch.tensor(
             [[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=model.device
         )
-        raw, sampled, processors = self._processors(params, greedy)
+        raw, sampled, processors = self._processors(params, greedy, row_temperatures)
         kwargs = {"tokenizer": tok} if params.stop else {}
         sequences = model.generate(
             input_ids=input_ids,
