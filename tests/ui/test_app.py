@@ -113,3 +113,39 @@ def test_app_in_process_with_gradio_client(ctx):
             assert run_id in f.read()
     finally:
         demo.close()
+
+
+def test_login_required_and_runs_belong_to_the_logged_in_user(ctx):
+    import httpx
+
+    demo = build_app(ctx)
+    demo.queue()
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        auth=[("alice", "pw-a"), ("bob", "pw-b")],
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert httpx.get(url + "config").status_code == 401
+        with pytest.raises(Exception):  # noqa: B017 - gradio_client raises its own auth error type
+            Client(url, verbose=False)
+        with pytest.raises(Exception):  # noqa: B017
+            Client(url, auth=("alice", "wrong"), verbose=False)
+        client = Client(url, auth=("alice", "pw-a"), verbose=False)
+        client.predict("hi", 0.0, 1.0, 0, 4, 0, api_name="/generate")
+        assert [r["annotator"] for r in list_runs(ctx.store)] == ["alice"]
+    finally:
+        demo.close()
+
+
+def test_parse_auth():
+    from app import parse_auth
+
+    assert parse_auth("a:1, b:x:y") == [("a", "1"), ("b", "x:y")]
+    assert parse_auth("") is None
+    with pytest.raises(SystemExit):
+        parse_auth("nocolon")

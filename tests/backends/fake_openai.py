@@ -1,0 +1,151 @@
+"""A small server on 127.0.0.1 that speaks the OpenAI protocol, logprobs fields included.
+
+Its "model" answers with fixed tokens and log-probabilities so tests can check every field the
+backend fills. ``mode`` switches it to failure behaviours (HTTP 500, a slow answer, bad JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TOKENS = ["Paris", " is", " the", " capital", "."]
+LOGPROBS = [-0.1, -0.5, -0.05, -1.2, -0.3]
+
+
+def top_for(i: int) -> list[tuple[str, float]]:
+    chosen = LOGPROBS[i]
+    return [(TOKENS[i], chosen), ("Lyon", chosen - 1.5), ("Rome", chosen - 2.0)]
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):
+                body = json.loads(
+                    self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"
+                )
+                outer.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                )
+                if outer.mode == "500":
+                    return self._send(500, {"error": {"message": "internal error"}})
+                if outer.mode == "slow":
+                    time.sleep(2.0)
+                if outer.mode == "garbage":
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b"not json")
+                    return None
+                if self.path.endswith("/chat/completions"):
+                    return self._send(200, outer.chat(body))
+                if self.path.endswith("/completions"):
+                    return self._send(200, outer.completion(body))
+                return self._send(404, {"error": "not found"})
+
+            def _send(self, code, payload):
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except BrokenPipeError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def chat(self, body: dict) -> dict:
+        k = int(body.get("top_logprobs") or 0)
+        n = int(body.get("n") or 1)
+        content = [
+            {
+                "token": t,
+                "logprob": LOGPROBS[i],
+                "bytes": list(t.encode()),
+                "top_logprobs": [
+                    {"token": a, "logprob": lp, "bytes": None} for a, lp in top_for(i)[:k]
+                ],
+            }
+            for i, t in enumerate(TOKENS)
+        ]
+        return {
+            "id": "x",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [
+                {
+                    "index": j,
+                    "message": {"role": "assistant", "content": "".join(TOKENS)},
+                    "logprobs": {"content": content},
+                    "finish_reason": "stop",
+                }
+                for j in range(n)
+            ],
+        }
+
+    def completion(self, body: dict) -> dict:
+        prompt = body.get("prompt", "")
+        # Echo: one "token" per character of the prompt, log p = −0.1 × (index mod 7 + 1).
+        if body.get("echo"):
+            toks = list(prompt)
+            lps = [None] + [-0.1 * ((i % 7) + 1) for i in range(1, len(toks))]
+            offsets = list(range(len(toks)))
+            return {
+                "choices": [
+                    {
+                        "index": 0,
+                        "text": prompt,
+                        "logprobs": {
+                            "tokens": toks,
+                            "token_logprobs": lps,
+                            "text_offset": offsets,
+                            "top_logprobs": None,
+                        },
+                        "finish_reason": "length",
+                    }
+                ]
+            }
+        k = int(body.get("logprobs") or 0)
+        return {
+            "choices": [
+                {
+                    "index": 0,
+                    "text": "".join(TOKENS),
+                    "logprobs": {
+                        "tokens": TOKENS,
+                        "token_logprobs": LOGPROBS,
+                        "top_logprobs": [dict(top_for(i)[:k]) for i in range(len(TOKENS))],
+                        "text_offset": [
+                            sum(len(t) for t in TOKENS[:i]) for i in range(len(TOKENS))
+                        ],
+                    },
+                    "finish_reason": "length",
+                }
+            ]
+        }
+
+
+def expected_truncated_entropy(i: int, k: int) -> float:
+    return -sum(math.exp(lp) * lp for _, lp in top_for(i)[:k])

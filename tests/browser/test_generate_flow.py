@@ -1,0 +1,37 @@
+"""The Generate → History flow a person follows, in a real browser."""
+
+import csv
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def test_question_to_rendered_trace_then_history(page, live_app, screenshot_dir):
+    url, ctx = live_app
+    page.goto(url)
+    page.get_by_text("Offline demo model").wait_for()
+    page.get_by_label("Question").first.fill("What is the capital of France?")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("Saved as run").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.get_by_text("mean token entropy").is_visible()
+    page.screenshot(path=str(screenshot_dir / "generate.png"), full_page=True)
+
+    page.get_by_role("tab", name="History").click()
+    page.get_by_role("button", name="Refresh").click()
+    run_id = ctx.store.read(lambda db: next(db.query("select id from runs")))["id"]
+    page.get_by_text(run_id).first.wait_for(state="attached")
+    page.get_by_label("Run id").fill(run_id)
+    page.get_by_role("button", name="Open", exact=True).click()
+    page.get_by_text("trace ·").wait_for()
+    page.screenshot(path=str(screenshot_dir / "history.png"), full_page=True)
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export runs (CSV)").click()
+        page.locator("a[download]").first.click()
+    path = dl.value.path()
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["id"] for r in rows] == [run_id]
+    assert rows[0]["title"] == "What is the capital of France?"
