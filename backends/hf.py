@@ -83,10 +83,9 @@ def entropy_and_varentropy(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     """Shannon entropy H = −Σ p log p and varentropy V = Σ p (log p)² − H² (nats) of each row
     of log-probabilities; −inf entries (masked tokens) contribute nothing."""
     safe = logp.clamp_min(-1e4)
-    p = safe.exp()
-    plogp = p * safe
+    plogp = safe.exp().mul_(safe)
     h = -plogp.sum(-1)
-    v = (plogp * safe).sum(-1) - h * h
+    v = torch.einsum("bv,bv->b", plogp, safe) - h * h
     return h, v
 
 
@@ -131,6 +130,7 @@ class _SampledRecorder(LogitsProcessor):
     def __init__(self) -> None:
         self.chosen: list[torch.Tensor] = []
         self.prev: torch.Tensor | None = None
+        self.same_as_raw = False
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self.prev is not None:
@@ -270,7 +270,10 @@ class HFCausalLM:
                 procs.append(TopKLogitsWarper(params.top_k))
             if params.top_p < 1.0:
                 procs.append(TopPLogitsWarper(params.top_p))
-            procs.append(sampled)
+            if len(procs) > 1:
+                procs.append(sampled)
+            else:  # no warper: the sampling distribution is the raw one, nothing to recompute
+                sampled.same_as_raw = True
         return raw, sampled, LogitsProcessorList(procs)
 
     def sample(self, prompt: str, params: SamplingParams, *, chat: bool = True) -> list[Generation]:
@@ -385,7 +388,12 @@ class HFCausalLM:
         var = torch.stack(raw.varentropy[:steps], 1).cpu().tolist()
         top_lp = torch.stack(raw.top_logp[:steps], 1).cpu()
         top_ids = torch.stack(raw.top_ids[:steps], 1).cpu()
-        samp = torch.stack(sampled.chosen[:steps], 1).cpu().tolist() if sampled else None
+        if sampled is None:
+            samp = None
+        elif sampled.same_as_raw:
+            samp = chosen
+        else:
+            samp = torch.stack(sampled.chosen[:steps], 1).cpu().tolist()
         ids = new.cpu().tolist()
         eos = self.model.generation_config.eos_token_id
         eos_set = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()

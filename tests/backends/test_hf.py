@@ -159,3 +159,8 @@ def test_a_model_that_cannot_load_says_how_to_fix_it(tmp_path):
     lm = HFCausalLM("no-such-org/no-such-model-xyz")
     with pytest.raises(ModelLoadError, match="hub id"):
         lm.load()
+
+
+def test_untruncated_temperature_one_samples_from_the_raw_distribution(tiny_lm):
+    g = tiny_lm.sample("x", SamplingParams(n=1, temperature=1.0, max_new_tokens=6, seed=9))[0]
+    assert g.tokens and all(t.sampling_logprob == t.logprob for t in g.tokens)
