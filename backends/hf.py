@@ -59,6 +59,13 @@ def pick_dtype(device: str) -> torch.dtype:
 def load_error_message(model_id: str, exc: BaseException) -> str:
     """A message that says what went wrong loading a model and how to fix it."""
     text = str(exc)
+    looks_like_path = model_id.startswith((".", "/", "~"))
+    if looks_like_path and not Path(model_id).expanduser().exists():
+        return (
+            f"Could not load model {model_id!r}: there is no such directory. Fix: give the path "
+            "of a local model directory (with config.json), or a hub id such as "
+            "Qwen/Qwen2.5-0.5B-Instruct (offline: --model tiny-random)."
+        )
     if isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in text.lower():
         hint = "it does not fit in memory: choose a smaller model or free memory"
     elif not Path(model_id).exists() and (
@@ -466,12 +473,19 @@ class HFCausalLM:
         *,
         chat: bool = True,
         max_rows: int = 128,
+        max_tokens: int = 1024,
     ) -> list[list[ContinuationScore]]:
         """log p(continuation | prefix + suffix) for every (suffix, continuation).
 
-        The prefix is run once; its cache is repeated across rows of (suffix + continuation)
-        tokens, right-padded, in chunks of ``max_rows``. With ``chat`` the prefix goes through
-        the chat template (it is the user turn) and suffixes start the assistant's reply.
+        The prefix is run once and its cache shared by every row. With ``chat`` the prefix goes
+        through the chat template (it is the user turn) and suffixes start the assistant's reply.
+
+        Rows (suffix + continuation tokens) are packed into one sequence as a token trie: a
+        shared beginning (the suffix, the first digit of "57" and "58") is one position, each
+        position attends to the prefix and its own ancestors through a 4-D attention mask, and
+        the last token of a row is never fed (nothing is predicted from it). Chunks hold at most
+        ``max_rows`` rows and ``max_tokens`` trie positions. Models whose attention cannot take a
+        custom mask use right-padded batches of rows instead.
         """
         if not suffixes or not continuations:
             return [[] for _ in suffixes]
@@ -490,17 +504,96 @@ class HFCausalLM:
                     raise ValueError(f"continuation {c!r} encodes to no tokens")
                 rows.append((s_ids, c_ids))
         results: list[ContinuationScore] = []
+        n_prefix = len(prefix_ids)
+        packed = self._can_pack(n_prefix + max(len(s) + len(c) for s, c in rows))
         with self._run_lock, torch.inference_mode():
             ids = torch.tensor([prefix_ids], device=model.device)
-            out = model(input_ids=ids, use_cache=True)
+            keep = {"logits_to_keep": 1} if self._accepts_logits_to_keep() else {}
+            out = model(input_ids=ids, use_cache=True, **keep)
             base_cache = out.cache if hasattr(out, "cache") else out.past_key_values
             last_logp = torch.log_softmax(out.logits[0, -1].float(), -1)
-            n_prefix = len(prefix_ids)
-            for start in range(0, len(rows), max_rows):
-                chunk = rows[start : start + max_rows]
-                results.extend(self._score_rows(chunk, base_cache, last_logp, n_prefix))
+            if packed:
+                for chunk in _trie_chunks(rows, max_rows, max_tokens):
+                    results.extend(self._score_packed(chunk, base_cache, last_logp, n_prefix))
+            else:
+                for start in range(0, len(rows), max_rows):
+                    chunk = rows[start : start + max_rows]
+                    results.extend(self._score_rows(chunk, base_cache, last_logp, n_prefix))
         per = len(continuations)
         return [results[i * per : (i + 1) * per] for i in range(len(suffixes))]
+
+    def _accepts_logits_to_keep(self) -> bool:
+        import inspect
+
+        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+
+    def _can_pack(self, longest: int) -> bool:
+        """A custom 4-D mask is honoured by the eager and SDPA attention of decoder-only models;
+        it would bypass a sliding window, so sequences longer than the window are not packed."""
+        config = self.model.config
+        if getattr(config, "_attn_implementation", None) not in ("sdpa", "eager"):
+            return False
+        window = getattr(config, "sliding_window", None)
+        if window and getattr(config, "use_sliding_window", True) and longest > window:
+            return False
+        return True
+
+    def _score_packed(self, rows, base_cache, last_logp, n_prefix) -> list[ContinuationScore]:
+        from transformers import DynamicCache
+
+        tok, model = self.tokenizer, self.model
+        trie = _Trie()
+        for s_ids, c_ids in rows:
+            trie.add(s_ids + c_ids)
+        # Where each scored token's distribution comes from: -1 = after the prefix, else a node.
+        sources = []
+        for s_ids, c_ids in rows:
+            seq = s_ids + c_ids
+            sources.append([trie.node_of(seq, len(s_ids) + j) for j in range(len(c_ids))])
+        needed = sorted({n for src in sources for n in src if n >= 0})
+        node_logp: dict[int, torch.Tensor] = {}
+        if needed:
+            size = len(trie.tokens)
+            device = model.device
+            allowed = torch.zeros((size, size), dtype=torch.bool)
+            for i, parent in enumerate(trie.parents):
+                if parent >= 0:
+                    allowed[i] = allowed[parent]
+                allowed[i, i] = True
+            blocked = torch.finfo(model.dtype).min
+            mask = torch.zeros((1, 1, size, n_prefix + size), dtype=model.dtype)
+            mask[0, 0, :, n_prefix:] = torch.where(allowed, 0.0, blocked)
+            cache = DynamicCache([(k, v) for k, v, *_ in base_cache])
+            keep = (
+                {"logits_to_keep": torch.tensor(needed, device=device)}
+                if self._accepts_logits_to_keep()
+                else {}
+            )
+            out = model(
+                input_ids=torch.tensor([trie.tokens], device=device),
+                attention_mask=mask.to(device),
+                position_ids=torch.tensor([[n_prefix + d for d in trie.depths]], device=device),
+                cache=cache,
+                use_cache=True,
+                **keep,
+            )
+            logits = out.logits[0] if keep else out.logits[0, needed]
+            logp = torch.log_softmax(logits.float(), -1)
+            node_logp = {n: logp[i] for i, n in enumerate(needed)}
+        scores = []
+        for (_, c_ids), src in zip(rows, sources, strict=True):
+            lps = [
+                float((last_logp if n < 0 else node_logp[n])[t])
+                for n, t in zip(src, c_ids, strict=True)
+            ]
+            scores.append(
+                ContinuationScore(
+                    text=tok.decode(c_ids),
+                    token_logprobs=lps,
+                    tokens=[tok.decode([t]) for t in c_ids],
+                )
+            )
+        return scores
 
     def _score_rows(self, rows, base_cache, last_logp, n_prefix) -> list[ContinuationScore]:
         from transformers import DynamicCache
@@ -550,6 +643,69 @@ class HFCausalLM:
                 )
             )
         return scores
+
+
+class _Trie:
+    """Token prefixes of rows as a trie: node i holds one token, its parent and its depth."""
+
+    def __init__(self) -> None:
+        self.children: list[dict[int, int]] = []
+        self.root: dict[int, int] = {}
+        self.tokens: list[int] = []
+        self.parents: list[int] = []
+        self.depths: list[int] = []
+
+    def missing(self, seq: list[int]) -> int:
+        """How many nodes ``add(seq)`` would create."""
+        level, depth = self.root, 0
+        for depth, t in enumerate(seq[:-1]):
+            if t not in level:
+                return len(seq) - 1 - depth
+            level = self.children[level[t]]
+        return 0
+
+    def add(self, seq: list[int]) -> None:
+        """Insert every proper, non-empty prefix of ``seq`` (its last token is never fed)."""
+        level, parent = self.root, -1
+        for depth, t in enumerate(seq[:-1]):
+            node = level.get(t)
+            if node is None:
+                node = len(self.tokens)
+                level[t] = node
+                self.children.append({})
+                self.tokens.append(t)
+                self.parents.append(parent)
+                self.depths.append(depth)
+            level, parent = self.children[node], node
+        return None
+
+    def node_of(self, seq: list[int], position: int) -> int:
+        """The node whose output predicts ``seq[position]`` (-1: the prefix's last output)."""
+        node, level = -1, self.root
+        for t in seq[:position]:
+            node = level[t]
+            level = self.children[node]
+        return node
+
+
+def _trie_chunks(rows, max_rows: int, max_tokens: int):
+    """Consecutive groups of rows whose trie has at most ``max_tokens`` nodes (a row longer
+    than that is a group of its own) and at most ``max_rows`` rows."""
+    chunk: list = []
+    trie = _Trie()
+    size = 0
+    for row in rows:
+        seq = row[0] + row[1]
+        extra = trie.missing(seq)
+        if chunk and (len(chunk) >= max_rows or size + extra > max_tokens):
+            yield chunk
+            chunk, trie, size = [], _Trie(), 0
+            extra = len(seq) - 1
+        trie.add(seq)
+        chunk.append(row)
+        size += extra
+    if chunk:
+        yield chunk
 
 
 class _TokenTexts:
