@@ -66,6 +66,11 @@ def entailment_equivalent(forward: int, backward: int, strict: bool = True) -> b
     return not (forward == NEUTRAL and backward == NEUTRAL)
 
 
+def _forward_may_match(forward: int, strict: bool) -> bool:
+    """Whether the backward label can still make the pair equivalent."""
+    return forward == ENTAILMENT if strict else forward != CONTRADICTION
+
+
 def cluster_by_entailment(n: int, nli: Callable[[int, int], int], strict: bool = True) -> list[int]:
     """Cluster ``n`` answers by bidirectional entailment; return a cluster id per answer.
 
@@ -144,6 +149,7 @@ def cluster_texts(
     *,
     cache: MutableMapping[tuple[str, str], int] | None = None,
     normalise: Callable[[str], str] = normalise_answer_text,
+    lazy_reverse: bool = True,
 ) -> EntailmentClustering:
     """Cluster answer texts by bidirectional entailment with as few, batched NLI calls as
     possible; same clusters as :func:`cluster_by_entailment` over the distinct strings.
@@ -153,11 +159,14 @@ def cluster_texts(
 
     1. Answers with identical ``normalise``-d strings are one item and share a cluster with no
        NLI call (Farquhar et al. 2024 cluster the raw strings; deduplication only saves calls).
-    2. Rounds: the earliest unassigned distinct item opens cluster c; one ``nli_batch`` call
-       asks (rep_c, j) and (j, rep_c) for every later unassigned item j; those equivalent to
-       rep_c join c. This reproduces the sequential first-member, first-match walk exactly —
-       an item meets the representatives in the order the clusters open and stops at the first
-       match — while asking exactly the pairs that walk compares, in K calls for K clusters.
+    2. Rounds: the earliest unassigned distinct item opens cluster c; the round asks
+       (rep_c, j) for every later unassigned item j and then (j, rep_c) for those whose forward
+       label can still make them equivalent (entailment under the strict rule, anything but
+       contradiction under the lenient one) — with ``lazy_reverse`` two ``nli_batch`` calls
+       and exactly the pairs :func:`cluster_by_entailment` asks, the fewest NLI pairs; without
+       it one call per round with both directions of every pair. Those equivalent to rep_c
+       join c. This reproduces the sequential first-member, first-match walk exactly — an item
+       meets the representatives in the order the clusters open and stops at the first match.
     3. ``cache`` maps (normalised premise, normalised hypothesis) to a label; hits skip the
        model and new labels are stored. Share one cache only between calls that feed the NLI
        the same context (same question, same NLI model).
@@ -187,6 +196,29 @@ def cluster_texts(
             for b in members[hypothesis]:
                 labels[a, b] = label
 
+    def ask(wanted: list[tuple[int, int]], known: dict[tuple[int, int], int]) -> None:
+        nonlocal n_pairs, n_calls, n_cached
+        to_ask: list[tuple[int, int]] = []
+        for pair in wanted:
+            key = (keys[pair[0]], keys[pair[1]])
+            if cache is not None and key in cache:
+                known[pair] = _check_label(cache[key], f"cached pair {pair}")
+                n_cached += 1
+            else:
+                to_ask.append(pair)
+        if not to_ask:
+            return
+        answers = list(nli_batch(to_ask))
+        n_calls += 1
+        n_pairs += len(to_ask)
+        if len(answers) != len(to_ask):
+            raise ConfidantError(f"NLI returned {len(answers)} labels for {len(to_ask)} pairs")
+        for pair, label in zip(to_ask, answers, strict=True):
+            label = _check_label(label, f"premise {pair[0]}, hypothesis {pair[1]}")
+            known[pair] = label
+            if cache is not None:
+                cache[(keys[pair[0]], keys[pair[1]])] = label
+
     cluster_of: dict[int, int] = {}
     representatives: list[int] = []
     unassigned = list(distinct)
@@ -196,32 +228,22 @@ def cluster_texts(
         representatives.append(rep)
         cluster_of[rep] = cluster
         rest = unassigned[1:]
-        wanted = [(rep, j) for j in rest] + [(j, rep) for j in rest]
         known: dict[tuple[int, int], int] = {}
-        to_ask: list[tuple[int, int]] = []
-        for pair in wanted:
-            key = (keys[pair[0]], keys[pair[1]])
-            if cache is not None and key in cache:
-                known[pair] = _check_label(cache[key], f"cached pair {pair}")
-                n_cached += 1
-            else:
-                to_ask.append(pair)
-        if to_ask:
-            answers = list(nli_batch(to_ask))
-            n_calls += 1
-            n_pairs += len(to_ask)
-            if len(answers) != len(to_ask):
-                raise ConfidantError(f"NLI returned {len(answers)} labels for {len(to_ask)} pairs")
-            for pair, label in zip(to_ask, answers, strict=True):
-                label = _check_label(label, f"premise {pair[0]}, hypothesis {pair[1]}")
-                known[pair] = label
-                if cache is not None:
-                    cache[(keys[pair[0]], keys[pair[1]])] = label
+        if lazy_reverse:
+            ask([(rep, j) for j in rest], known)
+            ask(
+                [(j, rep) for j in rest if _forward_may_match(known[(rep, j)], strict)],
+                known,
+            )
+        else:
+            ask([(rep, j) for j in rest] + [(j, rep) for j in rest], known)
         for pair, label in known.items():
             record(pair[0], pair[1], label)
         still: list[int] = []
         for j in rest:
-            if entailment_equivalent(known[(rep, j)], known[(j, rep)], strict):
+            if (j, rep) in known and entailment_equivalent(
+                known[(rep, j)], known[(j, rep)], strict
+            ):
                 cluster_of[j] = cluster
             else:
                 still.append(j)
