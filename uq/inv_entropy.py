@@ -313,6 +313,10 @@ class InvEntropyResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> InvEntropyResult:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
 
 def inv_entropy_measures(
     sim_x: np.ndarray,

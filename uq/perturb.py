@@ -34,6 +34,7 @@ Example with a toy embedding (a real one is a sentence-transformer's ``encode``)
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -120,6 +121,8 @@ def _normalised(text: str) -> str:
 
 
 def _clean_item(text: str) -> str:
+    # Control characters (a model can emit any byte) never belong in a question.
+    text = "".join(ch for ch in text if ch.isprintable())
     text = re.sub(r"\*\*|__", "", text).strip()
     text = text.rstrip(",").strip()
     if len(text) >= 2 and text[0] in _QUOTES and text[-1] in _QUOTES:
@@ -353,7 +356,13 @@ def wordnet_substitutes(directory: str | os.PathLike | None = None) -> Substitut
     path = Path(directory) if directory is not None else find_wordnet_directory()
     if path is None or not (path / "index.noun").is_file():
         return None
-    return WordNetDatabase(path).substitutes
+    return _shared_database(path.resolve()).substitutes
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_database(path: Path) -> WordNetDatabase:
+    # Reading the index takes seconds; one database per directory serves the whole process.
+    return WordNetDatabase(path)
 
 
 # --------------------------------------------------------------------------- embeddings

@@ -21,13 +21,14 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from backends.base import ConfidantError
 
-__all__ = ["DEFAULT_TSU_TEMPERATURES", "tsu", "tsu_summary"]
+__all__ = ["DEFAULT_TSU_TEMPERATURES", "TsuSweep", "temperature_sweep", "tsu", "tsu_summary"]
 
 DEFAULT_TSU_TEMPERATURES: tuple[float, ...] = (0.3, 0.7, 1.0, 1.4)
 
@@ -100,3 +101,84 @@ def tsu_summary(
     if len(grid) > 2:
         summary[f"TSU({grid[0]}-{grid[-1]})"] = tsu(values, grid)
     return summary
+
+
+@dataclass
+class TsuSweep:
+    """Every measure's value per question and temperature, and its TSU columns.
+
+    ``values[measure][q][k]`` is the measure for ``questions[q]`` at ``temperatures[k]``;
+    ``summary[measure]`` is :func:`tsu_summary` of that matrix (None marks a missing value). ``params`` records what produced
+    the values (model, seeds, ...).
+    """
+
+    questions: list[str]
+    temperatures: list[float]
+    values: dict[str, list[list[float | None]]]
+    summary: dict[str, dict[str, float]]
+    params: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TsuSweep:
+        return cls(
+            questions=list(data["questions"]),
+            temperatures=[float(t) for t in data["temperatures"]],
+            values={
+                k: [[None if x is None else float(x) for x in row] for row in v]
+                for k, v in data["values"].items()
+            },
+            summary={k: dict(v) for k, v in data["summary"].items()},
+            params=dict(data.get("params", {})),
+        )
+
+
+def temperature_sweep(
+    questions: Sequence[str],
+    measure: Callable[[Sequence[str], float], Sequence[dict[str, float]]],
+    temperatures: Sequence[float] = DEFAULT_TSU_TEMPERATURES,
+    params: dict | None = None,
+) -> TsuSweep:
+    """Run any uncertainty measure over a temperature grid and report its TSU (no labels).
+
+    ``measure(questions, temperature)`` returns one ``{measure name: value}`` dict per question
+    (a pipeline answering all questions in one batch at that temperature); every name it
+    returns gets a questions × temperatures matrix and the TSU columns of
+    :func:`tsu_summary` (Song et al. 2025, eq. 7 and Table 2). A measure that is NaN or
+    missing for some question is left out of the summary rather than guessed.
+    """
+    questions = list(questions)
+    if not questions:
+        raise ConfidantError("TSU needs at least one question")
+    grid = [float(t) for t in temperatures]
+    _validated(np.zeros((1, len(grid))), grid)
+    per_temperature: list[Sequence[dict[str, float]]] = []
+    for temperature in grid:
+        rows = list(measure(questions, temperature))
+        if len(rows) != len(questions):
+            raise ConfidantError(
+                f"the measure returned {len(rows)} results for {len(questions)} questions"
+            )
+        per_temperature.append(rows)
+    names = list(dict.fromkeys(name for rows in per_temperature for row in rows for name in row))
+    values: dict[str, list[list[float | None]]] = {}
+    summary: dict[str, dict[str, float]] = {}
+    for name in names:
+        matrix = np.array(
+            [
+                [float(per_temperature[k][q].get(name, np.nan)) for k in range(len(grid))]
+                for q in range(len(questions))
+            ]
+        )
+        values[name] = [[float(v) if np.isfinite(v) else None for v in row] for row in matrix]
+        if np.all(np.isfinite(matrix)):
+            summary[name] = tsu_summary(matrix, grid)
+    return TsuSweep(
+        questions=questions,
+        temperatures=grid,
+        values=values,
+        summary=summary,
+        params=dict(params or {}),
+    )

@@ -298,3 +298,13 @@ def test_with_one_replicate_every_bootstrap_equals_no_replication():
     result = inv_entropy_from_responses(sim_x, full, n_replicates=1, n_bootstraps=5)
     assert result.inv_entropy == pytest.approx(result.nr_inv_entropy)
     assert np.ptp(result.inv_entropy_per_bootstrap) == pytest.approx(0.0)
+
+
+def test_result_round_trips_through_a_dict():
+    from uq.inv_entropy import InvEntropyResult, inv_entropy_from_responses
+
+    rng = np.random.default_rng(0)
+    sim = rng.uniform(0.1, 1.0, size=(6, 6))
+    sim = (sim + sim.T) / 2
+    result = inv_entropy_from_responses(sim[:3, :3], sim, n_replicates=2, n_bootstraps=4, seed=1)
+    assert InvEntropyResult.from_dict(result.to_dict()) == result

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.base import ConfidantError
-from uq.tsu import DEFAULT_TSU_TEMPERATURES, tsu, tsu_summary
+from uq.tsu import DEFAULT_TSU_TEMPERATURES, TsuSweep, temperature_sweep, tsu, tsu_summary
 
 
 def test_default_grid_is_the_papers():
@@ -71,3 +71,42 @@ def test_tsu_bounds_and_chain_is_stricter_than_any_pair(rows):
 def test_bad_input_is_rejected(values, kwargs, message):
     with pytest.raises(ConfidantError, match=message):
         tsu(values, **kwargs)
+
+
+def test_temperature_sweep_runs_any_measure_and_summarises_it():
+    calls = []
+
+    def measure(questions, temperature):
+        calls.append((tuple(questions), temperature))
+        # "rising" rises with temperature for every question; "flat" never does
+        return [{"rising": temperature * (i + 1), "flat": 1.0} for i, _ in enumerate(questions)]
+
+    sweep = temperature_sweep(["q1", "q2"], measure, params={"seed": 3})
+    assert calls == [(("q1", "q2"), t) for t in DEFAULT_TSU_TEMPERATURES]
+    assert sweep.summary["rising"] == {
+        "TSU(0.3,1.4)": 100.0,
+        "TSU(0.7,1.4)": 100.0,
+        "TSU(1.0,1.4)": 100.0,
+        "TSU(0.3-1.4)": 100.0,
+    }
+    assert set(sweep.summary["flat"].values()) == {0.0}
+    assert sweep.values["rising"][1] == pytest.approx([0.6, 1.4, 2.0, 2.8])
+    assert TsuSweep.from_dict(sweep.to_dict()) == sweep
+
+
+def test_temperature_sweep_leaves_missing_values_out_of_the_summary():
+    def measure(questions, temperature):
+        return [{"a": temperature, **({"b": 1.0} if temperature > 0.5 else {})} for _ in questions]
+
+    sweep = temperature_sweep(["q"], measure, temperatures=(0.3, 1.0))
+    assert "b" not in sweep.summary and sweep.values["b"] == [[None, 1.0]]
+    assert sweep.summary["a"] == {"TSU(0.3,1.0)": 100.0}
+
+
+def test_temperature_sweep_rejects_bad_input():
+    with pytest.raises(ConfidantError, match="at least one question"):
+        temperature_sweep([], lambda q, t: [])
+    with pytest.raises(ConfidantError, match="strictly increasing"):
+        temperature_sweep(["q"], lambda q, t: [{}], temperatures=(1.0, 0.5))
+    with pytest.raises(ConfidantError, match="returned 0 results"):
+        temperature_sweep(["q"], lambda q, t: [])
