@@ -862,6 +862,7 @@ class BenchmarkRow:
     final_accuracy_std: float
     coverage_per_turn: list[float]
     mean_set_size_per_turn: list[float]
+    hypotheses: str | None = None
 
 
 @dataclass
@@ -885,6 +886,7 @@ class BenchmarkResult:
                 "Avg. success len": pm(r.avg_success_len, r.avg_success_len_std),
                 "Success rate": pm(r.success_rate, r.success_rate_std),
                 "Final accuracy": pm(r.final_accuracy, r.final_accuracy_std),
+                "Hypothetical labels": r.hypotheses or "-",
                 "Games": r.n_games,
             }
             for r in self.rows
@@ -896,7 +898,7 @@ class BenchmarkResult:
         fields = [
             "method", "query_set", "answer_type", "n_games", "n_seeds", "avg_len", "avg_len_std",
             "avg_success_len", "avg_success_len_std", "success_rate", "success_rate_std",
-            "final_accuracy", "final_accuracy_std",
+            "final_accuracy", "final_accuracy_std", "hypotheses",
         ]  # fmt: skip
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -928,27 +930,36 @@ def run_benchmark(
     n_est: int = 4,
     max_queries: int = 20,
     epsilon: float | None = None,
-    hypotheses: str = "uniform",
+    hypotheses: str | Sequence[str] = "uniform",
     answerer: Answerer | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> BenchmarkResult:
     """Auto-play every class (or ``classes``) with each method and seed; answers to the real
     questions come from the bank. Games with the same seed and class share their random
     stream across methods (paired comparison). Returns the paper's Table 2 rows (Chan et al.
-    2025, Table 2) plus per-turn coverage of the conformal sets."""
+    2025, Table 2) plus per-turn coverage of the conformal sets.
+
+    ``hypotheses`` is one mode of :func:`draw_hypotheses` or several (e.g. ``("uniform",
+    "posterior")``): C-IP and IP then get one row per mode, labelled with it, so the effect of
+    drawing hypothetical labels uniformly (the paper) or from the posterior is visible side by
+    side. Random selection draws no labels and gets one row."""
     for m in methods:
         if m not in METHODS:
             raise ConfidantError(f"method must be one of {', '.join(METHODS)}, got {m!r}")
     if not methods or not seeds:
         raise ConfidantError("the benchmark needs at least one method and one seed")
+    modes = [hypotheses] if isinstance(hypotheses, str) else list(dict.fromkeys(hypotheses))
+    if not modes or any(h not in HYPOTHESIS_MODES for h in modes):
+        raise ConfidantError(f"hypotheses must be among {', '.join(HYPOTHESIS_MODES)}")
+    variants = [(m, h) for m in methods for h in (modes if m != "random" else modes[:1])]
     names = list(classes) if classes is not None else list(class_set.classes)
     if not names:
         raise ConfidantError("the benchmark needs at least one class")
     indices = [class_set.class_index(name) for name in names]
-    total, done = len(methods) * len(seeds) * len(names), 0
+    total, done = len(variants) * len(seeds) * len(names), 0
     games: list[dict[str, Any]] = []
     rows: list[BenchmarkRow] = []
-    for method in methods:
+    for method, mode in variants:
         per_seed: dict[str, list[float]] = {"len": [], "success_len": [], "rate": [], "final": []}
         covered_at: list[list[bool]] = [[] for _ in range(max_queries)]
         size_at: list[list[int]] = [[] for _ in range(max_queries)]
@@ -964,7 +975,7 @@ def run_benchmark(
                     n_est=n_est,
                     max_queries=max_queries,
                     epsilon=epsilon,
-                    hypotheses=hypotheses,
+                    hypotheses=mode,
                     answerer=answerer,
                     seed=(int(seed), index),
                     truth=name,
@@ -984,6 +995,7 @@ def run_benchmark(
                 games.append(
                     {
                         "method": method,
+                        "hypotheses": None if method == "random" else mode,
                         "seed": int(seed),
                         "class": name,
                         "won": first is not None,
@@ -1005,6 +1017,8 @@ def run_benchmark(
         label = METHOD_NAMES[method]
         if method == "cip":
             label = f"C-IP α={calibration.alpha:g}"
+        if len(modes) > 1 and method != "random":
+            label += f" ({mode} labels)"
         avg_len, avg_len_std = _mean_std(per_seed["len"])
         success_len, success_len_std = _mean_std(per_seed["success_len"])
         rate, rate_std = _mean_std(per_seed["rate"])
@@ -1026,6 +1040,7 @@ def run_benchmark(
                 final_accuracy_std=final_std,
                 coverage_per_turn=[float(np.mean(c)) for c in covered_at if c],
                 mean_set_size_per_turn=[float(np.mean(s)) for s in size_at if s],
+                hypotheses=None if method == "random" else mode,
             )
         )
     params = {
@@ -1035,7 +1050,7 @@ def run_benchmark(
         "n_est": n_est,
         "max_queries": max_queries,
         "epsilon": epsilon,
-        "hypotheses": hypotheses,
+        "hypotheses": modes,
         "alpha": calibration.alpha,
         "finite_sample": calibration.finite_sample,
         "class_set": class_set.name,

@@ -300,7 +300,8 @@ def posterior_prompt(
 ) -> PosteriorPrompt:
     """The predictor prompt of C-IP's 20 Questions (Chan et al. 2025, Appendix): the class list,
     the history as numbered lines "k. {question} {answer}", and the forced assistant prefix
-    "The animal is:" whose continuations are the options " " + class name."""
+    "The animal is:" whose continuations are the options " " + class name. Each history line
+    ends with a newline, so the text up to any line is shared by every history extending it."""
     if len(classes) < 2:
         raise ConfidantError("the posterior needs at least 2 classes")
     names = ", ".join(f"'{c}'" for c in classes)
@@ -313,7 +314,9 @@ def posterior_prompt(
         gathered = "Here is the information you have gathered.\n" + "\n".join(lines)
     else:
         gathered = "You have not gathered any information yet. Make your best guess."
-    user = f"{gathered}\n\nWhich {subject} is it? Answer with one of: {names}."
+    # The class list is in the system message only: the user turn ends right after the history,
+    # so the part that differs between histories (the last line onwards) stays short.
+    user = f"{gathered}\n\nWhich {subject} is it?"
     return PosteriorPrompt(
         system=system,
         user=user,

@@ -1,0 +1,456 @@
+"""Command line for C-IP 20 Questions: calibrate, play, benchmark.
+
+    python -m uq.cip_cli calibrate --model tiny-random --alpha 0.1
+    python -m uq.cip_cli play --model tiny-random --posterior oracle --hidden penguin
+    python -m uq.cip_cli play --model tiny-random --posterior oracle --human
+    python -m uq.cip_cli benchmark --model tiny-random --posterior oracle --out table.csv
+
+Calibrations are stored in the app's SQLite database (``--db``, default ``CONFIDANT_DB`` or the
+app's default path) per (model, class set, α, finite-sample flag, n_cal, L, seed) and reused;
+games are stored turn by turn. Progress goes to stderr, results to stdout. A mistake the user
+can fix (bad option, bad class-set CSV, a model that will not load) prints ``error: ...`` and
+exits with status 2.
+
+This module also holds the small orchestration the UI shares (:func:`get_or_calibrate`,
+:class:`GameRecorder`): it is an entry point, so unlike the maths in ``uq/`` it talks to the
+store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from backends.base import ConfidantError
+from store.cip import add_turn, cached_calibration, finish_game, start_game
+from store.db import Store
+from store.runs import save_run
+from uq.cip import (
+    HYPOTHESIS_MODES,
+    METHODS,
+    BenchmarkResult,
+    CalibrationResult,
+    Game,
+    TurnRecord,
+    calibrate_thresholds,
+    run_benchmark,
+)
+from uq.cip_llm import ANSWERER_KINDS, POSTERIOR_KINDS, LLMAnswerer, make_posterior
+from uq.twenty_questions import ClassSet, load_default_class_set, read_class_set
+
+# --------------------------------------------------------------------------------------------
+# Shared with the UI
+# --------------------------------------------------------------------------------------------
+
+
+def calibration_fields(
+    model_key: str,
+    class_set: ClassSet,
+    *,
+    alpha: float,
+    finite_sample: bool,
+    n_cal: int,
+    max_length: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The key a calibration is stored under."""
+    return {
+        "model": model_key,
+        "class_set_fingerprint": class_set.fingerprint(),
+        "alpha": float(alpha),
+        "finite_sample": bool(finite_sample),
+        "n_cal": int(n_cal),
+        "max_length": int(max_length),
+        "seed": int(seed),
+    }
+
+
+def get_or_calibrate(
+    store: Store,
+    class_set: ClassSet,
+    posterior: Callable,
+    *,
+    alpha: float = 0.1,
+    finite_sample: bool = False,
+    n_cal: int = 100,
+    max_length: int = 20,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[CalibrationResult, bool]:
+    """(calibration, reused): the stored thresholds for this posterior's model, class set and
+    settings, or a fresh :func:`uq.cip.calibrate_thresholds` run, stored for next time."""
+    fields = calibration_fields(
+        str(getattr(posterior, "model_key", "?")),
+        class_set,
+        alpha=alpha,
+        finite_sample=finite_sample,
+        n_cal=n_cal,
+        max_length=max_length,
+        seed=seed,
+    )
+
+    def compute() -> dict[str, Any]:
+        return calibrate_thresholds(
+            class_set,
+            posterior,
+            alpha=alpha,
+            max_length=max_length,
+            n_cal=n_cal,
+            finite_sample=finite_sample,
+            seed=seed,
+            progress=progress,
+        ).to_dict()
+
+    result, reused = cached_calibration(
+        store,
+        fields,
+        compute,
+        posterior_label=str(getattr(posterior, "label", "")),
+        class_set_name=class_set.name,
+    )
+    return CalibrationResult.from_dict(result), reused
+
+
+class GameRecorder:
+    """Stores a game as it is played: a ``cip_games`` row at the start, one ``cip_turns`` row
+    per turn, and at the end a run of kind ``cip_game`` holding the whole game."""
+
+    def __init__(
+        self,
+        store: Store,
+        game: Game,
+        *,
+        mode: str,
+        model: str,
+        posterior_label: str,
+        extra: dict[str, Any] | None = None,
+        annotator: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        self.store, self.game, self.mode = store, game, mode
+        self.model, self.posterior_label = model, posterior_label
+        self.extra = dict(extra or {})
+        self.annotator, self.session_id = annotator, session_id
+        self.started = time.perf_counter()
+        self.run_id: str | None = None
+        self.game_id = start_game(
+            store,
+            mode=mode,
+            method=game.method,
+            model=model,
+            posterior_label=posterior_label,
+            class_set_name=game.class_set.name,
+            class_set_fingerprint=game.class_set.fingerprint(),
+            params=self.params(),
+            truth=game.truth,
+            annotator=annotator,
+            session_id=session_id,
+        )
+        self.saved = 0
+
+    def params(self) -> dict[str, Any]:
+        g = self.game
+        return {
+            "mode": self.mode,
+            "method": g.method,
+            "posterior": self.posterior_label,
+            "n_est": g.n_est,
+            "max_queries": g.max_queries,
+            "epsilon": g.epsilon,
+            "hypotheses": g.hypotheses,
+            "seed": list(g.seed) if isinstance(g.seed, tuple) else g.seed,
+            "alpha": g.calibration.alpha,
+            "finite_sample": g.calibration.finite_sample,
+            "n_cal": g.calibration.n_cal,
+            "calibration_seed": g.calibration.seed,
+            "class_set": g.class_set.name,
+            "class_set_fingerprint": g.class_set.fingerprint(),
+            **self.extra,
+        }
+
+    def sync(self) -> None:
+        """Store every turn not stored yet."""
+        for record in self.game.turns[self.saved :]:
+            add_turn(self.store, self.game_id, record.to_dict())
+            self.saved += 1
+
+    def finish(self, title: str = "") -> str:
+        """Store the remaining turns, save the run, mark the game finished; returns the run id."""
+        self.sync()
+        if self.run_id is None:
+            result = {"game_id": self.game_id, **self.game.to_dict(), **self.extra}
+            result["mode"] = self.mode
+            result["posterior"] = self.posterior_label
+            self.run_id = save_run(
+                self.store,
+                kind="cip_game",
+                model=self.model,
+                params=self.params(),
+                result=result,
+                seed=self.game.seed if isinstance(self.game.seed, int) else None,
+                title=title or f"20 Questions ({self.mode}, {self.game.method})",
+                annotator=self.annotator,
+                session_id=self.session_id,
+                duration=time.perf_counter() - self.started,
+            )
+            finish_game(
+                self.store, self.game_id, stop_reason=self.game.stop_reason, run_id=self.run_id
+            )
+        return self.run_id
+
+
+def describe_turn(record: TurnRecord) -> str:
+    """One line per turn for the CLI and logs."""
+    head = "prior" if record.turn == 0 else f"{record.turn:>2}. {record.query} -> {record.answer}"
+    bound = "" if record.bound is None else f" bound={record.bound:.3f}"
+    cover = "" if record.covered is None else f" covered={'yes' if record.covered else 'no'}"
+    return f"{head} | set {record.set_size}{bound}{cover} | guess {record.guess}"
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number, got {text!r}") from None
+    if not 0.0 < value < 0.5:
+        raise argparse.ArgumentTypeError(f"alpha must be in (0, 0.5), got {value}")
+    return value
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds must be integers like 0,1,2: {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("give at least one seed")
+    return seeds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", default="tiny-random", help="hub id, directory or tiny-random")
+    common.add_argument("--openai-base-url", default=None, help="score through this server")
+    common.add_argument(
+        "--posterior",
+        choices=POSTERIOR_KINDS,
+        default="llm",
+        help="llm: the model's p(class | history); oracle: bank lookup (not a language model)",
+    )
+    common.add_argument("--class-set", default=None, help="CSV class,question,answer")
+    common.add_argument("--db", default=None, help="SQLite database (default: the app's)")
+    common.add_argument("--alpha", type=_alpha, default=0.1)
+    common.add_argument("--finite-sample", action="store_true", help="(n+1) conformal rule")
+    common.add_argument("--n-cal", type=_positive_int, default=100)
+    common.add_argument("--max-length", type=_positive_int, default=20, help="L, max questions")
+    common.add_argument("--calibration-seed", type=int, default=0)
+
+    game = argparse.ArgumentParser(add_help=False)
+    game.add_argument("--n-est", type=_positive_int, default=4)
+    game.add_argument("--hypotheses", choices=HYPOTHESIS_MODES, default="uniform")
+    game.add_argument("--epsilon", type=float, default=None, help="stop when std of bounds < ε")
+    game.add_argument("--answerer", choices=ANSWERER_KINDS, default="bank")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m uq.cip_cli", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("calibrate", parents=[common], help="compute (or reuse) the thresholds")
+    play = sub.add_parser("play", parents=[common, game], help="play one game")
+    play.add_argument("--method", choices=METHODS, default="cip")
+    who = play.add_mutually_exclusive_group(required=True)
+    who.add_argument("--hidden", help="the hidden class; the answerer plays it")
+    who.add_argument("--human", action="store_true", help="you answer on the terminal")
+    play.add_argument("--seed", type=int, default=0)
+    bench = sub.add_parser("benchmark", parents=[common, game], help="Table 2 over every class")
+    bench.add_argument("--methods", default="cip,ip,random")
+    bench.add_argument("--seeds", type=_seeds, default=[0])
+    bench.add_argument("--classes", default=None, help="comma-separated subset of classes")
+    bench.add_argument(
+        "--both-hypotheses", action="store_true", help="rows for uniform AND posterior labels"
+    )
+    bench.add_argument("--out", default=None, help="write the table as CSV here")
+    return parser
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _setup(args) -> tuple[Store, ClassSet, Callable, Any]:
+    class_set = read_class_set(args.class_set) if args.class_set else load_default_class_set()
+    if args.max_length > class_set.n_questions:
+        raise ConfidantError(
+            f"--max-length {args.max_length} is more than the {class_set.n_questions} questions "
+            "of the class set"
+        )
+    lm = None
+    needs_lm = args.posterior == "llm" or getattr(args, "answerer", "bank") == "llm"
+    if needs_lm:
+        from backends.registry import BackendConfig, Backends
+
+        lm = Backends(BackendConfig(model=args.model, openai_base_url=args.openai_base_url))
+        lm = lm.generator()
+    posterior = make_posterior(args.posterior, class_set, lm)
+    if args.posterior == "oracle":
+        print(f"posterior: {posterior.label}", file=sys.stderr)
+    store = Store(Path(args.db)) if args.db else Store()
+    return store, class_set, posterior, lm
+
+
+def _calibration(args, store, class_set, posterior) -> CalibrationResult:
+    calibration, reused = get_or_calibrate(
+        store,
+        class_set,
+        posterior,
+        alpha=args.alpha,
+        finite_sample=args.finite_sample,
+        n_cal=args.n_cal,
+        max_length=args.max_length,
+        seed=args.calibration_seed,
+        progress=_progress("calibrating, history length"),
+    )
+    print(
+        "calibration: " + ("reused the stored thresholds" if reused else "computed and stored"),
+        file=sys.stderr,
+    )
+    return calibration
+
+
+def cmd_calibrate(args) -> int:
+    store, class_set, posterior, _ = _setup(args)
+    cal = _calibration(args, store, class_set, posterior)
+    print("k\ttau\tcoverage\tmean_set_size")
+    for k, (tau, cov, size) in enumerate(
+        zip(cal.thresholds, cal.coverage, cal.mean_set_size, strict=True), start=1
+    ):
+        print(f"{k}\t{tau:.6g}\t{cov:.3f}\t{size:.2f}")
+    return 0
+
+
+def cmd_play(args) -> int:
+    store, class_set, posterior, lm = _setup(args)
+    if args.hidden is not None:
+        class_set.class_index(args.hidden)
+    cal = _calibration(args, store, class_set, posterior)
+    answerer = LLMAnswerer(lm) if args.answerer == "llm" else None
+    game = Game(
+        class_set,
+        posterior,
+        cal,
+        method=args.method,
+        n_est=args.n_est,
+        max_queries=args.max_length,
+        epsilon=args.epsilon,
+        hypotheses=args.hypotheses,
+        answerer=answerer,
+        seed=args.seed,
+        truth=args.hidden,
+    )
+    mode = "human" if args.human else "auto"
+    recorder = GameRecorder(
+        store,
+        game,
+        mode=mode,
+        model=str(getattr(posterior, "model_key", args.model)),
+        posterior_label=str(getattr(posterior, "label", "")),
+        extra={"answerer": "human" if args.human else args.answerer},
+    )
+    game.start()
+    recorder.sync()
+    print(describe_turn(game.turns[0]))
+    reply = answerer or class_set.answer
+    while (query := game.next_question()) is not None:
+        if args.human:
+            text = ""
+            while not text.strip():
+                try:
+                    text = input(f"{query} [yes/no/free text] ")
+                except EOFError:
+                    raise ConfidantError("input ended before the game did") from None
+        else:
+            text = reply(args.hidden, query)
+        print(describe_turn(game.answer(text)))
+        recorder.sync()
+    run_id = recorder.finish()
+    won = "" if args.hidden is None else f" ({'right' if game.guess == args.hidden else 'wrong'})"
+    print(f"final guess: {game.guess}{won}; stopped: {game.stop_reason}")
+    print(f"stored as game {recorder.game_id}, run {run_id}", file=sys.stderr)
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    store, class_set, posterior, lm = _setup(args)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    classes = None
+    if args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+    cal = _calibration(args, store, class_set, posterior)
+    result = run_benchmark(
+        class_set,
+        posterior,
+        cal,
+        methods=methods,
+        seeds=args.seeds,
+        classes=classes,
+        n_est=args.n_est,
+        max_queries=args.max_length,
+        epsilon=args.epsilon,
+        hypotheses=HYPOTHESIS_MODES if args.both_hypotheses else args.hypotheses,
+        answerer=LLMAnswerer(lm) if args.answerer == "llm" else None,
+        progress=_progress("games"),
+    )
+    print_table(result)
+    if args.out:
+        Path(args.out).write_text(result.to_csv(), encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def print_table(result: BenchmarkResult) -> None:
+    table = result.table()
+    if not table:
+        return
+    columns = list(table[0])
+    widths = [max(len(c), *(len(str(r[c])) for r in table)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in table:
+        print("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
+
+
+COMMANDS = {"calibrate": cmd_calibrate, "play": cmd_play, "benchmark": cmd_benchmark}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfidantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
