@@ -221,3 +221,118 @@ def bootstrap_ci(
         n_used=len(values),
         seed=int(seed),
     )
+
+
+def auroc_by_ranks(
+    uncertainty: Sequence[float] | np.ndarray, correct: Sequence[Any] | np.ndarray
+) -> float:
+    """:func:`auroc` in its Mann–Whitney form, equal to sklearn's value:
+    AUROC = (R_wrong − n_w(n_w + 1)/2) / (n_w · n_c), with R_wrong the sum of the wrong
+    answers' ranks of uncertainty (ties get their average rank, which counts them ½)."""
+    u, c = _labels(uncertainty, correct)
+    value = _auroc_rows(u[None, :], c[None, :])[0]
+    if np.isnan(value):
+        which = "correct" if c[0] == 1 else "wrong"
+        raise UndefinedMetricError(f"AUROC needs correct and wrong answers; all are {which}")
+    return float(value)
+
+
+def _auroc_rows(u: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Row-wise Mann–Whitney AUROC of uncertainty for "wrong"; NaN where a class is absent."""
+    from scipy.stats import rankdata
+
+    wrong = 1.0 - c
+    ranks = rankdata(u, axis=1)
+    n_wrong = wrong.sum(axis=1)
+    n_correct = u.shape[1] - n_wrong
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = ((ranks * wrong).sum(axis=1) - n_wrong * (n_wrong + 1) / 2) / (n_wrong * n_correct)
+    return np.where((n_wrong > 0) & (n_correct > 0), value, np.nan)
+
+
+def _rejection_rows(u: np.ndarray, c: np.ndarray, fraction: float) -> np.ndarray:
+    cutoff = np.quantile(u, fraction, axis=1)
+    kept = u <= cutoff[:, None]
+    return (c * kept).sum(axis=1) / kept.sum(axis=1)
+
+
+REJECTION_FRACTIONS = (0.8, 0.9, 0.95)
+
+
+def evaluation_metrics(
+    uncertainty: Sequence[float] | np.ndarray,
+    correct: Sequence[Any] | np.ndarray,
+    quality: Sequence[float] | np.ndarray | None = None,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, BootstrapInterval | None]:
+    """AUROC, AURAC, rejection accuracy at 80/90/95 % answered, PRR raw and normalised, each
+    with a percentile bootstrap interval over the SAME resamples (as :func:`bootstrap_ci`).
+
+    ``quality`` (default: the correctness labels) is what PRR ranks. The resampled AUROC,
+    rejection accuracies and AURAC are computed for all resamples at once (row-wise ranks and
+    quantiles) and equal :func:`auroc`, :func:`rejection_accuracy` and :func:`aurac`. A metric
+    undefined on the full data (e.g. AUROC when every answer is correct) is None.
+    """
+    u, c = _labels(uncertainty, correct)
+    u, q = _quality(u, c if quality is None else quality)
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ConfidantError(f"n_boot must be a positive integer, got {n_boot!r}")
+    if not 0.0 < float(level) < 1.0:
+        raise ConfidantError(f"the confidence level must be in (0, 1), got {level}")
+    n = u.size
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    bu, bc, bq = u[idx], c[idx], q[idx]
+
+    def prr_rows(normalised: bool) -> np.ndarray:
+        out = np.empty(n_boot)
+        for b in range(n_boot):
+            try:
+                out[b] = prr_normalised(bu[b], bq[b]) if normalised else prr(bu[b], bq[b])
+            except UndefinedMetricError:
+                out[b] = np.nan
+        return out
+
+    step = AURAC_FRACTIONS[1] - AURAC_FRACTIONS[0]
+    resampled: dict[str, tuple[Callable[[], float], Callable[[], np.ndarray]]] = {
+        "auroc": (lambda: auroc_by_ranks(u, c), lambda: _auroc_rows(bu, bc)),
+        "aurac": (
+            lambda: aurac(u, c),
+            lambda: sum(_rejection_rows(bu, bc, f) * step for f in AURAC_FRACTIONS),
+        ),
+    }
+    for f in REJECTION_FRACTIONS:
+        resampled[f"rejection_accuracy_{round(f * 100)}"] = (
+            lambda f=f: rejection_accuracy(u, c, f),
+            lambda f=f: _rejection_rows(bu, bc, f),
+        )
+    resampled["prr"] = (lambda: prr(u, q), lambda: prr_rows(False))
+    resampled["prr_normalised"] = (lambda: prr_normalised(u, q), lambda: prr_rows(True))
+
+    alpha = (1.0 - float(level)) / 2
+    out: dict[str, BootstrapInterval | None] = {}
+    for name, (full, rows) in resampled.items():
+        try:
+            estimate = float(full())
+        except UndefinedMetricError:
+            out[name] = None
+            continue
+        values = np.asarray(rows(), dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            out[name] = None
+            continue
+        low, high = np.percentile(values, [100 * alpha, 100 * (1 - alpha)])
+        out[name] = BootstrapInterval(
+            estimate=estimate,
+            low=float(low),
+            high=float(high),
+            level=float(level),
+            n_boot=int(n_boot),
+            n_used=int(values.size),
+            seed=int(seed),
+        )
+    return out

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
@@ -167,10 +167,11 @@ qualities = st.integers(min_value=2, max_value=30).flatmap(
 def test_prr_oracle_bounds_and_affine_invariance(args, scale, offset):
     u, q = args
     q_arr = np.array(q)
-    if np.ptp(q_arr) < 1e-6:
+    if np.ptp(q_arr) == 0:
         with pytest.raises(UndefinedMetricError):
             prr_normalised(u, q)
         return
+    assume(np.ptp(q_arr) > 1e-6)  # nearly constant qualities: too ill-conditioned to compare
     value = prr_normalised(u, q)
     assert value <= 1 + 1e-9  # no lower bound: the worst order can fall further below chance
     assert prr_normalised(-q_arr, q) == pytest.approx(1.0)  # oracle: least uncertain = best
@@ -233,3 +234,64 @@ def test_bootstrap_checks():
     with pytest.raises(UndefinedMetricError):
         bootstrap_ci(auroc, [0.1, 0.2], [1, 1])
     assert math.isfinite(bootstrap_ci(np.mean, [1.0, 2.0], n_boot=10).high)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rank-based AUROC and the all-metrics bootstrap
+# ---------------------------------------------------------------------------------------------
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.booleans()), min_size=2, max_size=40).filter(
+        lambda xs: len({c for _, c in xs}) == 2
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_auroc_by_ranks_equals_sklearn_with_ties(rows):
+    from uq.metrics import auroc_by_ranks
+
+    u = [float(x) for x, _ in rows]
+    c = [int(y) for _, y in rows]
+    assert auroc_by_ranks(u, c) == pytest.approx(auroc(u, c), abs=1e-12)
+
+
+def test_evaluation_metrics_resamples_equal_the_scalar_metrics():
+    from uq.metrics import evaluation_metrics
+
+    rng = np.random.default_rng(3)
+    u = rng.integers(0, 6, 40).astype(float)
+    c = (rng.random(40) < 0.6).astype(int)
+    q = rng.random(40)
+    out = evaluation_metrics(u, c, q, n_boot=60, level=0.9, seed=5)
+    idx = np.random.default_rng(5).integers(0, 40, size=(60, 40))
+    scalar = {
+        "auroc": auroc,
+        "aurac": aurac,
+        "rejection_accuracy_80": lambda a, b: rejection_accuracy(a, b, 0.8),
+        "rejection_accuracy_90": lambda a, b: rejection_accuracy(a, b, 0.9),
+        "rejection_accuracy_95": lambda a, b: rejection_accuracy(a, b, 0.95),
+    }
+    for name, fn in scalar.items():
+        values = []
+        for row in idx:
+            try:
+                values.append(fn(u[row], c[row]))
+            except UndefinedMetricError:
+                pass
+        low, high = np.percentile(values, [5, 95])
+        assert out[name].estimate == pytest.approx(fn(u, c))
+        assert (out[name].low, out[name].high) == pytest.approx((low, high))
+        assert out[name].n_used == len(values)
+    prr_values = [prr(u[row], q[row]) for row in idx]
+    assert out["prr"].estimate == pytest.approx(prr(u, q))
+    assert (out["prr"].low, out["prr"].high) == pytest.approx(
+        tuple(np.percentile(prr_values, [5, 95]))
+    )
+    assert out["prr_normalised"].estimate == pytest.approx(prr_normalised(u, q))
+
+
+def test_evaluation_metrics_undefined_auroc_is_none():
+    from uq.metrics import evaluation_metrics
+
+    out = evaluation_metrics([0.1, 0.2, 0.3], [1, 1, 1], n_boot=10)
+    assert out["auroc"] is None and out["rejection_accuracy_80"].estimate == 1.0
