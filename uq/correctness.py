@@ -112,3 +112,19 @@ def is_correct(
     if not 0.0 <= threshold <= 1.0:
         raise ConfidantError(f"the correctness threshold must be in [0, 1], got {threshold}")
     return correctness_score(prediction, golds, method) >= threshold
+
+
+def judge_prompt(question: str, golds: str | Sequence[str], prediction: str) -> str:
+    """The LLM-judge correctness prompt (after Farquhar et al.'s "does the proposed answer mean
+    the same as the expected answer?"); the judge's answer is read as p("yes") vs p("no")."""
+    golds = _golds(golds)
+    prediction = _check_prediction(prediction)
+    expected = golds[0] if len(golds) == 1 else "; ".join(golds)
+    return (
+        "We are assessing the quality of answers to the following question: "
+        f"{question}\n"
+        f"The expected answer is: {expected}.\n"
+        f"The proposed answer is: {prediction}\n"
+        "Within the context of the question, does the proposed answer mean the same as the "
+        "expected answer? Respond only with yes or no."
+    )

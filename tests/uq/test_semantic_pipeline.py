@@ -142,7 +142,9 @@ def test_without_mixed_temperatures_samples_still_come_from_one_call(
 
 
 def test_measures_equal_the_maths_functions_on_the_stored_statistics(tiny_lm, tiny_nli):
-    result = run_semantic_entropy(tiny_lm, QUESTION, NLIEntailment(tiny_nli), n=5, seed=7)
+    result = run_semantic_entropy(
+        tiny_lm, QUESTION, NLIEntailment(tiny_nli), n=5, seed=7, max_new_tokens=12
+    )
     stored = SemanticEntropyResult.from_dict(json.loads(json.dumps(result.to_dict())))
     assert stored.to_dict() == result.to_dict()
     ids = stored.clustering.cluster_ids

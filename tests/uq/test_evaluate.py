@@ -1,0 +1,210 @@
+"""The evaluation harness on the authored dataset with the tiny model: rows, metrics,
+resume from the SQLite cache, measure providers and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from backends.base import ConfidantError
+from store.db import Store
+from store.eval_cache import EvalCache, export_evaluation
+from uq import evaluate as ev
+from uq.metrics import evaluation_metrics
+from uq.semantic_pipeline import NLIEntailment
+
+DATA = "data/qa/trivia_small.jsonl"
+FAST = dict(n=3, max_new_tokens=6, n_boot=50)
+
+
+class RuleNLI:
+    model_id = "rule-nli"
+
+    def probs(self, pairs):
+        out = np.zeros((len(pairs), 3))
+        for k, (p, h) in enumerate(pairs):
+            out[k, 2 if p[-1:] == h[-1:] else 1] = 1.0
+        return out
+
+
+@pytest.fixture
+def counted(tiny_lm, monkeypatch):
+    calls = []
+    original = tiny_lm.model.generate
+    monkeypatch.setattr(
+        tiny_lm.model,
+        "generate",
+        lambda *a, **k: calls.append(k["input_ids"].shape[0]) or original(*a, **k),
+    )
+    return calls
+
+
+def test_bundled_dataset_loads():
+    items = ev.load_dataset(DATA)
+    assert len(items) == 55 and len({i.id for i in items}) == 55
+    assert items[2].answers == ["Jane Austen", "Austen"]
+    assert ev.dataset_hash(items) == ev.dataset_hash(ev.load_dataset(DATA))
+    assert ev.dataset_hash(items[:3]) != ev.dataset_hash(items[:4])
+
+
+def test_csv_dataset_with_pipe_separated_golds(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('id,question,answers\na,Capital of France?,Paris|paris\n,Two?,"[""2""]"\n')
+    items = ev.load_dataset(path)
+    assert [(i.id, i.answers) for i in items] == [("a", ["Paris", "paris"]), ("2", ["2"])]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("d.jsonl", "", "no questions"),
+        ("d.jsonl", '{"question": "q", "answers": ["a"]}\n{oops\n', "line 2 is not JSON"),
+        ("d.jsonl", '{"question": "", "answers": ["a"]}\n', "empty 'question'"),
+        ("d.jsonl", '{"question": "q"}\n', "missing 'answers'"),
+        ("d.jsonl", '{"question": "q", "answers": []}\n', "no gold"),
+        ("d.jsonl", '{"question": "q", "answers": [1]}\n', "list of strings"),
+        ("d.jsonl", '{"id": 1, "question": "q", "answers": ["a"]}\n' * 2, "duplicate id"),
+        ("d.jsonl", '["q", "a"]\n', "JSON object"),
+        ("d.jsonl", "\x00\x00", "NUL"),
+        ("d.csv", "question,gold\nq,a\n", "columns 'question' and 'answers'"),
+        ("d.txt", "q", ".jsonl or .csv"),
+    ],
+)
+def test_bad_datasets_are_clear_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ConfidantError, match=message):
+        ev.load_dataset(path)
+
+
+def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_lm, counted):
+    items = ev.load_dataset(DATA)[:4]
+    settings = ev.EvalSettings(**FAST)
+    ent = NLIEntailment(RuleNLI())
+    # Gold answers that match the model's own reference answers for two questions, so both
+    # classes are present and AUROC is defined.
+    first = ev.run_evaluation(items, tiny_lm, ent, settings)
+    for k in (0, 2):
+        if first.rows[k]["answer"]:
+            items[k].answers = [first.rows[k]["answer"]]
+    cache = EvalCache(Store(tmp_path / "e.db"))
+    progress = []
+    result = ev.run_evaluation(
+        items, tiny_lm, ent, settings, cache=cache, progress=lambda *a: progress.append(a)
+    )
+    assert result.n_computed == 4 and result.n_cached == 0
+    assert [p[:2] for p in progress] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [r["answer"] for r in result.rows] == [r["answer"] for r in first.rows]
+    correct = np.array([r["correct"] for r in result.rows], dtype=float)
+    name = "discrete_semantic_entropy"
+    u = [r["measures"][name] for r in result.rows]
+    expected = evaluation_metrics(u, correct, [r["score"] for r in result.rows], n_boot=50, seed=41)
+    for metric, interval in expected.items():
+        got = result.metrics[name][metric]
+        assert (got is None) == (interval is None)
+        if interval is not None:
+            assert got["estimate"] == pytest.approx(interval.estimate)
+            assert (got["low"], got["high"]) == pytest.approx((interval.low, interval.high))
+    if 0 < correct.sum() < 4:
+        assert result.metrics[name]["auroc"] is not None and "fpr" in result.curves[name]
+    assert len(result.curves[name]["accuracy"]) == 20
+
+    counted.clear()
+    again = ev.run_evaluation(items, tiny_lm, ent, settings, cache=cache)
+    assert counted == [] and again.n_computed == 0 and again.n_cached == 4
+    assert again.rows == result.rows and again.metrics == result.metrics
+    # Another parameter means other cache entries.
+    other = ev.run_evaluation(
+        items[:1], tiny_lm, ent, ev.EvalSettings(**{**FAST, "n": 2}), cache=cache
+    )
+    assert other.n_computed == 1 and counted == [3]
+
+    paths = export_evaluation(result, tmp_path / "out")
+    assert [p.name for p in paths] == ["questions.csv", "metrics.csv", "evaluation.json"]
+    back = ev.EvaluationResult.from_dict(json.loads(paths[2].read_text()))
+    assert back.rows == result.rows and back.metric_table() == result.metric_table()
+
+
+def test_measure_providers_add_columns_and_enter_the_cache_key(tiny_lm):
+    items = ev.load_dataset(DATA)[:2]
+    ent = NLIEntailment(RuleNLI())
+    seen = []
+
+    def answer_length(context: ev.QuestionContext):
+        seen.append(context.item.id)
+        return {"answer_length": len(context.result.reference.text), "nothing": None}
+
+    settings = ev.EvalSettings(**FAST, measures=["discrete_semantic_entropy"])
+    before = ev.params_hash(ev.run_params(tiny_lm, ent, settings))
+    ev.register_measure_provider("length", answer_length, version="2")
+    try:
+        result = ev.run_evaluation(items, tiny_lm, ent, settings)
+        after = ev.params_hash(ev.run_params(tiny_lm, ent, settings))
+    finally:
+        ev.unregister_measure_provider("length")
+    assert seen == ["trivia-001", "trivia-002"] and before != after
+    assert set(result.metrics) == {
+        "discrete_semantic_entropy",
+        "length.answer_length",
+        "length.nothing",
+    }
+    assert result.rows[0]["measures"]["length.answer_length"] == len(result.rows[0]["answer"])
+    assert result.metrics["length.nothing"]["auroc"] is None
+    assert result.params["providers"] == {"length": "2"}
+    with pytest.raises(ConfidantError):
+        ev.register_measure_provider("a.b", answer_length)
+
+
+def test_judge_correctness_reads_p_yes(tiny_lm):
+    items = ev.load_dataset(DATA)[:1]
+    result = ev.run_evaluation(
+        items,
+        tiny_lm,
+        NLIEntailment(RuleNLI()),
+        ev.EvalSettings(**FAST, correctness="judge", measures=["number_of_semantic_sets"]),
+    )
+    row = result.rows[0]
+    from uq.correctness import judge_prompt
+
+    p_yes = tiny_lm.choice_probs(
+        judge_prompt(items[0].question, items[0].answers, row["answer"]), ["yes", "no"]
+    )[0]
+    assert row["score"] == pytest.approx(p_yes) and row["correct"] == (p_yes >= 0.5)
+
+
+def test_bad_settings():
+    with pytest.raises(ConfidantError, match="unknown correctness"):
+        ev.EvalSettings(correctness="vibes").validate()
+    with pytest.raises(ConfidantError, match="threshold"):
+        ev.EvalSettings(correctness_threshold=1.5).validate()
+    with pytest.raises(ConfidantError, match="unknown measure"):
+        ev.EvalSettings(measures=["nope"]).validate()
+
+
+def test_cli_writes_results_resumes_and_exits_2_on_user_errors(tmp_path, capsys):
+    args = [
+        "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
+        "--limit", "2", "--n", "3", "--max-new-tokens", "6", "--bootstrap", "20",
+        "--db", str(tmp_path / "c.db"),
+    ]  # fmt: skip
+    assert ev.main(args) == 0
+    out = capsys.readouterr().out
+    assert "[1/2]" in out and "[2/2]" in out and "2 computed, 0 cached" in out
+    assert (tmp_path / "res" / "questions.csv").read_text().count("\n") == 3
+    assert ev.main(args) == 0
+    assert "0 computed, 2 cached" in capsys.readouterr().out
+
+    missing = ["--data", str(tmp_path / "missing.jsonl"), "--model", "tiny-random", "--out", "r"]
+    assert ev.main(missing) == 2
+    assert "no dataset file" in capsys.readouterr().err
+    assert ev.main([*args, "--limit", "0"]) == 2
+    assert "--limit" in capsys.readouterr().err
+    assert ev.main([*args, "--measures", "nope"]) == 2
+    assert "unknown measure" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        ev.main([*args, "--correctness", "vibes"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" in err and "Traceback" not in err
