@@ -1,0 +1,217 @@
+"""The Semantic entropy tab: handlers called directly (with a bad-input table), the History
+view rebuilt without a model, and the endpoints driven in-process with gradio_client."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+
+from backends.registry import BackendConfig, Backends
+from store.db import Store
+from store.runs import get_run, list_runs
+from ui.context import AppContext
+from ui.history_tab import create_history_tab, open_run
+from ui.semantic_tab import (
+    create_semantic_tab,
+    generation_view,
+    make_evaluate_handler,
+    make_pasted_handler,
+    make_semantic_handler,
+    render_semantic,
+)
+
+NLI = "NLI cross-encoder"
+EMB = "Embedding cosine similarity"
+
+
+def no_progress(*args, **kwargs):
+    return None
+
+
+@pytest.fixture
+def ctx(tmp_path, tiny_lm_dir, tiny_nli_dir):
+    backends = Backends(BackendConfig(model=str(tiny_lm_dir), nli_model=str(tiny_nli_dir)))
+    return AppContext(backends=backends, store=Store(tmp_path / "app.db"))
+
+
+def ask(ctx, question="What is the capital of France?", n=4, temperature=1.0, max_new=6,
+        entailment=NLI, strict=True, condition=True, threshold=0.75, seed=1):  # fmt: skip
+    handler = make_semantic_handler(ctx)
+    return handler(question, n, temperature, max_new, entailment, strict, condition, threshold,
+                   seed, None)  # fmt: skip
+
+
+def test_ask_saves_a_run_that_history_rebuilds_without_a_model(ctx):
+    md, clusters, heat, answers, which, trace, highlights, reference, state, status = ask(ctx)
+    assert "Saved as run" in status and "Discrete semantic entropy" in md
+    assert which["choices"][0] in ("reference", ("reference", "reference"))
+    assert len(which["choices"]) == 5
+    assert len(heat.data[0].z) == 4
+    assert sum(clusters.data[0].y) == pytest.approx(1.0)
+    runs = list_runs(ctx.store, kind="semantic_entropy")
+    assert len(runs) == 1
+    run = get_run(ctx.store, runs[0]["id"])
+    assert [role for role, _ in run["generations"]] == ["sample"] * 4 + ["reference"]
+    assert run["result"]["texts"] == state["texts"]
+    offline = AppContext(
+        backends=Backends(BackendConfig(model="no-such-model")),
+        store=ctx.store,
+        history_renderers={"semantic_entropy": render_semantic},
+    )
+    view = open_run(offline, runs[0]["id"])
+    assert list(view["plot"].data[0].y) == list(clusters.data[0].y)
+    assert view["plot2"].data[0].z.tolist() == heat.data[0].z.tolist()
+    fig, hl = generation_view(state, "sample #2")
+    assert len(fig.data[0].y) == len(state["samples"][2]["tokens"])
+    assert generation_view(state, "sample #99") == (None, None)
+
+
+def test_pasted_answers_with_embeddings(ctx):
+    handler = make_pasted_handler(ctx)
+    md, clusters, heat, answers, status = handler(
+        "Capital of France?", "Paris\nIt is Paris.\nLondon", None, "-0.1\n-0.2\n-3", EMB,
+        True, True, 0.75, None,
+    )  # fmt: skip
+    assert "Saved as run" in status and "C0" in answers and "log-lik" in answers
+    assert list(clusters.data[0].y) == pytest.approx([2 / 3, 1 / 3])
+    assert list_runs(ctx.store)[0]["model"] == "(pasted answers)"
+
+
+def test_pasted_answers_from_a_file(ctx, tmp_path):
+    path = tmp_path / "answers.csv"
+    path.write_text("answer,log_likelihood\nParis,-0.5\nParis.,-0.7\nLyon,-2\n")
+    md, clusters, heat, answers, status = make_pasted_handler(ctx)(
+        "", "", str(path), "", NLI, True, False, 0.75, None
+    )
+    assert "Saved as run" in status and "Semantic entropy (likelihood)" in md
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"question": ""}, "type a question"),
+        ({"question": "  \n "}, "type a question"),
+        ({"question": "x" * 100_000}, "limit"),
+        ({"question": "a\x00b"}, "NUL"),
+        ({"n": 1}, "N must be between"),
+        ({"n": 2.5}, "whole number"),
+        ({"n": float("nan")}, "whole number"),
+        ({"temperature": float("inf")}, "finite"),
+        ({"temperature": -1}, "temperature"),
+        ({"max_new": 0}, "max new tokens"),
+        ({"seed": -5}, "seed"),
+        ({"entailment": "telepathy"}, "unknown entailment"),
+        ({"entailment": EMB, "threshold": 3}, "threshold"),
+    ],
+)
+def test_ask_bad_input_is_a_message_and_stores_nothing(ctx, overrides, message):
+    with pytest.raises(gr.Error, match=message):
+        ask(ctx, **overrides)
+    assert list_runs(ctx.store) == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "lls", "entailment", "message"),
+    [
+        ("", "", NLI, "Paste some answers"),
+        ("one", "", NLI, "at least 2"),
+        ("a\nb", "-1", NLI, "2 answers"),
+        ("a\nb", "-1\nnan", NLI, "finite"),
+        ("a\nb", "-1\n=HYPERLINK()", NLI, "not a number"),
+        (
+            '[{"answer": "a", "log_likelihood": -1}, {"answer": "b", "log_likelihood": -1}]',
+            "-1\n-1",
+            NLI,
+            "given twice",
+        ),  # fmt: skip
+        ("[broken", "", NLI, "does not parse"),
+        ("a\x00\nb", "", NLI, "NUL"),
+        ("a\nb", "", "The generator, prompted", "NLI or embeddings"),
+    ],
+)
+def test_pasted_bad_input_is_a_message_and_stores_nothing(ctx, answers, lls, entailment, message):
+    with pytest.raises(gr.Error, match=message):
+        make_pasted_handler(ctx)("q", answers, None, lls, entailment, True, True, 0.75, None)
+    assert list_runs(ctx.store) == []
+
+
+def test_evaluate_handler_runs_the_bundled_set_and_resumes(ctx):
+    handler = make_evaluate_handler(ctx)
+    args = (None, True, 2, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0)
+    metrics, questions, roc, rej, files, status = handler(*args, progress=no_progress)
+    assert "2 computed, 0 from the cache" in status
+    assert metrics["headers"][:3] == ["measure", "n", "auroc"]
+    assert {row[0] for row in metrics["value"]} >= {"discrete_semantic_entropy", "p_true"}
+    assert len(questions["value"]) == 2
+    assert sorted(f.rsplit("/", 1)[-1] for f in files) == [
+        "evaluation.json", "metrics.csv", "questions.csv",
+    ]  # fmt: skip
+    with open(next(f for f in files if f.endswith(".json")), encoding="utf-8") as f:
+        assert len(json.load(f)["rows"]) == 2
+    *_, status = handler(*args, progress=no_progress)
+    assert "0 computed, 2 from the cache" in status
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((None, False, 2, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0), "Upload a dataset"),
+        ((None, True, 0, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0), "number of questions"),
+        ((None, True, 2, 2, 4, NLI, "vibes", 0), "unknown correctness"),
+        ((None, True, 2, 99, 4, NLI, "SQuAD F1 ≥ 0.5", 0), "N must be"),
+    ],
+)
+def test_evaluate_bad_input(ctx, args, message):
+    with pytest.raises(gr.Error, match=message):
+        make_evaluate_handler(ctx)(*args, progress=no_progress)
+
+
+def test_evaluate_bad_upload(ctx, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("question,gold\nq,a\n")
+    with pytest.raises(gr.Error, match="columns"):
+        make_evaluate_handler(ctx)(str(path), False, 2, 2, 4, NLI, "Exact match", 0,
+                                   progress=no_progress)  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_semantic_endpoints_with_gradio_client(ctx):
+    with gr.Blocks() as demo:
+        create_semantic_tab(ctx)
+        create_history_tab(ctx)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+        for name in ("/semantic_entropy", "/score_answers", "/evaluate_dataset"):
+            assert name in api
+        out = client.predict(
+            "Who wrote Hamlet?", 3, 1.0, 5, NLI, True, True, 0.75, 0,
+            api_name="/semantic_entropy",
+        )  # fmt: skip
+        md, clusters, heat, answers, which, trace, highlights, reference, status = out
+        assert "Discrete semantic entropy" in md and "Saved as run" in status
+        assert clusters["type"] == "plotly" and json.loads(heat["plot"])["data"]
+        md, clusters, heat, answers, status = client.predict(
+            "", "Paris\nParis\nLyon", None, "", NLI, True, True, 0.75,
+            api_name="/score_answers",
+        )  # fmt: skip
+        assert "Number of semantic sets" in md
+        with pytest.raises(Exception, match="at least 2"):
+            client.predict("", "one", None, "", NLI, True, True, 0.75, api_name="/score_answers")
+        run_id = list_runs(ctx.store, kind="semantic_entropy")[-1]["id"]
+        md, hl, plot1, plot2, raw = client.predict(run_id, api_name="/open_run")
+        assert "semantic_entropy" in md and raw["result"]["source"] == "model"
+    finally:
+        demo.close()
