@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui.cip_tab import create_cip_tab
 from ui.context import TINY_BANNER, AppContext
 from ui.generate_tab import create_generate_tab
 from ui.history_tab import create_history_tab
+from ui.inv_tab import create_inv_entropy_tab
+from ui.semantic_tab import create_semantic_tab
 
 # Each entry creates one tab; a new tab is one import and one line here.
 TABS = [
     create_generate_tab,
+    create_semantic_tab,
+    create_cip_tab,
+    create_inv_entropy_tab,
     create_history_tab,
 ]
 
