@@ -87,6 +87,7 @@ __all__ = [
     "InvEntropyRun",
     "Perturbation",
     "answer_prompt",
+    "check_options",
     "clean_response",
     "gaap_perturbation",
     "generate_responses",
@@ -233,16 +234,18 @@ def paraphrase_questions(
     *,
     seed: int = 0,
     temperature: float = PARAPHRASE_TEMPERATURE,
-    max_new_tokens: int = 256,
+    max_new_tokens: int | None = None,
 ) -> list[Perturbation]:
     """n LLM paraphrases of every question, from ONE batched ``sample_batch`` call.
 
     The prompt is :data:`uq.perturb.PARAPHRASE_SYSTEM_PROMPT` followed by
     :func:`uq.perturb.paraphrase_prompt` (Song et al. 2025, Appendix); each reply is read by
     :func:`uq.perturb.parse_paraphrases`, which forces exactly n (random duplication if fewer,
-    seeded sampling if more).
+    seeded sampling if more). ``max_new_tokens`` defaults to 24 per paraphrase plus 32.
     """
     n = _positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
+    if max_new_tokens is None:
+        max_new_tokens = 24 * n + 32
     seed = _seed(seed)
     questions = list(questions)
     prompts = [f"{PARAPHRASE_SYSTEM_PROMPT}\n\n{paraphrase_prompt(q, n)}" for q in questions]
@@ -374,7 +377,7 @@ def perturb_questions(
     perturbations: Sequence[Sequence[str] | str] | None = None,
     similarity_rule: str = "shifted",
     gaap_options: dict | None = None,
-    paraphrase_max_new_tokens: int = 256,
+    paraphrase_max_new_tokens: int | None = None,
 ) -> list[Perturbation]:
     """Perturbations of every question by ``method`` ("paraphrase", "gaap" or "given").
 
@@ -750,6 +753,43 @@ def _check_sizes(n_inputs: int, replicates: int, bootstraps: int) -> None:
     draw_bootstrap_indices(n_inputs, replicates, bootstraps, 0)  # validates the counts
 
 
+def _se_rule(similarity: str, threshold: float) -> str:
+    if similarity == "nli":
+        return "NLI labels, entailment both ways"
+    return f"embedding cosine ≥ {threshold}"
+
+
+def check_options(
+    *,
+    perturbation: str = "paraphrase",
+    n: Any = DEFAULT_N_PERTURBATIONS,
+    replicates: Any = DEFAULT_REPLICATES,
+    similarity: str = "embedding",
+    bootstraps: Any = DEFAULT_BOOTSTRAPS,
+    seed: Any = 0,
+) -> dict[str, Any]:
+    """The run options validated and normalised, before any model is loaded.
+
+    Raises :class:`ConfidantError` naming the first option a user typed wrong.
+    """
+    if perturbation not in PERTURBATION_METHODS:
+        raise ConfidantError(
+            f"unknown perturbation method {perturbation!r}; use one of "
+            f"{', '.join(PERTURBATION_METHODS)}"
+        )
+    options = {
+        "perturbation": perturbation,
+        "n": _positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1),
+        "replicates": _positive_int(replicates, "r (replicates per input)", MAX_REPLICATES),
+        "similarity": _similarity_name(similarity),
+        "bootstraps": _positive_int(bootstraps, "B (bootstraps)", MAX_BOOTSTRAPS),
+        "seed": _seed(seed),
+    }
+    if perturbation != "given":
+        _check_sizes(options["n"] + 1, options["replicates"], options["bootstraps"])
+    return options
+
+
 def _model_name(obj: Any) -> str | None:
     return getattr(obj, "model_id", None) if obj is not None else None
 
@@ -774,7 +814,7 @@ def run_inv_entropy_batch(
     instruction: str = DEFAULT_ANSWER_INSTRUCTION,
     se_cosine_threshold: float = DEFAULT_SE_COSINE_THRESHOLD,
     gaap_options: dict | None = None,
-    paraphrase_max_new_tokens: int = 256,
+    paraphrase_max_new_tokens: int | None = None,
 ) -> list[InvEntropyRun]:
     """Inv-Entropy for several questions, every heavy step batched across them.
 
@@ -857,9 +897,7 @@ def run_inv_entropy_batch(
             "max_new_tokens": params.max_new_tokens,
             "instruction": instruction,
             "se_cosine_threshold": se_cosine_threshold if similarity != "nli" else None,
-            "se_rule": "nli argmax, strict bidirectional entailment"
-            if similarity == "nli"
-            else f"cosine ≥ {se_cosine_threshold}",
+            "se_rule": _se_rule(similarity, se_cosine_threshold),
             "model": _model_name(lm),
             "embedding_model": _model_name(embed),
             "nli_model": _model_name(nli) if similarity == "nli" else None,
@@ -1084,6 +1122,7 @@ def inv_entropy_offline(
         "seed": seed,
         "bootstrap_seed": seed,
         "se_cosine_threshold": se_cosine_threshold if similarity != "nli" else None,
+        "se_rule": _se_rule(similarity, se_cosine_threshold),
         "model": None,
         "embedding_model": _model_name(embed),
         "nli_model": _model_name(nli) if similarity == "nli" else None,
@@ -1132,7 +1171,7 @@ def inv_entropy_tsu(
         perturbations=perturbations,
         similarity_rule="absolute" if options.get("similarity") == "embedding_abs" else "shifted",
         gaap_options=options.get("gaap_options"),
-        paraphrase_max_new_tokens=options.get("paraphrase_max_new_tokens", 256),
+        paraphrase_max_new_tokens=options.get("paraphrase_max_new_tokens"),
     )
 
     def measure(batch: Sequence[str], temperature: float) -> list[dict[str, float]]:
