@@ -11,6 +11,8 @@ import logging
 import os
 import sys
 
+import backends.gpu  # noqa: F401 - first: on ZeroGPU, ``spaces`` must be imported before torch
+
 
 def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
     """``user:password`` pairs separated by commas (or newlines) → a list for ``launch(auth=)``."""
@@ -91,10 +93,23 @@ def main(argv=None) -> int:
     ctx, auth = make_context(args)
     from ui.app import build_app
 
+    if backends.gpu.zero_gpu_enabled():
+        # ZeroGPU runs each call in a forked worker: a model loaded there is lost when the call
+        # returns, so the generator is loaded here, once, before the first call.
+        try:
+            ctx.backends.generator()
+        except Exception as exc:  # noqa: BLE001 - the Generate tab shows the same message later
+            print(f"Confidant: {exc}", file=sys.stderr)
     demo = build_app(ctx)
     demo.queue(default_concurrency_limit=4)
     print(f"Confidant: database {ctx.store.path}", file=sys.stderr)
-    demo.launch(
+    demo.launch(**launch_options(args, auth))
+    return 0
+
+
+def launch_options(args, auth) -> dict:
+    """Keyword arguments for ``demo.launch`` (tests launch with the same ones)."""
+    return dict(
         server_name=args.host,
         server_port=args.port,
         auth=auth,
@@ -103,8 +118,10 @@ def main(argv=None) -> int:
         footer_links=["api", "settings"],
         max_file_size="20mb",
         run_history=False,
+        # FastAPI's own schema page would answer without login; Gradio's API description
+        # (/gradio_api/info) is behind the login.
+        app_kwargs={"openapi_url": None},
     )
-    return 0
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from backends.base import (
     SamplingParams,
     TokenRecord,
 )
+from backends.gpu import draw_seed, generation_seconds, gpu
 
 TOP_ALTERNATIVES = 5
 
@@ -291,6 +292,7 @@ class HFCausalLM:
         """
         return self.sample_batch([prompt], params, chat=chat)[0]
 
+    @gpu(duration=generation_seconds, prepare=draw_seed)
     def sample_batch(
         self,
         prompts: Sequence[str],
@@ -465,6 +467,7 @@ class HFCausalLM:
         totals = torch.tensor([s.total_logprob for s in scores], dtype=torch.float64)
         return torch.softmax(totals, 0).tolist()
 
+    @gpu(duration=60)
     def score_tree(
         self,
         prefix: str,

@@ -30,14 +30,19 @@ def on_spaces() -> bool:
     return os.environ.get("SYSTEM") == "spaces" or bool(os.environ.get("SPACE_ID"))
 
 
+# Where a Space mounts its storage bucket (Space settings → Volumes); the disk elsewhere on a
+# Space is wiped on restart.
+SPACE_VOLUME = "/data"
+
+
 def default_db_path() -> Path:
     """``CONFIDANT_DB`` if set; on Spaces ``/data/confidant.db`` when a volume is mounted
     there; else ``~/.local/share/confidant/confidant.db`` (outside any checkout)."""
     env = os.environ.get("CONFIDANT_DB")
     if env:
         return Path(env)
-    if on_spaces() and os.path.isdir("/data") and os.access("/data", os.W_OK):
-        return Path("/data/confidant.db")
+    if on_spaces() and os.path.isdir(SPACE_VOLUME) and os.access(SPACE_VOLUME, os.W_OK):
+        return Path(SPACE_VOLUME) / "confidant.db"
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(
         os.path.expanduser("~"), ".local", "share"
     )
