@@ -1,0 +1,145 @@
+"""``python app.py --model tiny-random`` as a user starts it from a fresh clone: a separate
+process (the tiny model built fresh in an empty cache), driven over HTTP with gradio_client;
+then killed with SIGKILL in the middle of generations, and its database checked."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from store.db import Store
+from store.runs import get_run, list_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppProcess:
+    """A running ``python app.py`` with its URL, its log file and its process."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, log: Path) -> None:
+        self.proc, self.url, self.log = proc, url, log
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up code in the app runs."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def running_app(tmp_path: Path, *flags: str, env: dict | None = None, cache: Path | None = None):
+    """Start ``python app.py <flags> --port <free> --db <tmp>`` and wait until it answers 200.
+
+    The tiny model cache (``CONFIDANT_CACHE``) is ``cache`` or a fresh directory, so the model is
+    built exactly as on a fresh clone. The process is killed by its PID on exit."""
+    port = free_port()
+    log = tmp_path / f"app-{port}.log"
+    full_env = dict(os.environ)
+    full_env.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        GRADIO_ANALYTICS_ENABLED="False",
+        CONFIDANT_CACHE=str(cache or tmp_path / "cache"),
+        PYTHONUNBUFFERED="1",
+    )
+    full_env.update(env or {})
+    if "--db" not in flags:
+        flags = (*flags, "--db", str(tmp_path / "confidant.db"))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", *flags, "--port", str(port)],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    app = AppProcess(proc, f"http://127.0.0.1:{port}/", log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}:\n{app.log_text()[-3000:]}")
+            try:
+                if httpx.get(app.url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app.py did not answer within {START_TIMEOUT} s:\n{app.log_text()}")
+            time.sleep(0.3)
+        yield app
+    finally:
+        app.kill()
+
+
+RUN_ID = re.compile(r"Saved as run `([0-9a-f]{32})`")
+
+
+def test_python_app_tiny_random_from_a_fresh_clone_then_sigkill(tmp_path):
+    db = tmp_path / "confidant.db"
+    acked: list[str] = []
+    with running_app(tmp_path, "--model", "tiny-random") as app:
+        assert not (tmp_path / "cache").exists()  # models load lazily, on first use
+        client = Client(app.url, verbose=False)
+        text, plot, highlights, summary, status = client.predict(
+            "Who wrote Hamlet?", 0.0, 1.0, 0, 8, 0, api_name="/generate"
+        )
+        assert highlights and "".join(h["token"] for h in highlights) == text
+        acked.append(RUN_ID.search(status).group(1))
+        assert any((tmp_path / "cache").iterdir()), "the tiny model was not built in the cache"
+
+        # Many generations queued; kill -9 once some have been acknowledged.
+        jobs = [
+            client.submit(f"Question {i}?", 1.0, 1.0, 0, 16, i, api_name="/generate")
+            for i in range(12)
+        ]
+        deadline = time.monotonic() + 60
+        while sum(j.done() for j in jobs) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        app.kill()
+        for job in jobs:
+            if job.done():
+                with contextlib.suppress(Exception):
+                    acked.append(RUN_ID.search(job.result()[-1]).group(1))
+        client.close()
+    assert len(acked) >= 2
+
+    # What the restarted app reads: the database is whole, every acknowledged run is there
+    # with its generation, and nothing is half-written.
+    store = Store(db)
+    try:
+        assert store.read(lambda d: d.execute("PRAGMA integrity_check").fetchall()) == [("ok",)]
+        assert store.read(lambda d: d.execute("PRAGMA foreign_key_check").fetchall()) == []
+        orphans = store.read(
+            lambda d: d.execute(
+                "SELECT count(*) FROM runs WHERE id NOT IN (SELECT run_id FROM generations)"
+            ).fetchone()[0]
+        )
+        assert orphans == 0, "a run was stored without its generation"
+        assert {r["id"] for r in list_runs(store)} >= set(acked)
+        first = get_run(store, acked[0])
+        assert first["result"]["generation"]["text"] == text
+        assert [role for role, _ in first["generations"]] == ["answer"]
+    finally:
+        store.close()
