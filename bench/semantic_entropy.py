@@ -1,0 +1,234 @@
+"""Semantic-entropy pipeline vs a reference-style pipeline vs the unavoidable work.
+
+Random-initialised models of realistic shape (speed does not depend on the weights):
+- generator: Llama-style, ~100M parameters (vocab 32000, hidden 768, 12 layers);
+- NLI: a DeBERTa-v2 cross-encoder of **deberta-base shape** (hidden 768, 12 layers, 12 heads,
+  intermediate 3072, relative attention, vocab 128100) with a 3-label head.
+
+N = 10 answers plus the reference answer, a fixed 32 new tokens each (min = max new tokens),
+every measure (so every ordered pair of distinct answers is labelled). Compared in one run,
+repetitions alternating between the paths:
+
+- ours: ``run_semantic_entropy`` (N samples + reference in one batched generate, all needed
+  pairs in one batched NLI pass, p(True) in one scoring call);
+- reference-style (as in Farquhar et al.'s code): one generate call per answer, every ordered
+  pair of the N answers through NLI one call at a time, and the same p(True) call;
+- unavoidable: one bare batched ``generate`` of the N + 1 answers plus one bare batched NLI
+  forward over the pairs our pipeline actually needed.
+
+    python bench/semantic_entropy.py [--quick]
+
+Last line: ``RESULT speedup=<reference ÷ ours> unavoidable_ratio=<ours ÷ unavoidable>``
+(targets ≥ 8 and ≤ 1.3), from the minimum time of each path; medians are printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from transformers import (  # noqa: E402
+    DebertaV2Config,
+    DebertaV2ForSequenceClassification,
+    GenerationConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+)
+
+from backends.base import SamplingParams  # noqa: E402
+from backends.hf import HFCausalLM  # noqa: E402
+from backends.nli import NLIModel  # noqa: E402
+from backends.tiny import _train_tokenizer  # noqa: E402
+from uq.semantic_entropy import cluster_by_entailment  # noqa: E402
+from uq.semantic_pipeline import (  # noqa: E402
+    NLIEntailment,
+    p_true_probability,
+    run_semantic_entropy,
+)
+
+QUESTION = "Which river flows through the city of Vienna, and into which sea does it drain?"
+N = 10
+TOKENS = 32
+
+
+def build_generator(path: Path, quick: bool) -> None:
+    tok = _train_tokenizer(384)
+    config = LlamaConfig(
+        vocab_size=32000,
+        hidden_size=384 if quick else 768,
+        intermediate_size=1024 if quick else 2048,
+        num_hidden_layers=4 if quick else 12,
+        num_attention_heads=12,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        # The bench tokenizer has ~384 tokens: silence the other rows of the head so every
+        # sampled id decodes to text (the answers then have realistic lengths for NLI).
+        model.lm_head.weight[len(tok) :] = 0.0
+        model.lm_head.weight[: len(tok)] *= 4.0
+    print(f"generator: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+
+
+def build_nli(path: Path, quick: bool) -> None:
+    tok = _train_tokenizer(384)
+    tok.cls_token, tok.sep_token = "<|im_start|>", "<|im_end|>"
+    config = DebertaV2Config(
+        vocab_size=128100,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=6 if quick else 12,
+        num_attention_heads=12,
+        max_position_embeddings=512,
+        relative_attention=True,
+        position_buckets=256,
+        pos_att_type=["p2c", "c2p"],
+        position_biased_input=False,
+        pad_token_id=tok.pad_token_id,
+        id2label={0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"},
+        label2id={"CONTRADICTION": 0, "NEUTRAL": 1, "ENTAILMENT": 2},
+        num_labels=3,
+    )
+    torch.manual_seed(0)
+    model = DebertaV2ForSequenceClassification(config)
+    print(f"NLI (deberta-base shape): {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=None)
+    args = ap.parse_args()
+    reps = args.reps or 2
+    with tempfile.TemporaryDirectory() as d:
+        gen_dir, nli_dir = Path(d) / "gen", Path(d) / "nli"
+        build_generator(gen_dir, args.quick)
+        build_nli(nli_dir, args.quick)
+        lm = HFCausalLM(str(gen_dir)).load()
+        nli = NLIModel(str(nli_dir)).load()
+        original = lm._generation_config
+
+        def fixed_length(p, greedy):
+            cfg = original(p, greedy)
+            cfg.min_new_tokens = TOKENS
+            return cfg
+
+        lm._generation_config = fixed_length
+        prompt_text = f"Answer the following question as briefly as possible.\n{QUESTION}"
+        last: dict = {}
+
+        def ours():
+            result = run_semantic_entropy(
+                lm, QUESTION, NLIEntailment(nli), n=N, max_new_tokens=TOKENS, stop=(), seed=1
+            )
+            assert all(len(g.tokens) == TOKENS for g in result.samples)
+            last["result"] = result
+
+        def reference_style():
+            answers = []
+            for i in range(N + 1):
+                temp = 1.0 if i < N else 0.1
+                params = SamplingParams(n=1, temperature=temp, max_new_tokens=TOKENS, seed=i)
+                answers.append(lm.sample(prompt_text, params)[0])
+            texts = [g.text.strip() for g in answers[:N]]
+            labels = {}
+            for i in range(N):
+                for j in range(N):
+                    if i != j:
+                        pair = [(f"{QUESTION} {texts[i]}", f"{QUESTION} {texts[j]}")]
+                        labels[(i, j)] = int(nli.probs(pair)[0].argmax())
+            cluster_by_entailment(N, lambda i, j: labels[(i, j)])
+            p_true_probability(lm, QUESTION, texts, answers[N].text)
+
+        ours()  # warm-up, and the pairs the unavoidable pass must label
+        result = last["result"]
+        texts = result.texts
+        needed = [
+            (i, j)
+            for i in range(N)
+            for j in range(N)
+            if i != j
+            and result.clustering.duplicate_of[i] == i
+            and result.clustering.duplicate_of[j] == j
+        ]
+        assert len(needed) == result.work["entailment_pairs"]
+        pair_texts = [(f"{QUESTION} {texts[i]}", f"{QUESTION} {texts[j]}") for i, j in needed]
+        prompt_ids = lm._prompt_ids(prompt_text, True)
+        input_ids = torch.tensor([prompt_ids] * (N + 1))
+        bare_cfg = GenerationConfig(
+            do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=TOKENS,
+            min_new_tokens=TOKENS, pad_token_id=lm.tokenizer.pad_token_id,
+            eos_token_id=lm.tokenizer.eos_token_id,
+        )  # fmt: skip
+        nli_model, nli_tok = nli._model, nli._tokenizer
+
+        def unavoidable():
+            with torch.inference_mode():
+                torch.manual_seed(0)
+                lm.model.generate(
+                    input_ids=input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    generation_config=bare_cfg,
+                )
+                order = sorted(pair_texts, key=lambda p: len(p[0]) + len(p[1]))
+                for start in range(0, len(order), nli.batch_size):
+                    chunk = order[start : start + nli.batch_size]
+                    enc = nli_tok(
+                        [p for p, _ in chunk], [h for _, h in chunk], padding=True,
+                        truncation=True, max_length=512, return_tensors="pt",
+                    )  # fmt: skip
+                    nli_model(**enc)
+
+        reference_style()
+        unavoidable()
+        times = {"ours": [], "reference": [], "unavoidable": []}
+        for rep in range(reps):
+            for name, fn in (
+                ("reference", reference_style),
+                ("ours", ours),
+                ("unavoidable", unavoidable),
+            ):  # noqa: E501
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+                print(f"rep {rep + 1} {name}: {times[name][-1]:.2f} s", flush=True)
+        r = last["result"]
+        print(
+            f"N={N} tokens={TOKENS} distinct answers={len(set(r.clustering.duplicate_of))} "
+            f"pairs labelled: ours {r.work['entailment_pairs']} in "
+            f"{r.work['entailment_calls']} call(s), reference-style {N * (N - 1)} single calls; "
+            f"generate calls: ours {r.work['generate_calls']}, reference-style {N + 1}"
+        )
+        print("our stages (last run): " + ", ".join(f"{k} {v:.2f} s" for k, v in r.timings.items()))
+        for name, values in times.items():
+            print(
+                f"{name:<12} min {min(values):.2f} s  median {statistics.median(values):.2f} s  "
+                f"{[round(v, 2) for v in values]}"
+            )
+        speedup = min(times["reference"]) / min(times["ours"])
+        ratio = min(times["ours"]) / min(times["unavoidable"])
+        print(
+            f"median-based: speedup {statistics.median(times['reference']) / statistics.median(times['ours']):.2f}"  # noqa: E501
+            f" unavoidable_ratio {statistics.median(times['ours']) / statistics.median(times['unavoidable']):.2f}"  # noqa: E501
+        )
+        print(f"RESULT speedup={speedup:.2f} unavoidable_ratio={ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()
