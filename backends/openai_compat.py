@@ -15,7 +15,14 @@ from collections.abc import Sequence
 
 import httpx
 
-from backends.base import BackendError, ContinuationScore, Generation, SamplingParams, TokenRecord
+from backends.base import (
+    BackendError,
+    ConfidantError,
+    ContinuationScore,
+    Generation,
+    SamplingParams,
+    TokenRecord,
+)
 
 DEFAULT_KEY_ENV = "CONFIDANT_OPENAI_API_KEY"
 
@@ -85,6 +92,22 @@ class OpenAICompatLM:
     # -- sampling ----------------------------------------------------------------------------
 
     def sample(self, prompt: str, params: SamplingParams, *, chat: bool = True) -> list[Generation]:
+        return self._sample(prompt, params, chat, self.top_logprobs, keep=5)
+
+    def sample_with_top(
+        self, prompt: str, params: SamplingParams, top_logprobs: int = 20, *, chat: bool = True
+    ) -> list[Generation]:
+        """Like :meth:`sample`, asking for ``top_logprobs`` alternatives at every position and
+        keeping all of them in ``TokenRecord.top`` (token, probability), so the distribution at
+        a given position (a judge's score token) can be read back. Servers cap k at 20."""
+        if isinstance(top_logprobs, bool) or not 1 <= int(top_logprobs) <= 20:
+            raise ConfidantError(f"top_logprobs must be between 1 and 20, got {top_logprobs!r}")
+        k = int(top_logprobs)
+        return self._sample(prompt, params, chat, k, keep=k)
+
+    def _sample(
+        self, prompt: str, params: SamplingParams, chat: bool, top_logprobs: int, keep: int
+    ) -> list[Generation]:
         params.validate()
         payload = {
             "model": self.model_id,
@@ -93,7 +116,7 @@ class OpenAICompatLM:
             "top_p": params.top_p,
             "max_tokens": params.max_new_tokens,
             "logprobs": True,
-            "top_logprobs": self.top_logprobs,
+            "top_logprobs": top_logprobs,
         }
         if params.top_k:
             payload["top_k"] = params.top_k  # vLLM and llama.cpp accept it; OpenAI ignores it
@@ -106,14 +129,14 @@ class OpenAICompatLM:
             data = self._post("/chat/completions", payload)
         else:
             payload["prompt"] = prompt
-            payload["logprobs"] = self.top_logprobs
+            payload["logprobs"] = top_logprobs
             payload.pop("top_logprobs")
             data = self._post("/completions", payload)
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices:
             raise BackendError("The server's reply has no choices")
         choices = sorted(choices, key=lambda c: c.get("index", 0))
-        return [self._generation(c, chat) for c in choices]
+        return [self._generation(c, chat, keep) for c in choices]
 
     def sample_batch(
         self, prompts: Sequence[str], params: SamplingParams, *, chat: bool = True
@@ -128,7 +151,7 @@ class OpenAICompatLM:
         )
         return self.sample(prompt, params, chat=chat)[0]
 
-    def _generation(self, choice: dict, chat: bool) -> Generation:
+    def _generation(self, choice: dict, chat: bool, keep: int = 5) -> Generation:
         tokens: list[TokenRecord] = []
         if chat:
             text = (choice.get("message") or {}).get("content") or ""
@@ -137,19 +160,19 @@ class OpenAICompatLM:
                     (a.get("token", ""), float(a.get("logprob", -math.inf)))
                     for a in item.get("top_logprobs") or []
                 ]
-                tokens.append(self._record(item.get("token", ""), item.get("logprob"), alts))
+                tokens.append(self._record(item.get("token", ""), item.get("logprob"), alts, keep))
         else:
             text = choice.get("text") or ""
             lp = choice.get("logprobs") or {}
             for i, tok in enumerate(lp.get("tokens") or []):
                 tops = (lp.get("top_logprobs") or [None] * (i + 1))[i] or {}
                 alts = sorted(((t, float(v)) for t, v in tops.items()), key=lambda x: -x[1])
-                tokens.append(self._record(tok, (lp.get("token_logprobs") or [])[i], alts))
+                tokens.append(self._record(tok, (lp.get("token_logprobs") or [])[i], alts, keep))
         finish = "stop" if choice.get("finish_reason") == "stop" else "length"
         return Generation(text=text, tokens=tokens, finish_reason=finish, logprob_source="server")
 
     @staticmethod
-    def _record(token: str, logprob, alts: list[tuple[str, float]]) -> TokenRecord:
+    def _record(token: str, logprob, alts: list[tuple[str, float]], keep: int = 5) -> TokenRecord:
         if logprob is None or not isinstance(logprob, int | float) or math.isnan(logprob):
             raise BackendError(f"The server sent no usable log-probability for token {token!r}")
         h, v = truncated_stats([a[1] for a in alts] or [float(logprob)])
@@ -158,7 +181,7 @@ class OpenAICompatLM:
             logprob=float(max(logprob, -1e4)),
             entropy=h,
             varentropy=v,
-            top=[(t, math.exp(lp)) for t, lp in alts[:5]],
+            top=[(t, math.exp(lp)) for t, lp in alts[:keep]],
             sampling_logprob=None,
             truncated=True,
         )

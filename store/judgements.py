@@ -46,6 +46,17 @@ def m001_judgements(db) -> None:
     db["judgements"].create_index(["annotator", "created"])
 
 
+@migrations()
+def m002_judgement_context(db) -> None:
+    """What the annotator saw: the scale, the judge model, whether the judge was hidden until
+    the answer (blind), and when the item was shown (``created`` is when it was saved)."""
+    table = db["judgements"]
+    table.add_column("scale", int)
+    table.add_column("judge_model", str)
+    table.add_column("blind", int)
+    table.add_column("shown", str)
+
+
 JUDGEMENT_COLUMNS = [
     "id",
     "item_id",
@@ -59,7 +70,11 @@ JUDGEMENT_COLUMNS = [
     "note",
     "judge",
     "scores",
+    "scale",
+    "judge_model",
+    "blind",
     "run_id",
+    "shown",
     "created",
 ]
 
@@ -83,6 +98,16 @@ def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
         return db["judgements"].insert(row).last_pk
 
     return store.write(tx)
+
+
+def judgement_by_key(store: Store, client_key: str) -> dict[str, Any] | None:
+    """The judgement stored under ``client_key``, or None."""
+
+    def q(db):
+        rows = list(db["judgements"].rows_where("client_key = ?", [client_key]))
+        return dict(rows[0]) if rows else None
+
+    return store.read(q)
 
 
 def list_judgements(store: Store, annotator: str | None = None) -> list[dict[str, Any]]:

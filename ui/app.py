@@ -9,6 +9,7 @@ from ui.context import TINY_BANNER, AppContext
 from ui.generate_tab import create_generate_tab
 from ui.history_tab import create_history_tab
 from ui.inv_tab import create_inv_entropy_tab
+from ui.judge_tab import create_judge_tab
 from ui.semantic_tab import create_semantic_tab
 
 # Each entry creates one tab; a new tab is one import and one line here.
@@ -17,6 +18,7 @@ TABS = [
     create_semantic_tab,
     create_cip_tab,
     create_inv_entropy_tab,
+    create_judge_tab,
     create_history_tab,
 ]
 

@@ -1,0 +1,274 @@
+"""The Judge tab: handlers called directly (blind mode, identity, bad uploads and inputs,
+agreement, export, consistency) and the endpoints driven with gradio_client."""
+
+from __future__ import annotations
+
+import csv
+import json
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+
+from backends.registry import BackendConfig, Backends
+from store.db import Store
+from store.judgements import list_judgements
+from store.runs import get_run, list_runs
+from tests.ui.test_app import free_port
+from ui.app import build_app
+from ui.context import AppContext
+from ui.history_tab import open_run
+from ui.judge_tab import HIDDEN, JudgeHandlers, create_judge_tab
+
+MAX_NEW = 4
+
+
+@pytest.fixture
+def ctx(tmp_path, tiny_lm_dir):
+    backends = Backends(BackendConfig(model=str(tiny_lm_dir)))
+    return AppContext(backends=backends, store=Store(tmp_path / "app.db"))
+
+
+def user(name: str | None):
+    return SimpleNamespace(username=name, session_hash="session-1")
+
+
+def show(h, items, index, blind, scale=5):
+    return h.show_item(items, index, scale, False, MAX_NEW, blind)
+
+
+def _numbers_of(result: dict) -> list[str]:
+    """Strings that would betray the judge's numbers if they reached the browser."""
+    if result.get("type") == "pairwise":
+        probs = [p for _, p in result["first"]["raw"]]
+        return [f"{p:.3f}" for p in probs] + [repr(p) for p in probs]
+    s = result["summary"]
+    return [f"{s['expectation']:.3f}", f"{s['trustjudge']:.3f}", repr(s["expectation"])]
+
+
+def test_blind_mode_sends_nothing_of_the_judge_until_the_answer_is_saved(ctx):
+    h = JudgeHandlers(ctx)
+    items, status, first = h.load_items("Demo set", None, "single")
+    assert len(items) == 50 and first == 1 and "50 single" in status
+    out = show(h, items, 2, blind=True)
+    state = out[8]
+    visible = [o for k, o in enumerate(out) if k != 8]  # gr.State stays on the server
+    assert out[6] is None and out[7] == HIDDEN
+    dumped = json.dumps(visible, default=str)
+    for secret in _numbers_of(state["result"]):
+        assert secret not in dumped
+    assert state["result"]["summary"] is not None and state["item_id"] == items[1]["item_id"]
+    status, plot, md = h.submit(items, state, out[9], out[10], 3, None, "ok", "ada", None)
+    assert "Saved judgement" in status and "ada" in status
+    assert plot is not None and f"{state['result']['summary']['expectation']:.3f}" in md
+    rows = list_judgements(ctx.store)
+    assert len(rows) == 1 and rows[0]["blind"] == 1 and rows[0]["human_score"] == 3
+    assert rows[0]["scale"] == 5 and rows[0]["shown"] == out[10]
+    # A retried submit (same client key) stores nothing new, neither judgement nor run.
+    h.submit(items, state, out[9], out[10], 3, None, "ok", "ada", None)
+    assert len(list_judgements(ctx.store)) == 1
+    assert len(list_runs(ctx.store, kind="judge")) == 1
+
+
+def test_judge_shown_when_not_blind_and_pairwise_flow(ctx):
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "pairwise")
+    assert len(items) == 100 and items[0]["kind"] == "pairwise"
+    out = show(h, items, 1, blind=False)
+    assert len(out[6].data) == 2  # both presentation orders
+    assert "order 2 (swapped back)" in out[7]
+    status, _, _ = h.submit(items, out[8], out[9], out[10], None, "C (tie)", "", "ada", None)
+    row = list_judgements(ctx.store)[0]
+    assert row["human_preference"] == "C" and row["kind"] == "pairwise"
+    assert set(json.loads(row["scores"])["relations"]) == {"baseline", "likelihood", "ppl"}
+    run = get_run(ctx.store, row["run_id"])
+    view = open_run(ctx.__class__(**{**ctx.__dict__, "history_renderers": {}}), run["id"])
+    assert "no view" in view["markdown"]  # without the renderer: the raw result only
+    ctx.history_renderers.clear()
+    with gr.Blocks():
+        create_judge_tab(ctx)
+    view = open_run(ctx, run["id"])
+    assert "tie" in view["markdown"] and view["plot"] is not None
+
+
+def test_the_same_item_gets_the_same_judge_for_every_annotator(ctx, monkeypatch):
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "single")
+    first = show(h, items, 1, blind=True)[8]["result"]
+    import ui.judge_tab as tab
+
+    monkeypatch.setattr(tab, "grade", lambda *a, **k: pytest.fail("the judge ran twice"))
+    assert show(h, items, 1, blind=True)[8]["result"] == first
+
+
+def test_login_identity_wins_over_a_typed_name_and_scopes_export(ctx):
+    ctx.auth_enabled = True
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "single")
+    out = show(h, items, 1, blind=True)
+    with pytest.raises(gr.Error, match="Log in"):
+        h.submit(items, out[8], out[9], out[10], 4, None, "", "mallory", user(None))
+    h.submit(items, out[8], out[9], out[10], 4, None, "", "mallory", user("bob"))
+    out2 = show(h, items, 2, blind=True)
+    h.submit(items, out2[8], out2[9], out2[10], 2, None, "", "", user("carol"))
+    assert [r["annotator"] for r in list_judgements(ctx.store)] == ["bob", "carol"]
+    with open(h.export("CSV", "carol", user("bob")), encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["annotator"] for r in rows] == ["bob"]
+    with pytest.raises(gr.Error, match="Log in"):
+        h.export("CSV", "bob", user(None))
+
+
+BAD_UPLOADS = [
+    ("missing.csv", b"question,answer\nq,a\n", "single", "missing column"),
+    ("missing.jsonl", b'{"question": "q", "response_a": "a"}\n', "pairwise", "response_b"),
+    ("empty-row.csv", b"question,response\nq,a\n,\n", "single", "row 2 is empty"),
+    ("empty-field.csv", b"question,response\nq,   \n", "single", "'response' field is empty"),
+    ("big.csv", b"question,response\n" + b"q,a\n" * 1_300_000, "single", "limit"),
+    ("latin1.csv", "question,response\nq,caf\u00e9\n".encode("latin-1"), "single", "UTF-8"),
+    ("broken.jsonl", b'{"question": "q", "response": \n', "single", "not valid JSON"),
+    ("nul.csv", b"question,response\nq,a\x00b\n", "single", "NUL"),
+    ("items.txt", b"question,response\nq,a\n", "single", "unsupported file type"),
+    ("header-only.csv", b"question,response\n", "single", "no items"),
+    ("dupes.csv", b"item_id,question,response\nx,q,a\nx,q,b\n", "single", "more than once"),
+    ("array.jsonl", b"[1, 2]\n", "single", "JSON object"),
+]
+
+
+@pytest.mark.parametrize(
+    "filename, data, kind, match", BAD_UPLOADS, ids=[row[0] for row in BAD_UPLOADS]
+)
+def test_bad_uploads_are_clear_messages(ctx, tmp_path, filename, data, kind, match):
+    path = tmp_path / filename
+    path.write_bytes(data)
+    with pytest.raises(gr.Error, match=match):
+        JudgeHandlers(ctx).load_items("Import file", str(path), kind)
+
+
+def test_formula_text_is_kept_as_data_and_neutralised_on_export(ctx, tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text('question,response\n=SUM(A1:A9),"@cmd|x"\n', encoding="utf-8")
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Import file", str(path), "single")
+    assert items[0]["question"] == "=SUM(A1:A9)" and items[0]["response"] == "@cmd|x"
+    out = show(h, items, 1, blind=False)
+    h.submit(items, out[8], out[9], out[10], 5, None, "-2 points", "ada", None)
+    with open(h.export("CSV", "", None), encoding="utf-8", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert row["question"] == "'=SUM(A1:A9)" and row["response"] == "'@cmd|x"
+    assert row["note"] == "'-2 points"
+    jsonl = h.export("JSONL", "", None)
+    with open(jsonl, encoding="utf-8") as f:
+        stored = json.loads(f.readline())
+    assert stored["question"] == "=SUM(A1:A9)" and stored["scores"]["scale"] == 5
+
+
+@pytest.mark.parametrize(
+    "score, note, name, match",
+    [
+        (None, "", "ada", "Give your score"),
+        (0, "", "ada", "from 1 to 5"),
+        (6, "", "ada", "from 1 to 5"),
+        (2.5, "", "ada", "whole number"),
+        (float("nan"), "", "ada", "finite"),
+        (3, "x" * 6000, "ada", "limit"),
+        (3, "a\x00b", "ada", "NUL"),
+        (3, "", "   ", "Type your name"),
+    ],
+)
+def test_bad_answers_are_messages_and_store_nothing(ctx, score, note, name, match):
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "single")
+    out = show(h, items, 1, blind=True)
+    with pytest.raises(gr.Error, match=match):
+        h.submit(items, out[8], out[9], out[10], score, None, note, name, None)
+    assert list_judgements(ctx.store) == [] and list_runs(ctx.store) == []
+
+
+@pytest.mark.parametrize(
+    "index, match", [(0, "between 1 and 50"), (51, "between 1 and 50"), ("x", "whole number")]
+)
+def test_bad_item_numbers(ctx, index, match):
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "single")
+    with pytest.raises(gr.Error, match=match):
+        show(h, items, index, blind=True)
+    with pytest.raises(gr.Error, match="Load items first"):
+        show(h, [], 1, blind=True)
+
+
+def test_agreement_between_annotators_and_the_judge(ctx):
+    h = JudgeHandlers(ctx)
+    with pytest.raises(gr.Error, match="No judgements"):
+        h.agreement()
+    items, _, _ = h.load_items("Demo set", None, "single")
+    for index, (ada, bob) in enumerate([(1, 2), (3, 3), (5, 4), (2, 1)], start=1):
+        out = show(h, items, index, blind=True)
+        h.submit(items, out[8], out[9], out[10], ada, None, "", "ada", None)
+        out = show(h, items, index, blind=True)
+        h.submit(items, out[8], out[9], out[10], bob, None, "", "bob", None)
+    table, md = h.agreement()
+    pairs = {(r[1], r[2]): r for r in table}
+    assert ("ada", "bob") in pairs and pairs[("ada", "bob")][3] == 4
+    assert float(pairs[("ada", "bob")][4]) == pytest.approx(0.8)  # Spearman by hand
+    assert ("ada", "judge: TrustJudge") in pairs
+    assert "Krippendorff" in md and "ada, bob" in md
+
+
+def test_consistency_section_streams_then_saves_and_history_rebuilds(ctx):
+    h = JudgeHandlers(ctx)
+    steps = list(h.consistency(2, True, 4, 5, 100, 0.0, None))
+    assert len(steps) == 4 and "question 1 of 2" in steps[0][0]
+    status, rows, fig = steps[-1]
+    assert "Saved as run" in status
+    assert [r[0] for r in rows] == ["Baseline", "G-Eval", "TrustJudge", "TrustJudge (PPL)"]
+    assert len(fig.data) >= 3
+    run_id = status.split("`")[1]
+    ctx.history_renderers.clear()
+    with gr.Blocks():
+        create_judge_tab(ctx)
+    view = open_run(ctx, run_id)
+    assert "Consistency run" in view["markdown"] and view["plot"] is not None
+    with pytest.raises(gr.Error, match="between 1 and 10"):
+        list(h.consistency(11, True, 4, 5, 100, 0.0, None))
+    with pytest.raises(gr.Error, match="tolerance"):
+        list(h.consistency(1, True, 4, 5, 100, -1.0, None))
+
+
+def test_judge_endpoints_with_gradio_client(ctx):
+    demo = build_app(ctx)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+        for name in (
+            "/judge_load",
+            "/judge_show",
+            "/judge_submit",
+            "/judge_agreement",
+            "/judge_export",
+            "/judge_consistency",
+        ):
+            assert name in api
+        loaded = client.predict("Demo set", None, "single", api_name="/judge_load")
+        assert "50 single" in loaded[0]
+        shown = client.predict(3, 5, False, MAX_NEW, True, api_name="/judge_show")
+        position, question, response, _, _, _, plot, md, key = shown[:9]
+        assert "3 of 50" in position and md == HIDDEN and plot is None
+        status, plot, md = client.predict(key, 4, None, "via api", "ada", api_name="/judge_submit")
+        assert "Saved judgement" in status and "expectation" in md
+        client.predict(key, 4, None, "via api", "ada", api_name="/judge_submit")
+        assert len(list_judgements(ctx.store)) == 1
+        path = client.predict("CSV", "", api_name="/judge_export")
+        with open(path, encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert rows[0]["annotator"] == "ada" and rows[0]["human_score"] in ("4", "4.0")
+        with pytest.raises(Exception, match="Load items first|item number"):
+            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
+                1, 5, False, MAX_NEW, True, api_name="/judge_show"
+            )
+    finally:
+        demo.close()
