@@ -174,6 +174,9 @@ def top_k_distribution(
     merged = _top_map(tokens[pos])
     allowed_set = set(allowed)
     dist = {k: p for k, p in merged.items() if k in allowed_set and p > 0.0}
+    total = sum(dist.values())
+    if total > 1.0:  # server-side rounding of near-certain tokens
+        dist = {k: p / total for k, p in dist.items()}
     return clean_token(tokens[pos].text), dist
 
 
