@@ -509,14 +509,21 @@ class HFCausalLM:
         results: list[ContinuationScore] = []
         n_prefix = len(prefix_ids)
         packed = self._can_pack(n_prefix + max(len(s) + len(c) for s, c in rows))
+        chunks = list(_trie_chunks(rows, max_rows, max_tokens)) if packed else []
         with self._run_lock, torch.inference_mode():
+            if len(chunks) == 1 and n_prefix + max_tokens <= _ONE_PASS_LIMIT:
+                # Everything fits one pass: the prefix and the trie in a single forward, so the
+                # cost is one forward over prefix + trie positions.
+                results = self._score_packed(rows, None, None, n_prefix, prefix_ids)
+                per = len(continuations)
+                return [results[i * per : (i + 1) * per] for i in range(len(suffixes))]
             ids = torch.tensor([prefix_ids], device=model.device)
             keep = {"logits_to_keep": 1} if self._accepts_logits_to_keep() else {}
             out = model(input_ids=ids, use_cache=True, **keep)
             base_cache = out.cache if hasattr(out, "cache") else out.past_key_values
             last_logp = torch.log_softmax(out.logits[0, -1].float(), -1)
             if packed:
-                for chunk in _trie_chunks(rows, max_rows, max_tokens):
+                for chunk in chunks:
                     results.extend(self._score_packed(chunk, base_cache, last_logp, n_prefix))
             else:
                 for start in range(0, len(rows), max_rows):
@@ -541,7 +548,12 @@ class HFCausalLM:
             return False
         return True
 
-    def _score_packed(self, rows, base_cache, last_logp, n_prefix) -> list[ContinuationScore]:
+    def _score_packed(
+        self, rows, base_cache, last_logp, n_prefix, prefix_ids=None
+    ) -> list[ContinuationScore]:
+        """Score rows as one trie after the prefix: from ``base_cache`` (the prefix already
+        run), or, with ``prefix_ids``, with the prefix in the same forward (causal among
+        itself, attended by every trie position)."""
         from transformers import DynamicCache
 
         tok, model = self.tokenizer, self.model
@@ -555,7 +567,39 @@ class HFCausalLM:
             sources.append([trie.node_of(seq, len(s_ids) + j) for j in range(len(c_ids))])
         needed = sorted({n for src in sources for n in src if n >= 0})
         node_logp: dict[int, torch.Tensor] = {}
-        if needed:
+        if prefix_ids is not None:
+            size = len(trie.tokens)
+            device = model.device
+            total = n_prefix + size
+            allowed = torch.zeros((total, total), dtype=torch.bool)
+            allowed[:n_prefix, :n_prefix] = torch.ones(n_prefix, n_prefix).tril().bool()
+            allowed[n_prefix:, :n_prefix] = True
+            for i, parent in enumerate(trie.parents):
+                row = n_prefix + i
+                if parent >= 0:
+                    allowed[row, n_prefix:] = allowed[n_prefix + parent, n_prefix:]
+                allowed[row, row] = True
+            mask = torch.zeros((1, 1, total, total), dtype=model.dtype)
+            mask[0, 0] = torch.where(allowed, 0.0, torch.finfo(model.dtype).min)
+            wanted = [n_prefix - 1] + [n_prefix + n for n in needed]
+            keep = (
+                {"logits_to_keep": torch.tensor(wanted, device=device)}
+                if self._accepts_logits_to_keep()
+                else {}
+            )
+            positions = list(range(n_prefix)) + [n_prefix + d for d in trie.depths]
+            out = model(
+                input_ids=torch.tensor([list(prefix_ids) + trie.tokens], device=device),
+                attention_mask=mask.to(device),
+                position_ids=torch.tensor([positions], device=device),
+                use_cache=False,
+                **keep,
+            )
+            logits = out.logits[0] if keep else out.logits[0, wanted]
+            logp = torch.log_softmax(logits.float(), -1)
+            last_logp = logp[0]
+            node_logp = {n: logp[i + 1] for i, n in enumerate(needed)}
+        elif needed:
             size = len(trie.tokens)
             device = model.device
             allowed = torch.zeros((size, size), dtype=torch.bool)
@@ -646,6 +690,10 @@ class HFCausalLM:
                 )
             )
         return scores
+
+
+# Longest prefix + trie scored in one forward (its mask is this many positions squared).
+_ONE_PASS_LIMIT = 4096
 
 
 class _Trie:
