@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import traceback
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -42,17 +44,35 @@ def session_of(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
 
 
+SECRET_ENV = ("CONFIDANT_OPENAI_API_KEY", "OPENAI_API_KEY")
+
+
+def redact(text: str) -> str:
+    """``text`` with every API key this process holds replaced by ``[redacted]`` (a server's
+    error reply may quote the key it was sent; messages reach every user and the logs)."""
+    for name in SECRET_ENV:
+        secret = os.environ.get(name) or ""
+        if len(secret) >= 8:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
 def user_errors(fn):
     """Show a ``ConfidantError`` (bad input, a model that will not load, a server that failed)
-    as a message in the page instead of a traceback; other errors are logged and shown briefly."""
+    as a message in the page instead of a traceback; other errors are logged and shown briefly.
+    API keys are redacted from both, and the original exception is not chained to the message
+    (Gradio prints the chain to the log)."""
 
     def convert(exc: Exception):
         if isinstance(exc, gr.Error):
             return exc
         if isinstance(exc, ConfidantError):
-            return gr.Error(str(exc))
-        log.exception("unexpected error in %s", fn.__name__)
-        return gr.Error(f"Something went wrong ({type(exc).__name__}: {exc}). Nothing was saved.")
+            return gr.Error(redact(str(exc)))
+        trace = "".join(traceback.format_exception(exc))
+        log.error("unexpected error in %s:\n%s", fn.__name__, redact(trace))
+        return gr.Error(
+            redact(f"Something went wrong ({type(exc).__name__}: {exc}). Nothing was saved.")
+        )
 
     if _is_generator(fn):
 
@@ -61,7 +81,7 @@ def user_errors(fn):
             try:
                 yield from fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001
-                raise convert(exc) from exc
+                raise convert(exc) from None
 
         return gen_wrapper
 
@@ -70,7 +90,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            raise convert(exc) from exc
+            raise convert(exc) from None
 
     return wrapper
 

@@ -110,13 +110,19 @@ def create_history_tab(ctx: AppContext) -> None:
         @user_errors
         def do_export_mine(request: gr.Request = None):
             who = annotator_of(request)
-            if ctx.auth_enabled and not who:
-                raise ConfidantError("Log in to export your judgements.")
+            if not who:  # never fall through to "everyone's" (annotator=None means all)
+                raise ConfidantError(
+                    "Log in to export your judgements."
+                    if ctx.auth_enabled
+                    else "Nobody is logged in, so no judgements are yours: use "
+                    "“Export all judgements”."
+                )
             return str(export_judgements(ctx.store, annotator=who))
 
         @user_errors
-        def do_export_all():
-            if ctx.auth_enabled:
+        def do_export_all(request: gr.Request = None):
+            # A logged-in request means login is on, whatever the context says.
+            if ctx.auth_enabled or getattr(request, "username", None):
                 raise ConfidantError("With login on, each annotator exports their own judgements.")
             return str(export_judgements(ctx.store))
 

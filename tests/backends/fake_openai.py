@@ -1,7 +1,8 @@
 """A small server on 127.0.0.1 that speaks the OpenAI protocol, logprobs fields included.
 
 Its "model" answers with fixed tokens and log-probabilities so tests can check every field the
-backend fills. ``mode`` switches it to failure behaviours (HTTP 500, a slow answer, bad JSON).
+backend fills. ``mode`` switches it to failure behaviours (HTTP 500, a slow answer, bad JSON,
+a 401 whose message quotes the Authorization header it was sent).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class FakeOpenAI:
                 )
                 if outer.mode == "500":
                     return self._send(500, {"error": {"message": "internal error"}})
+                if outer.mode == "echo-auth":  # an error reply that quotes the credentials
+                    auth = self.headers.get("Authorization")
+                    return self._send(401, {"error": {"message": f"invalid credentials {auth}"}})
                 if outer.mode == "slow":
                     time.sleep(2.0)
                 if outer.mode == "garbage":
