@@ -22,6 +22,7 @@ and ended when the call returns (the answer then appears whole instead of stream
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import random
 from collections.abc import Callable
@@ -43,6 +44,10 @@ def _spaces_module():
     try:
         import spaces
     except ImportError:
+        logging.getLogger("confidant").warning(
+            "SPACES_ZERO_GPU is set but the spaces package is missing: compute functions run "
+            "without a GPU. Fix: add spaces to requirements.txt."
+        )
         return None
     return spaces
 

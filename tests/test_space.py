@@ -134,7 +134,7 @@ def test_gpu_is_a_no_op_without_zero_gpu(monkeypatch):
     assert gpu(duration=10)(work) is work
 
 
-def test_gpu_is_a_no_op_when_spaces_is_not_installed(monkeypatch):
+def test_gpu_is_a_no_op_when_spaces_is_not_installed_and_says_so(monkeypatch, caplog):
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     monkeypatch.setitem(sys.modules, "spaces", None)  # makes ``import spaces`` fail
 
@@ -143,6 +143,7 @@ def test_gpu_is_a_no_op_when_spaces_is_not_installed(monkeypatch):
 
     assert zero_gpu_enabled()
     assert gpu(duration=10)(work) is work
+    assert "spaces package is missing" in caplog.text
 
 
 @pytest.mark.parametrize("value, on", [("true", True), ("1", True), ("", False), ("0", False)])
