@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlite_utils import Migrations
 
+from backends.base import ConfidantError
 from store.db import Store
 from store.export import export_dir, write_csv, write_jsonl
 from store.runs import _dumps, ensure_annotator, now_iso
@@ -91,8 +92,14 @@ def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
     def tx(db):
         key = row.get("client_key")
         if key:
-            found = list(db["judgements"].rows_where("client_key = ?", [key], select="id"))
+            found = list(
+                db["judgements"].rows_where("client_key = ?", [key], select="id, annotator")
+            )
             if found:
+                if found[0]["annotator"] != row.get("annotator"):
+                    raise ConfidantError(
+                        "This submission key belongs to another annotator; nothing was saved."
+                    )
                 return found[0]["id"]
         ensure_annotator(db, row.get("annotator"))
         return db["judgements"].insert(row).last_pk

@@ -6,6 +6,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The machine running the tests may be shared and loaded: no per-example time limits.
+settings.register_profile("confidant", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("confidant")
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -140,3 +140,17 @@ def test_csv_round_trips_unicode_commas_quotes_newlines(tmp_path, store):
     with open(export_runs_csv(store), newline="", encoding="utf-8") as f:
         run = next(csv.DictReader(f))
     assert run["title"] == "'=evil"
+
+
+def test_a_submission_key_cannot_overwrite_or_hide_another_annotators_judgement(store):
+    from backends.base import ConfidantError
+
+    save_judgement(
+        store, {"kind": "single", "annotator": "alice", "client_key": "k", "human_score": 5}
+    )
+    with pytest.raises(ConfidantError, match="another annotator"):
+        save_judgement(
+            store, {"kind": "single", "annotator": "bob", "client_key": "k", "human_score": 1}
+        )
+    rows = list_judgements(store)
+    assert [(r["annotator"], r["human_score"]) for r in rows] == [("alice", 5)]
