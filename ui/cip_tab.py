@@ -481,6 +481,8 @@ def create_cip_tab(ctx: AppContext) -> None:
                 answerer = gr.Radio([("bank lookup", "bank"), ("LLM role-play", "llm")],
                                     value="bank", label="Answerer")  # fmt: skip
             auto_btn = gr.Button("Play automatically", variant="primary")
+            # The Play tab's question box is hidden while this tab is open.
+            auto_md = gr.Markdown()
         set_md = gr.Markdown()
         plot = gr.Plot(label="Set size and entropy bound per turn")
         turns_md = gr.Markdown()
@@ -570,7 +572,8 @@ def create_cip_tab(ctx: AppContext) -> None:
                       api_visibility="private", **model_kw)  # fmt: skip
         no_btn.click(lambda g: do_answer(g, "no"), [game_id], game_out,
                      api_visibility="private", **model_kw)  # fmt: skip
-        auto_btn.click(do_auto, settings[:12] + [hidden, answerer, query_set], game_out,
+        auto_out = [game_id, auto_md, *game_out[2:]]
+        auto_btn.click(do_auto, settings[:12] + [hidden, answerer, query_set], auto_out,
                        api_name="cip_auto_play", **model_kw)  # fmt: skip
         bench_btn.click(
             do_bench,
