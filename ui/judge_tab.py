@@ -187,6 +187,7 @@ class JudgeHandlers:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self._cache: OrderedDict[str, dict] = OrderedDict()
+        self._views: OrderedDict[str, tuple[Any, str]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     # -- items -------------------------------------------------------------------------------
@@ -210,7 +211,8 @@ class JudgeHandlers:
 
     # -- one item ----------------------------------------------------------------------------
 
-    def _run_judge(self, item: dict, config: JudgeConfig) -> dict:
+    def _run_judge(self, item: dict, config: JudgeConfig) -> tuple[str, dict]:
+        """(cache key, judge result) for ``item``: the judge runs once per item and settings."""
         lm = self.ctx.backends.generator()
         content = json.dumps(
             [lm.model_id, config.to_dict(), item["kind"], item["question"]]
@@ -221,7 +223,7 @@ class JudgeHandlers:
         with self._cache_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
-                return self._cache[key]
+                return key, self._cache[key]
         if item["kind"] == "pairwise":
             result = compare(
                 lm, item["question"], item["response_a"], item["response_b"], config
@@ -232,7 +234,23 @@ class JudgeHandlers:
             self._cache[key] = result
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return result
+        return key, result
+
+    def _view(self, key: str | None, result: dict) -> tuple[Any, str]:
+        """The judge's figure and Markdown for a judged item, built once per item: plotly takes
+        a good part of a second per figure on a busy CPU, and every annotator's submit shows it.
+        The cached figure is never mutated, so concurrent requests share it."""
+        with self._cache_lock:
+            if key is not None and key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        view = (judge_figure(result), judge_markdown(result))
+        if key is not None:
+            with self._cache_lock:
+                self._views[key] = view
+                while len(self._views) > _CACHE_SIZE:
+                    self._views.popitem(last=False)
+        return view
 
     @user_errors
     def show_item(self, items, index, scale, direct, max_new_tokens, blind):
@@ -242,14 +260,20 @@ class JudgeHandlers:
         i, item = _item_at(items, index)
         config = _judge_config(scale, direct, max_new_tokens)
         shown = now_iso()
-        result = self._run_judge(item, config)
-        state = {"item_id": item["item_id"], "index": i, "result": result, "blind": bool(blind)}
+        key, result = self._run_judge(item, config)
+        state = {
+            "item_id": item["item_id"],
+            "index": i,
+            "result": result,
+            "blind": bool(blind),
+            "key": key,
+        }
         pairwise = item["kind"] == "pairwise"
         position = f"Item **{i} of {len(items)}** · `{item['item_id']}` · {item['kind']}"
         if blind:
             plot, md = None, HIDDEN
         else:
-            plot, md = judge_figure(result), judge_markdown(result)
+            plot, md = self._view(key, result)
         return (
             position,
             item["question"],
@@ -364,10 +388,14 @@ class JudgeHandlers:
                 session_id=session_of(request),
             )
             judgement_id = save_judgement(self.ctx.store, row)
+        elif existing["annotator"] != who:
+            raise ConfidantError(
+                "This submission key belongs to another annotator; nothing was saved."
+            )
         else:
             judgement_id = existing["id"]
         status = f"Saved judgement #{judgement_id} by **{who}** on item {i} ({answer})."
-        return status, judge_figure(result), judge_markdown(result)
+        return (status, *self._view(judge_state.get("key"), result))
 
     # -- agreement and export ----------------------------------------------------------------
 

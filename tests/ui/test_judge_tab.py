@@ -113,6 +113,9 @@ def test_login_identity_wins_over_a_typed_name_and_scopes_export(ctx):
     out2 = show(h, items, 2, blind=True)
     h.submit(items, out2[8], out2[9], out2[10], 2, None, "", "", user("carol"))
     assert [r["annotator"] for r in list_judgements(ctx.store)] == ["bob", "carol"]
+    with pytest.raises(gr.Error, match="another annotator"):  # carol replays bob's key
+        h.submit(items, out[8], out[9], out[10], 1, None, "", "", user("carol"))
+    assert len(list_judgements(ctx.store)) == 2
     with open(h.export("CSV", "carol", user("bob")), encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["annotator"] for r in rows] == ["bob"]
