@@ -275,7 +275,12 @@ class CipTab:
             raise ConfidantError("Start a game first (or it has expired: start a new one).")
         if not isinstance(text, str) or not text.strip():
             raise ConfidantError("Type an answer, or press Yes or No.")
-        if len(text) > MAX_ANSWER_CHARS or "\x00" in text:
+        if "\x00" in text:
+            raise ConfidantError(
+                f"The answer contains a NUL character; answers are at most {MAX_ANSWER_CHARS} "
+                "characters of text."
+            )
+        if len(text) > MAX_ANSWER_CHARS:
             raise ConfidantError(f"Answers are at most {MAX_ANSWER_CHARS} characters of text.")
         game, recorder, lock = entry
         with lock:

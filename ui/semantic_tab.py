@@ -3,6 +3,7 @@ answers you paste; evaluate every measure on a dataset."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def _int(value, name: str, low: int, high: int) -> int:
         number = float(value)
     except (TypeError, ValueError):
         raise ConfidantError(f"{name} must be a whole number") from None
-    if number != number or number != int(number):
+    if not math.isfinite(number) or number != int(number):
         raise ConfidantError(f"{name} must be a whole number, got {value}")
     if not low <= int(number) <= high:
         raise ConfidantError(f"{name} must be between {low} and {high}, got {int(number)}")
@@ -246,7 +247,7 @@ def make_evaluate_handler(ctx: AppContext):
         seed,
         progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
     ):
-        if upload and not use_bundled:
+        if upload:  # an uploaded file wins over the bundled set (ticked by default)
             path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
             items = ev.load_dataset(path)
         elif use_bundled:
@@ -453,7 +454,8 @@ def create_semantic_tab(ctx: AppContext) -> None:
                             label="Dataset (.jsonl or .csv)", file_types=[".jsonl", ".csv"]
                         )
                         e_bundled = gr.Checkbox(
-                            value=True, label="Use the bundled trivia set (55 questions)"
+                            value=True,
+                            label="Use the bundled trivia set (55 questions) when no file is uploaded",
                         )
                     with gr.Column():
                         e_limit = gr.Number(value=10, precision=0, label="Questions (first N)")

@@ -145,6 +145,8 @@ def parse_class_set(text: str, name: str = "custom") -> ClassSet:
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise ClassSetError("the class set file is empty")
+    if "\x00" in text:
+        raise ClassSetError("the class set contains a NUL character; is it a text CSV file?")
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader)
