@@ -369,8 +369,15 @@ class JudgeHandlers:
                 scores=g.scores(),
             )
             answer = f"{int(value)} / {g.scale}"
-        existing = judgement_by_key(self.ctx.store, key)
-        if existing is None:
+
+        def save(_db) -> int:
+            existing = judgement_by_key(self.ctx.store, key)
+            if existing is not None:
+                if existing["annotator"] != who:
+                    raise ConfidantError(
+                        "This submission key belongs to another annotator; nothing was saved."
+                    )
+                return existing["id"]
             row["run_id"] = save_run(
                 self.ctx.store,
                 kind="judge",
@@ -387,13 +394,12 @@ class JudgeHandlers:
                 annotator=who,
                 session_id=session_of(request),
             )
-            judgement_id = save_judgement(self.ctx.store, row)
-        elif existing["annotator"] != who:
-            raise ConfidantError(
-                "This submission key belongs to another annotator; nothing was saved."
-            )
-        else:
-            judgement_id = existing["id"]
+            return save_judgement(self.ctx.store, row)
+
+        # One transaction under the store's lock: the run and the judgement land together, and a
+        # retried submission arriving while the first is being saved finds it instead of storing
+        # a second run beside it.
+        judgement_id = self.ctx.store.write(save)
         status = f"Saved judgement #{judgement_id} by **{who}** on item {i} ({answer})."
         return (status, *self._view(judge_state.get("key"), result))
 
