@@ -1,6 +1,7 @@
 """The Inv-Entropy flows a person follows, in a real browser: perturb a question (LLM paraphrases
 or GAAP), read the perturbed inputs with their similarity, the answers, the S_x / S_y / p(x|y)
-heatmaps and the bootstrap histogram; then measure answers collected elsewhere (black box)."""
+heatmaps and the bootstrap histogram; then measure answers collected elsewhere (black box) and
+reopen that run from the History tab."""
 
 from __future__ import annotations
 
@@ -117,3 +118,14 @@ def test_offline_black_box_answers(page, live_app):
         ["Paris", "It is Paris."],
     ]
     _check_results(panel, run, first=False)
+
+    # The History tab reopens the run from the database: the same heatmaps and histogram.
+    page.get_by_role("tab", name="History", exact=True).click()
+    history = page.get_by_role("tabpanel").filter(has_text="Every run is saved")
+    history.get_by_label("Run id").fill(run["id"])
+    history.get_by_role("button", name="Open", exact=True).click()
+    history.get_by_text("inv_entropy ·").wait_for()
+    heatmaps = history.locator(".js-plotly-plot").filter(has_text="S_x: similarity of inputs")
+    expect(heatmaps.locator(".hm")).to_have_count(3)
+    histogram = history.locator(".js-plotly-plot").filter(has_text="Per-bootstrap values (")
+    expect(histogram.locator(".barlayer .trace")).to_have_count(2)
