@@ -25,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 from backends.base import SamplingParams  # noqa: E402
 from backends.hf import HFCausalLM  # noqa: E402
 from backends.tiny import _train_tokenizer  # noqa: E402
+from bench.common import build_llama  # noqa: E402
 from uq.inv_pipeline import answer_prompt, generate_responses  # noqa: E402
 
 INPUTS = [
@@ -47,25 +47,7 @@ INPUTS = [
 
 
 def build_model(path: Path, quick: bool) -> None:
-    tok = _train_tokenizer(384)
-    # ~100M parameters: 32k vocabulary, 768 hidden, 12 layers (Llama-style, untied head).
-    config = LlamaConfig(
-        vocab_size=32000,
-        hidden_size=384 if quick else 768,
-        intermediate_size=1024 if quick else 2048,
-        num_hidden_layers=4 if quick else 12,
-        num_attention_heads=12,
-        num_key_value_heads=4,
-        max_position_embeddings=2048,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    print(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters", flush=True)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
+    build_llama(path, _train_tokenizer(384), quick)
 
 
 def main() -> None:

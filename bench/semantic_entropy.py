@@ -38,14 +38,13 @@ from transformers import (  # noqa: E402
     DebertaV2Config,
     DebertaV2ForSequenceClassification,
     GenerationConfig,
-    LlamaConfig,
-    LlamaForCausalLM,
 )
 
 from backends.base import SamplingParams  # noqa: E402
 from backends.hf import HFCausalLM  # noqa: E402
 from backends.nli import NLIModel  # noqa: E402
 from backends.tiny import _train_tokenizer  # noqa: E402
+from bench.common import build_llama  # noqa: E402
 from uq.semantic_entropy import cluster_by_entailment  # noqa: E402
 from uq.semantic_pipeline import (  # noqa: E402
     NLIEntailment,
@@ -60,28 +59,14 @@ TOKENS = 32
 
 def build_generator(path: Path, quick: bool) -> None:
     tok = _train_tokenizer(384)
-    config = LlamaConfig(
-        vocab_size=32000,
-        hidden_size=384 if quick else 768,
-        intermediate_size=1024 if quick else 2048,
-        num_hidden_layers=4 if quick else 12,
-        num_attention_heads=12,
-        num_key_value_heads=4,
-        max_position_embeddings=2048,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
+
+    def words_only(model) -> None:
         # The bench tokenizer has ~384 tokens: silence the other rows of the head so every
         # sampled id decodes to text (the answers then have realistic lengths for NLI).
         model.lm_head.weight[len(tok) :] = 0.0
         model.lm_head.weight[: len(tok)] *= 4.0
-    print(f"generator: {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
+
+    build_llama(path, tok, quick, adjust=words_only, label="generator")
 
 
 def build_nli(path: Path, quick: bool) -> None:
