@@ -544,6 +544,13 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--db", default=None, help="SQLite file for the resume cache")
     ap.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     ap.add_argument("--openai-base-url", default=None, help="an OpenAI-compatible server")
+    ap.add_argument(
+        "--inv-entropy",
+        action="store_true",
+        help="add Inv-Entropy and its variants (columns inv.*) beside semantic entropy",
+    )
+    ap.add_argument("--inv-n", type=int, default=9, help="perturbations per question")
+    ap.add_argument("--inv-replicates", type=int, default=5, help="answers per perturbation")
     return ap
 
 
@@ -596,6 +603,10 @@ def _run_cli(args: argparse.Namespace) -> int:
         condition_on_question=not args.no_question,
         threshold=args.threshold,
     )
+    if args.inv_entropy:
+        from uq.inv_evaluate import register_inv_entropy
+
+        register_inv_entropy(backends.embedder(), n=args.inv_n, replicates=args.inv_replicates)
     cache = None if args.no_cache else EvalCache(Store(args.db) if args.db else Store())
     print(f"evaluating {len(items)} questions from {args.data} with {lm.model_id}", flush=True)
 

@@ -208,3 +208,24 @@ def test_cli_writes_results_resumes_and_exits_2_on_user_errors(tmp_path, capsys)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice" in err and "Traceback" not in err
+
+
+def test_cli_puts_inv_entropy_beside_semantic_entropy(tmp_path, capsys):
+    import csv
+
+    args = [
+        "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
+        "--limit", "2", "--n", "2", "--max-new-tokens", "4", "--bootstrap", "10",
+        "--no-cache", "--inv-entropy", "--inv-n", "2", "--inv-replicates", "2",
+    ]  # fmt: skip
+    try:
+        assert ev.main(args) == 0
+    finally:
+        ev.unregister_measure_provider("inv")
+    with open(tmp_path / "res" / "questions.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    assert "inv.inv_entropy" in rows[0] and rows[0]["inv.inv_entropy"] != ""
+    with open(tmp_path / "res" / "metrics.csv", newline="", encoding="utf-8") as f:
+        measures = {r["measure"] for r in csv.DictReader(f)}
+    assert "inv.inv_entropy" in measures and "semantic_entropy" in measures
