@@ -8,7 +8,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,10 @@ from gradio_client import Client
 
 from store.db import Store
 from store.runs import get_run, list_runs
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class AppProcess:

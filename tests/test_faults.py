@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from store.db import Store
 from store.judgements import save_judgement
 from store.runs import list_runs
 from tests.backends.fake_openai import FakeOpenAI
+from tests.helpers import free_port
 from ui.app import build_app
 from ui.context import AppContext
 from ui.generate_tab import make_generate_handler
@@ -176,12 +176,6 @@ def test_sigkill_mid_write_keeps_every_acknowledged_judgement(tmp_path, journal,
 
 
 # -- failing models and servers -----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from judge.items import demo_items
 from store.db import Store
 from store.judgements import list_judgements
 from store.runs import list_runs
-from tests.ui.test_app import free_port
+from tests.helpers import free_port
 from ui.app import build_app
 from ui.context import AppContext
 from ui.judge_tab import JudgeHandlers

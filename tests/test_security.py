@@ -14,7 +14,6 @@ import json
 import logging
 import re
 import secrets
-import socket
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,6 +32,7 @@ from store.export import export_dir, export_runs_csv
 from store.judgements import export_judgements, save_judgement
 from store.runs import save_run
 from tests.backends.fake_openai import FakeOpenAI
+from tests.helpers import free_port
 from ui.app import build_app
 from ui.context import AppContext, annotator_of, redact
 from ui.generate_tab import make_generate_handler
@@ -126,12 +126,6 @@ POST_BODY = {
     "code": "",
     "hash": "x",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def routes_of(app) -> list[tuple[str, str]]:

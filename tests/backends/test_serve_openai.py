@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ from fastapi.testclient import TestClient
 from backends.base import BackendError, SamplingParams
 from backends.openai_compat import OpenAICompatLM
 from backends.serve_openai import create_app
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "tiny"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ called directly."""
 from __future__ import annotations
 
 import json
-import socket
 
 import gradio as gr
 import pytest
@@ -13,16 +12,11 @@ from gradio_client import Client
 from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.runs import list_runs
+from tests.helpers import free_port
 from ui.app import build_app
 from ui.context import AppContext
 from ui.generate_tab import make_generate_handler
 from ui.history_tab import open_run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

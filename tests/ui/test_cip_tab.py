@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
 
 import gradio as gr
 import pytest
@@ -16,6 +15,7 @@ from backends.registry import BackendConfig, Backends
 from store.cip import get_game, list_calibrations, list_games
 from store.db import Store
 from store.runs import get_run, list_runs
+from tests.helpers import free_port
 from ui.app import build_app
 from ui.cip_tab import CipTab, render_cip_game
 from ui.context import AppContext
@@ -195,12 +195,6 @@ def test_uploaded_class_set_plays_and_benchmark_exports_csv(tab, ctx, tmp_path):
     with pytest.raises(ConfidantError, match="unknown class"):
         tab.benchmark(key, "oracle", ["ip"], "0", "uniform", False, "zeta", 0.2, False, 40, 3,
                       0, 2, 0)  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_tab_endpoints_over_gradio_client(ctx):

@@ -4,7 +4,6 @@ History view rebuilt without a model, and the endpoints driven with gradio_clien
 from __future__ import annotations
 
 import json
-import socket
 
 import gradio as gr
 import numpy as np
@@ -14,6 +13,7 @@ from gradio_client import Client
 from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.runs import get_run, list_runs
+from tests.helpers import free_port
 from ui.context import AppContext
 from ui.history_tab import open_run
 from ui.inv_tab import (
@@ -154,12 +154,6 @@ def test_offline_bad_input_is_a_message(ctx, table, similarity, bootstraps, mess
     with pytest.raises(gr.Error, match=message):
         make_offline_handler(ctx)(table, None, similarity, bootstraps, 0)
     assert list_runs(ctx.store) == []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_tab_endpoints_with_gradio_client(ctx):

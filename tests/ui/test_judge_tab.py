@@ -15,7 +15,7 @@ from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.judgements import list_judgements
 from store.runs import get_run, list_runs
-from tests.ui.test_app import free_port
+from tests.helpers import free_port
 from ui.app import build_app
 from ui.context import AppContext
 from ui.history_tab import open_run

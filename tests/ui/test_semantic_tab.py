@@ -4,7 +4,6 @@ view rebuilt without a model, and the endpoints driven in-process with gradio_cl
 from __future__ import annotations
 
 import json
-import socket
 
 import gradio as gr
 import pytest
@@ -13,6 +12,7 @@ from gradio_client import Client
 from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.runs import get_run, list_runs
+from tests.helpers import free_port
 from ui.context import AppContext
 from ui.history_tab import create_history_tab, open_run
 from ui.semantic_tab import (
@@ -176,12 +176,6 @@ def test_evaluate_bad_upload(ctx, tmp_path):
     with pytest.raises(gr.Error, match="columns"):
         make_evaluate_handler(ctx)(str(path), False, 2, 2, 4, NLI, "Exact match", 0,
                                    progress=no_progress)  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_semantic_endpoints_with_gradio_client(ctx):
