@@ -37,6 +37,7 @@ from scipy.special import softmax
 from scipy.stats import entropy as _entropy
 
 from backends.base import ConfidantError
+from uq.token_stats import perplexity
 
 SCORE_METHODS = ("geval", "expectation", "trustjudge")
 RELATION_METHODS = ("baseline", "likelihood")
@@ -366,12 +367,7 @@ def judgement_perplexity(token_logprobs: Sequence[float]) -> float:
     TrustJudge (arXiv 2509.21117, ``calculate_perplexity``) takes it over the whole judgement,
     rationale and verdict, of one presentation order.
     """
-    values = np.asarray(list(token_logprobs), dtype=float)
-    if values.size == 0:
-        raise ConfidantError("a perplexity needs at least one token log-probability")
-    if not np.all(np.isfinite(values)) or np.any(values > 1e-9):
-        raise ConfidantError("token log-probabilities must be finite and at most 0")
-    return float(np.exp(-values.mean()))
+    return perplexity(list(token_logprobs))
 
 
 def ppl_relation(

@@ -24,12 +24,10 @@ import numpy as np
 from scipy.special import expit, logsumexp
 
 from backends.base import ConfidantError
+from uq.token_stats import LOGPROB_TOLERANCE, perplexity  # noqa: F401  (perplexity: re-exported)
 
 CONTRADICTION, NEUTRAL, ENTAILMENT = 0, 1, 2
 NOT_COMPUTED = -1
-
-# Token log-probabilities reported by servers are sometimes a hair above zero after rounding.
-_LOGPROB_TOLERANCE = 1e-6
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,7 +284,7 @@ def _finite_array(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray
 
 def _logprob_array(token_logprobs: Sequence[float] | np.ndarray) -> np.ndarray:
     lps = _finite_array(token_logprobs, "token log-probabilities")
-    if np.any(lps > _LOGPROB_TOLERANCE):
+    if np.any(lps > LOGPROB_TOLERANCE):
         raise ConfidantError("token log-probabilities must be ≤ 0")
     return np.minimum(lps, 0.0)
 
@@ -407,13 +405,6 @@ def maximum_sequence_probability(token_logprobs: Sequence[float] | np.ndarray) -
     return float(-_logprob_array(token_logprobs).sum())
 
 
-def perplexity(token_logprobs: Sequence[float] | np.ndarray) -> float:
-    """Perplexity exp(−(1/L) Σ_t log p(y_t | y_<t, x)) of one answer; ≥ 1.
-
-    LM-Polygraph's "Perplexity" estimator reports the logarithm of this; rankings agree."""
-    return float(np.exp(-_logprob_array(token_logprobs).mean()))
-
-
 def mean_token_entropy(token_entropies: Sequence[float] | np.ndarray) -> float:
     """Mean over the answer's tokens of H_t = −Σ_v p(v | y_<t, x) log p(v | y_<t, x), nats
     (Malinin & Gales 2021; LM-Polygraph's MeanTokenEntropy)."""
@@ -427,7 +418,7 @@ def max_token_entropy(token_entropies: Sequence[float] | np.ndarray) -> float:
 
 def _token_entropy_array(token_entropies: Sequence[float] | np.ndarray) -> np.ndarray:
     ents = _finite_array(token_entropies, "token entropies")
-    if np.any(ents < -_LOGPROB_TOLERANCE):
+    if np.any(ents < -LOGPROB_TOLERANCE):
         raise ConfidantError("token entropies must be ≥ 0")
     return np.maximum(ents, 0.0)
 
@@ -451,7 +442,7 @@ def p_true_uncertainty(logprob_true: float, logprob_false: float | None = None) 
 
 def _check_logprob(value: float, name: str) -> float:
     value = float(value)
-    if math.isnan(value) or value > _LOGPROB_TOLERANCE:
+    if math.isnan(value) or value > LOGPROB_TOLERANCE:
         raise ConfidantError(f"{name} must be a log-probability ≤ 0, got {value}")
     return min(value, 0.0)
 

@@ -14,6 +14,10 @@ import numpy as np
 
 from backends.base import ConfidantError, Generation
 
+# Token log-probabilities reported by servers are sometimes a hair above zero after rounding:
+# that is rounding error, not bad input.
+LOGPROB_TOLERANCE = 1e-6
+
 
 def _as_distribution(probs: Sequence[float] | np.ndarray) -> np.ndarray:
     p = np.asarray(probs, dtype=float)
@@ -52,14 +56,23 @@ def surprisal(prob: float) -> float:
     return math.inf if prob == 0.0 else -math.log(prob)
 
 
-def perplexity(token_logprobs: Sequence[float]) -> float:
-    """exp(−mean log p): the perplexity of a token sequence; 1 for an empty one."""
+def perplexity(token_logprobs: Sequence[float] | np.ndarray) -> float:
+    """Perplexity exp(−(1/L) Σ_t log p(y_t | y_<t, x)) of a token sequence; ≥ 1.
+
+    The one implementation used by the trace summary, the semantic-entropy measures and the
+    judge's perplexity rule. LM-Polygraph's "Perplexity" estimator reports the logarithm of
+    this; rankings agree. Needs at least one finite log-probability, each ≤ 0.
+    """
     lps = np.asarray(token_logprobs, dtype=float)
-    if lps.size == 0:
-        return 1.0
+    if lps.ndim != 1 or lps.size == 0:
+        raise ConfidantError(
+            "a perplexity needs a non-empty 1-D sequence of token log-probabilities"
+        )
     if not np.all(np.isfinite(lps)):
-        raise ConfidantError("log-probabilities must be finite")
-    return float(np.exp(-lps.mean()))
+        raise ConfidantError("token log-probabilities must be finite (no NaN or infinity)")
+    if np.any(lps > LOGPROB_TOLERANCE):
+        raise ConfidantError("token log-probabilities must be ≤ 0")
+    return float(np.exp(-np.minimum(lps, 0.0).mean()))
 
 
 @dataclass

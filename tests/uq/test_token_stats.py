@@ -66,3 +66,15 @@ def test_summary():
     assert s.sequence_probability == pytest.approx(0.125)
     assert s.perplexity == pytest.approx(0.125**-0.5)
     assert summarise(Generation("", [])).n_tokens == 0
+
+
+def test_perplexity_is_one_implementation_with_clear_errors():
+    import judge.trustjudge
+    import uq.semantic_entropy
+
+    assert uq.semantic_entropy.perplexity is perplexity
+    assert judge.trustjudge.judgement_perplexity([-1.0, -1.0]) == perplexity([-1.0, -1.0])
+    for bad, message in (([], "non-empty"), ([float("nan")], "finite"), ([0.5], "≤ 0")):
+        with pytest.raises(ConfidantError, match=message):
+            perplexity(bad)
+    assert perplexity([1e-9, -0.0]) == 1.0  # rounding above 0 is tolerated
