@@ -252,19 +252,7 @@ class OpenAIServer:
                 }
             )
         completion = sum(len(g.tokens) for g in answers)
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": self.model_name,
-            "system_fingerprint": f"seed-{params.seed}",
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": n_prompt,
-                "completion_tokens": completion,
-                "total_tokens": n_prompt + completion,
-            },
-        }
+        return self._response("chat.completion", params, choices, n_prompt, completion)
 
     def completions(self, body: dict) -> dict:
         self.check_model(body)
@@ -339,9 +327,16 @@ class OpenAIServer:
                         "finish_reason": g.finish_reason,
                     }
                 )
+        return self._response("text_completion", params, choices, n_prompt, completion)
+
+    def _response(
+        self, kind: str, params: SamplingParams, choices: list, n_prompt: int, completion: int
+    ) -> dict:
+        """The response envelope the OpenAI protocol wraps around ``choices``."""
+        prefix = "chatcmpl" if kind == "chat.completion" else "cmpl"
         return {
-            "id": f"cmpl-{uuid.uuid4().hex}",
-            "object": "text_completion",
+            "id": f"{prefix}-{uuid.uuid4().hex}",
+            "object": kind,
             "created": int(time.time()),
             "model": self.model_name,
             "system_fingerprint": f"seed-{params.seed}",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def free_port() -> int:
@@ -10,3 +12,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def serving(demo, **launch_options) -> Iterator[str]:
+    """Serve a gradio Blocks app in this process on 127.0.0.1 (a free port unless
+    ``server_port`` is given), queue on; yield its URL and close it afterwards."""
+    options = {"server_name": "127.0.0.1", "quiet": True, "show_error": True, **launch_options}
+    options.setdefault("server_port", free_port())
+    demo.queue()
+    demo.launch(**options, prevent_thread_lock=True)
+    try:
+        yield f"http://127.0.0.1:{options['server_port']}/"
+    finally:
+        demo.close()

@@ -32,7 +32,7 @@ from store.export import export_dir, export_runs_csv
 from store.judgements import export_judgements, save_judgement
 from store.runs import save_run
 from tests.backends.fake_openai import FakeOpenAI
-from tests.helpers import free_port
+from tests.helpers import free_port, serving
 from ui.app import build_app
 from ui.context import AppContext, annotator_of, redact
 from ui.generate_tab import make_generate_handler
@@ -187,16 +187,13 @@ def served(tmp_path_factory, tiny_lm_dir):
         backends=Backends(BackendConfig(model=str(tiny_lm_dir))), store=store, auth_enabled=True
     )
     demo = build_app(ctx)
-    demo.queue()
-    port = free_port()
     options = app_module.launch_options(
-        argparse.Namespace(host="127.0.0.1", port=port), list(USERS)
+        argparse.Namespace(host="127.0.0.1", port=free_port()), list(USERS)
     )
-    demo.launch(**options, prevent_thread_lock=True, quiet=True)
     try:
-        yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", demo=demo, ctx=ctx, folder=folder)
+        with serving(demo, **options) as url:
+            yield SimpleNamespace(url=url, demo=demo, ctx=ctx, folder=folder)
     finally:
-        demo.close()
         store.close()
 
 
@@ -411,12 +408,11 @@ def test_an_upload_input_cannot_name_a_file_outside_the_upload_folder(tmp_path):
         upload = gr.File(label="Items")
         out = gr.Textbox()
         gr.Button().click(read, upload, out, api_name="read_file")
-    demo.queue()
-    port = free_port()
-    options = app_module.launch_options(argparse.Namespace(host="127.0.0.1", port=port), None)
-    demo.launch(**options, prevent_thread_lock=True, quiet=True)
-    try:
-        base = f"http://127.0.0.1:{port}/gradio_api"
+    options = app_module.launch_options(
+        argparse.Namespace(host="127.0.0.1", port=free_port()), None
+    )
+    with serving(demo, **options) as url:
+        base = f"{url}gradio_api"
         for path in (str(secret), "/etc/passwd", f"{demo.GRADIO_CACHE}/../{secret.name}"):
             file_data = {"path": path, "meta": {"_type": "gradio.FileData"}}
             event = httpx.post(f"{base}/call/read_file", json={"data": [file_data]}, timeout=10)
@@ -426,9 +422,7 @@ def test_an_upload_input_cannot_name_a_file_outside_the_upload_folder(tmp_path):
             assert "event: error" in stream.text and SENTINEL not in stream.text, path
         assert seen == []
         # A real upload reaches the handler as a copy inside the cache.
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        client = Client(url, verbose=False)
         assert client.predict(handle_file(str(secret)), api_name="/read_file") == SENTINEL
         assert Path(seen[0]).resolve().is_relative_to(Path(demo.GRADIO_CACHE).resolve())
         client.close()
-    finally:
-        demo.close()

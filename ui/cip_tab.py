@@ -367,7 +367,10 @@ class CipTab:
         )  # fmt: skip
         note = (
             f"{len(result.games)} games · posterior: {posterior.label} · α = {cal.alpha:g} · "
-            f"closed bank, binary answers from the bank. Per-game results: `{games_path.name}`."
+            f"closed bank, binary answers from the bank. Per-game results: `{games_path.name}`.\n\n"
+            f"Coverage ≥ 1 − α = {1 - cal.alpha:g} is guaranteed on average over histories like "
+            "the calibration ones (random questions); along a querier's own histories it can "
+            "be lower, and the coverage column shows by how much."
         )
         rows = [[r[c] for c in BENCH_COLUMNS] for r in table]
         plot = coverage_figure([r.__dict__ for r in result.rows], alpha=cal.alpha)

@@ -93,6 +93,12 @@ def turns_markdown(turns: Sequence[dict[str, Any]], *, truth: str | None = None)
 def set_markdown(turn: dict[str, Any], n_classes: int) -> str:
     """The current prediction set and the top of the posterior."""
     members = ", ".join(_cell(m) for m in turn.get("set_members", []))
+    if not turn.get("set_members"):
+        members = (
+            "*Empty: no animal is as probable as τ. A valid conformal outcome (the set misses "
+            "the answer on at most a fraction α of calibration histories), and a sign the "
+            "answers so far fit no animal well.*"
+        )
     top = ", ".join(f"{_cell(c)} {p:.2f}" for c, p in turn.get("posterior_top", []))
     tau = "" if turn.get("tau") is None else f" (threshold τ = {turn['tau']:.3g})"
     return (

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from uq.evaluate import METRIC_NAMES, EvaluationResult
-from uq.semantic_pipeline import MEASURE_BY_KEY, SemanticEntropyResult
+from uq.semantic_pipeline import MEASURE_BY_KEY, MEASURES, SemanticEntropyResult
 
 LABEL_NAMES = {-1: "not computed", 0: "contradiction", 1: "neutral", 2: "entailment"}
 
@@ -126,6 +126,9 @@ def measures_markdown(result: SemanticEntropyResult) -> str:
         lines.append(
             f"| {label} | {_fmt(entry['value'])} | {_fmt(entry.get('per_log_n'))} | {explanation} |"
         )
+    skipped = [m.label for m in MEASURES if m.key not in result.measures]
+    if skipped:
+        lines += ["", f"Not computed in this run (not selected): {', '.join(skipped)}."]
     work = result.work
     lines += [
         "",

@@ -29,6 +29,7 @@ from uq.semantic_pipeline import (
     DEFAULT_EMBEDDING_THRESHOLD,
     SemanticEntropyResult,
     make_entailment,
+    measures_without_pair_matrix,
     parse_answers_text,
     read_answers_file,
     run_semantic_entropy,
@@ -133,6 +134,7 @@ def make_semantic_handler(ctx: AppContext):
         condition,
         threshold,
         seed,
+        pair_measures=True,
         request: gr.Request = None,
     ):
         n = _int(n, "N", 2, MAX_UI_SAMPLES)
@@ -151,6 +153,7 @@ def make_semantic_handler(ctx: AppContext):
             max_new_tokens=max_new,
             seed=seed,
             strict=bool(strict),
+            measures=None if pair_measures else measures_without_pair_matrix(),
         )
         run_id = save_run(
             ctx.store,
@@ -357,6 +360,13 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         max_new = gr.Slider(1, 256, value=64, step=1, label="Max new tokens")
                         seed = gr.Number(value=0, precision=0, label="Seed")
                         entailment, strict, condition, threshold = _entailment_controls(ctx)
+                        pair_measures = gr.Checkbox(
+                            value=True,
+                            label="Pair-matrix measures (EigV, Degree, Eccentricity, KLE)",
+                            info="These need every ordered pair of distinct answers labelled, "
+                            "N(N−1) pairs; without them only the pairs the clustering compares "
+                            "go to the entailment model (much faster with NLI on a CPU).",
+                        )
                 status = gr.Markdown()
                 measures = gr.Markdown()
                 with gr.Row():
@@ -384,6 +394,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         condition,
                         threshold,
                         seed,
+                        pair_measures,
                     ],  # fmt: skip
                     outputs=[
                         measures,

@@ -98,9 +98,8 @@ def _with_question(question: str, answer: str, condition: bool) -> str:
 
 
 class NLIEntailment:
-    """Labels pairs with an NLI cross-encoder, all pairs of a call in one batched ``probs`` call
-    (sorted by length so batches carry little padding). Label order comes from the model's
-    config (``backends.nli``)."""
+    """Labels pairs with an NLI cross-encoder, all pairs of a call in one ``probs`` call (which
+    batches them by length, ``backends.nli``). Label order comes from the model's config."""
 
     method = "nli"
 
@@ -128,12 +127,7 @@ class NLIEntailment:
             )
             for i, j in pairs
         ]
-        order = sorted(range(len(inputs)), key=lambda k: len(inputs[k][0]) + len(inputs[k][1]))
-        probs = np.asarray(self.nli.probs([inputs[k] for k in order]))
-        labels = [NEUTRAL] * len(pairs)
-        for row, k in enumerate(order):
-            labels[k] = int(np.argmax(probs[row]))
-        return labels
+        return [int(k) for k in np.asarray(self.nli.probs(inputs)).argmax(1)]
 
 
 class GeneratorEntailment:
@@ -479,6 +473,12 @@ def _log(p: float | None) -> float:
     if p is None:
         raise ConfidantError("p(True) was not computed")
     return math.log(p) if p > 0 else -math.inf
+
+
+def measures_without_pair_matrix() -> list[str]:
+    """Keys of every measure that needs no pair matrix: with these alone the NLI model labels
+    only the pairs the clustering walk compares (often far fewer than N(N−1))."""
+    return [m.key for m in MEASURES if _PAIRS not in m.needs]
 
 
 def select_measures(keys: Sequence[str] | None) -> list[Measure]:

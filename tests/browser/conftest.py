@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -55,18 +55,8 @@ def live_app(tmp_path_factory, tiny_lm_dir, tiny_nli_dir):
     config = BackendConfig(model="tiny-random")
     backends = Backends(config)
     ctx = AppContext(backends=backends, store=Store(tmp_path_factory.mktemp("db") / "app.db"))
-    demo = build_app(ctx)
-    demo.queue()
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        show_error=True,
-    )
-    yield f"http://127.0.0.1:{port}/", ctx
-    demo.close()
+    with serving(build_app(ctx)) as url:
+        yield url, ctx
 
 
 @pytest.fixture

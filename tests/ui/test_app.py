@@ -12,7 +12,7 @@ from gradio_client import Client
 from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.runs import list_runs
-from tests.helpers import free_port
+from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
 from ui.generate_tab import make_generate_handler
@@ -77,17 +77,8 @@ def test_a_model_that_cannot_load_is_a_message_and_the_app_keeps_going(tmp_path)
 
 def test_app_in_process_with_gradio_client(ctx):
     demo = build_app(ctx)
-    demo.queue()
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        show_error=True,
-    )
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with serving(demo) as url:
+        client = Client(url, verbose=False)
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         for name in ("/generate", "/list_runs", "/open_run", "/export_runs"):
             assert name in api
@@ -105,25 +96,13 @@ def test_app_in_process_with_gradio_client(ctx):
         csv_path = client.predict(api_name="/export_runs")
         with open(csv_path, encoding="utf-8") as f:
             assert run_id in f.read()
-    finally:
-        demo.close()
 
 
 def test_login_required_and_runs_belong_to_the_logged_in_user(ctx):
     import httpx
 
     demo = build_app(ctx)
-    demo.queue()
-    port = free_port()
-    demo.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        auth=[("alice", "pw-a"), ("bob", "pw-b")],
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/"
+    with serving(demo, auth=[("alice", "pw-a"), ("bob", "pw-b")]) as url:
         assert httpx.get(url + "config").status_code == 401
         with pytest.raises(Exception):  # noqa: B017 - gradio_client raises its own auth error type
             Client(url, verbose=False)
@@ -132,8 +111,6 @@ def test_login_required_and_runs_belong_to_the_logged_in_user(ctx):
         client = Client(url, auth=("alice", "pw-a"), verbose=False)
         client.predict("hi", 0.0, 1.0, 0, 4, 0, api_name="/generate")
         assert [r["annotator"] for r in list_runs(ctx.store)] == ["alice"]
-    finally:
-        demo.close()
 
 
 def test_parse_auth():

@@ -15,10 +15,11 @@ from backends.registry import BackendConfig, Backends
 from store.cip import get_game, list_calibrations, list_games
 from store.db import Store
 from store.runs import get_run, list_runs
-from tests.helpers import free_port
+from tests.helpers import serving
 from ui.app import build_app
 from ui.cip_tab import CipTab, render_cip_game
 from ui.context import AppContext
+from ui.plots_cip import set_markdown
 
 # class key, posterior, method, hypotheses, alpha, finite, n_cal, L, cal seed, n_est, ε, seed
 SETTINGS = ["", "oracle", "cip", "posterior", 0.1, False, 30, 6, 0, 4, 0, 0]
@@ -187,6 +188,7 @@ def test_uploaded_class_set_plays_and_benchmark_exports_csv(tab, ctx, tmp_path):
         parsed = list(csv.DictReader(io.StringIO(f.read())))
     assert len(parsed) == 5 and "coverage_turn_1" in parsed[0]
     assert len(fig.data) == 5
+    assert "1 − α = 0.8 is guaranteed on average" in note
     with pytest.raises(ConfidantError, match="Seeds"):
         tab.benchmark(key, "oracle", ["cip"], "a,b", "uniform", False, "", 0.2, False, 40, 3,
                       0, 2, 0)  # fmt: skip
@@ -199,11 +201,8 @@ def test_uploaded_class_set_plays_and_benchmark_exports_csv(tab, ctx, tmp_path):
 
 def test_tab_endpoints_over_gradio_client(ctx):
     demo = build_app(ctx)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with serving(demo) as url:
+        client = Client(url, verbose=False)
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         for name in ("/cip_calibrate", "/cip_start", "/cip_answer", "/cip_auto_play",
                      "/cip_benchmark", "/cip_upload", "/cip_games", "/cip_review"):  # fmt: skip
@@ -226,8 +225,6 @@ def test_tab_endpoints_over_gradio_client(ctx):
             client.predict("missing", api_name="/cip_review")
         kinds = {r["kind"] for r in list_runs(ctx.store)}
         assert kinds == {"cip_game"}
-    finally:
-        demo.close()
 
 
 def test_user_errors_wrap_gives_gradio_message(ctx):
@@ -236,3 +233,12 @@ def test_user_errors_wrap_gives_gradio_message(ctx):
     tab = CipTab(ctx)
     with pytest.raises(gr.Error, match="Start a game"):
         user_errors(tab.answer)("", "yes")
+
+
+def test_set_markdown_explains_an_empty_set():
+    turn = {"set_size": 0, "set_members": [], "tau": 0.4, "guess": "cow",
+            "posterior_top": [("cow", 0.3)]}  # fmt: skip
+    md = set_markdown(turn, 33)
+    assert "0 of 33" in md and "Empty" in md and "α" in md
+    full = set_markdown({**turn, "set_size": 1, "set_members": ["cow"]}, 33)
+    assert "Empty" not in full and "cow" in full

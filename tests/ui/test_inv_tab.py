@@ -13,7 +13,7 @@ from gradio_client import Client
 from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.runs import get_run, list_runs
-from tests.helpers import free_port
+from tests.helpers import serving
 from ui.context import AppContext
 from ui.history_tab import open_run
 from ui.inv_tab import (
@@ -159,11 +159,8 @@ def test_offline_bad_input_is_a_message(ctx, table, similarity, bootstraps, mess
 def test_tab_endpoints_with_gradio_client(ctx):
     with gr.Blocks() as demo:
         create_inv_entropy_tab(ctx)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with serving(demo) as url:
+        client = Client(url, verbose=False)
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         assert {"/inv_entropy", "/inv_entropy_offline"} <= set(api)
         inputs, responses, heatmaps, histogram, measures, status = client.predict(
@@ -180,5 +177,3 @@ def test_tab_endpoints_with_gradio_client(ctx):
             client.predict(
                 "input,response\nq,a\n", None, "embedding", 4, 0, api_name="/inv_entropy_offline"
             )
-    finally:
-        demo.close()

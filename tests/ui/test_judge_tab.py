@@ -15,7 +15,7 @@ from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.judgements import list_judgements
 from store.runs import get_run, list_runs
-from tests.helpers import free_port
+from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
 from ui.history_tab import open_run
@@ -241,11 +241,8 @@ def test_consistency_section_streams_then_saves_and_history_rebuilds(ctx):
 
 def test_judge_endpoints_with_gradio_client(ctx):
     demo = build_app(ctx)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with serving(demo) as url:
+        client = Client(url, verbose=False)
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         for name in (
             "/judge_load",
@@ -270,8 +267,4 @@ def test_judge_endpoints_with_gradio_client(ctx):
             rows = list(csv.DictReader(f))
         assert rows[0]["annotator"] == "ada" and rows[0]["human_score"] in ("4", "4.0")
         with pytest.raises(Exception, match="Load items first|item number"):
-            Client(f"http://127.0.0.1:{port}/", verbose=False).predict(
-                1, 5, False, MAX_NEW, True, api_name="/judge_show"
-            )
-    finally:
-        demo.close()
+            Client(url, verbose=False).predict(1, 5, False, MAX_NEW, True, api_name="/judge_show")

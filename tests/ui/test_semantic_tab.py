@@ -12,7 +12,7 @@ from gradio_client import Client
 from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.runs import get_run, list_runs
-from tests.helpers import free_port
+from tests.helpers import serving
 from ui.context import AppContext
 from ui.history_tab import create_history_tab, open_run
 from ui.semantic_tab import (
@@ -39,10 +39,27 @@ def ctx(tmp_path, tiny_lm_dir, tiny_nli_dir):
 
 
 def ask(ctx, question="What is the capital of France?", n=4, temperature=1.0, max_new=6,
-        entailment=NLI, strict=True, condition=True, threshold=0.75, seed=1):  # fmt: skip
+        entailment=NLI, strict=True, condition=True, threshold=0.75, seed=1,
+        pair_measures=True):  # fmt: skip
     handler = make_semantic_handler(ctx)
     return handler(question, n, temperature, max_new, entailment, strict, condition, threshold,
-                   seed, None)  # fmt: skip
+                   seed, pair_measures, None)  # fmt: skip
+
+
+def test_without_pair_matrix_measures_fewer_pairs_and_the_table_says_so(ctx):
+    full = ask(ctx, n=6, max_new=8)
+    walk = ask(ctx, n=6, max_new=8, pair_measures=False)
+    assert "Not computed" not in full[0] and "EigV" in full[0]
+    assert "Not computed in this run (not selected): EigV, Degree, Eccentricity" in walk[0]
+    assert "eigv" in full[8]["measures"] and "eigv" not in walk[8]["measures"]
+    assert (
+        walk[8]["measures"]["discrete_semantic_entropy"]
+        == full[8]["measures"]["discrete_semantic_entropy"]
+    )  # same seed, same answers, same clusters
+    distinct = len(set(full[8]["clustering"]["duplicate_of"]))
+    assert full[8]["work"]["entailment_pairs"] == distinct * (distinct - 1)
+    assert distinct > 2  # so the walk must ask fewer pairs than the full matrix
+    assert walk[8]["work"]["entailment_pairs"] < full[8]["work"]["entailment_pairs"]
 
 
 def test_ask_saves_a_run_that_history_rebuilds_without_a_model(ctx):
@@ -182,11 +199,8 @@ def test_semantic_endpoints_with_gradio_client(ctx):
     with gr.Blocks() as demo:
         create_semantic_tab(ctx)
         create_history_tab(ctx)
-    demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with serving(demo) as url:
+        client = Client(url, verbose=False)
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         for name in ("/semantic_entropy", "/score_answers", "/evaluate_dataset"):
             assert name in api
@@ -207,5 +221,3 @@ def test_semantic_endpoints_with_gradio_client(ctx):
         run_id = list_runs(ctx.store, kind="semantic_entropy")[-1]["id"]
         md, hl, plot1, plot2, raw = client.predict(run_id, api_name="/open_run")
         assert "semantic_entropy" in md and raw["result"]["source"] == "model"
-    finally:
-        demo.close()
