@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from sqlite_utils import Migrations
 
 from backends.base import ConfidantError
 from store.db import Store
-from store.runs import _dumps, now_iso
+from store.runs import _dumps, now_iso, save_run
 
 migrations = Migrations("confidant.cip")
 
@@ -171,8 +172,6 @@ def cached_calibration(
 ) -> tuple[dict[str, Any], bool]:
     """(result, reused): the stored calibration for ``fields`` if there is one, else
     ``compute()`` saved under that key. Nothing is written when ``compute`` fails."""
-    import time
-
     found = get_calibration(store, fields)
     if found is not None:
         return found, True
@@ -321,3 +320,99 @@ def list_games(store: Store, limit: int = 50) -> list[dict[str, Any]]:
         )
 
     return store.read(q)
+
+
+# --------------------------------------------------------------------------------------------
+# Recording a game as it is played
+# --------------------------------------------------------------------------------------------
+
+
+class GameRecorder:
+    """Stores a game as it is played: a ``cip_games`` row at the start, one ``cip_turns`` row
+    per turn, and at the end a run of kind ``cip_game`` holding the whole game.
+
+    ``game`` is a ``uq.cip.Game`` (read through its attributes: ``method``, ``class_set``,
+    ``turns``, ``calibration``, ``to_dict()``, ...)."""
+
+    def __init__(
+        self,
+        store: Store,
+        game: Any,
+        *,
+        mode: str,
+        model: str,
+        posterior_label: str,
+        extra: dict[str, Any] | None = None,
+        annotator: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        self.store, self.game, self.mode = store, game, mode
+        self.model, self.posterior_label = model, posterior_label
+        self.extra = dict(extra or {})
+        self.annotator, self.session_id = annotator, session_id
+        self.started = time.perf_counter()
+        self.run_id: str | None = None
+        self.game_id = start_game(
+            store,
+            mode=mode,
+            method=game.method,
+            model=model,
+            posterior_label=posterior_label,
+            class_set_name=game.class_set.name,
+            class_set_fingerprint=game.class_set.fingerprint(),
+            params=self.params(),
+            truth=game.truth,
+            annotator=annotator,
+            session_id=session_id,
+        )
+        self.saved = 0
+
+    def params(self) -> dict[str, Any]:
+        g = self.game
+        return {
+            "mode": self.mode,
+            "method": g.method,
+            "posterior": self.posterior_label,
+            "n_est": g.n_est,
+            "max_queries": g.max_queries,
+            "epsilon": g.epsilon,
+            "hypotheses": g.hypotheses,
+            "seed": list(g.seed) if isinstance(g.seed, tuple) else g.seed,
+            "alpha": g.calibration.alpha,
+            "finite_sample": g.calibration.finite_sample,
+            "n_cal": g.calibration.n_cal,
+            "calibration_seed": g.calibration.seed,
+            "class_set": g.class_set.name,
+            "class_set_fingerprint": g.class_set.fingerprint(),
+            **self.extra,
+        }
+
+    def sync(self) -> None:
+        """Store every turn not stored yet."""
+        for record in self.game.turns[self.saved :]:
+            add_turn(self.store, self.game_id, record.to_dict())
+            self.saved += 1
+
+    def finish(self, title: str = "") -> str:
+        """Store the remaining turns, save the run, mark the game finished; returns the run id."""
+        self.sync()
+        if self.run_id is None:
+            result = {"game_id": self.game_id, **self.game.to_dict(), **self.extra}
+            result["mode"] = self.mode
+            result["posterior"] = self.posterior_label
+            self.run_id = save_run(
+                self.store,
+                kind="cip_game",
+                model=self.model,
+                params=self.params(),
+                result=result,
+                seed=self.game.seed if isinstance(self.game.seed, int) else None,
+                title=title or f"20 Questions ({self.mode}, {self.game.method})",
+                annotator=self.annotator,
+                session_id=self.session_id,
+                duration=time.perf_counter() - self.started,
+            )
+            finish_game(
+                self.store, self.game_id, stop_reason=self.game.stop_reason, run_id=self.run_id
+            )
+        return self.run_id

@@ -5,18 +5,25 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from backends.base import ConfidantError
-from store.cip import get_game, list_games
+from store.cip import GameRecorder, cached_calibration, get_game, list_games
 from store.export import export_dir, write_csv
 from ui.context import AppContext, annotator_of, session_of, user_errors
 from ui.plots_cip import coverage_figure, game_figure, set_markdown, turns_markdown
-from uq.cip import HYPOTHESIS_MODES, METHOD_NAMES, METHODS, Game, run_benchmark
-from uq.cip_cli import GameRecorder, get_or_calibrate
+from uq.cip import (
+    HYPOTHESIS_MODES,
+    METHOD_NAMES,
+    METHODS,
+    Game,
+    get_or_calibrate,
+    run_benchmark,
+)
 from uq.cip_llm import LLMAnswerer, make_posterior, query_proposer
 from uq.twenty_questions import (
     MAX_CSV_BYTES,
@@ -157,9 +164,9 @@ class CipTab:
                 progress(k / total, desc=f"Calibrating: history length {k} of {total}")
 
         return get_or_calibrate(
-            self.ctx.store,
             s["class_set"],
             posterior,
+            cache=partial(cached_calibration, self.ctx.store),
             alpha=s["alpha"],
             finite_sample=s["finite_sample"],
             n_cal=s["n_cal"],

@@ -407,6 +407,84 @@ def calibrate_thresholds(
     )
 
 
+def calibration_fields(
+    model_key: str,
+    class_set: ClassSet,
+    *,
+    alpha: float,
+    finite_sample: bool,
+    n_cal: int,
+    max_length: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The key a calibration is stored under."""
+    return {
+        "model": model_key,
+        "class_set_fingerprint": class_set.fingerprint(),
+        "alpha": float(alpha),
+        "finite_sample": bool(finite_sample),
+        "n_cal": int(n_cal),
+        "max_length": int(max_length),
+        "seed": int(seed),
+    }
+
+
+CalibrationCache = Callable[..., tuple[dict[str, Any], bool]]
+
+
+def get_or_calibrate(
+    class_set: ClassSet,
+    posterior: Callable,
+    *,
+    cache: CalibrationCache | None = None,
+    alpha: float = 0.1,
+    finite_sample: bool = False,
+    n_cal: int = 100,
+    max_length: int = 20,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[CalibrationResult, bool]:
+    """(calibration, reused): :func:`calibrate_thresholds` for this posterior's model, class set
+    and settings, through ``cache`` when given.
+
+    ``cache(fields, compute, posterior_label=..., class_set_name=...)`` returns ``(result dict,
+    reused)``: the stored result for the key ``fields`` (:func:`calibration_fields`), or
+    ``compute()`` stored under it — e.g. ``functools.partial(store.cip.cached_calibration,
+    store)`` for the app's database. Without a cache the thresholds are computed every time.
+    """
+    fields = calibration_fields(
+        str(getattr(posterior, "model_key", "?")),
+        class_set,
+        alpha=alpha,
+        finite_sample=finite_sample,
+        n_cal=n_cal,
+        max_length=max_length,
+        seed=seed,
+    )
+
+    def compute() -> dict[str, Any]:
+        return calibrate_thresholds(
+            class_set,
+            posterior,
+            alpha=alpha,
+            max_length=max_length,
+            n_cal=n_cal,
+            finite_sample=finite_sample,
+            seed=seed,
+            progress=progress,
+        ).to_dict()
+
+    if cache is None:
+        return CalibrationResult.from_dict(compute()), False
+    result, reused = cache(
+        fields,
+        compute,
+        posterior_label=str(getattr(posterior, "label", "")),
+        class_set_name=class_set.name,
+    )
+    return CalibrationResult.from_dict(result), reused
+
+
 def check_coverage(
     class_set: ClassSet,
     posterior_batch: PosteriorBatch,

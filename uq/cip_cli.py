@@ -11,24 +11,20 @@ games are stored turn by turn. Progress goes to stderr, results to stdout. A mis
 can fix (bad option, bad class-set CSV, a model that will not load) prints ``error: ...`` and
 exits with status 2.
 
-This module also holds the small orchestration the UI shares (:func:`get_or_calibrate`,
-:class:`GameRecorder`): it is an entry point, so unlike the maths in ``uq/`` it talks to the
-store.
+As an entry point it wires the pipelines of ``uq.cip`` to the store (``store.cip``), importing
+it only when a command runs: importing ``uq.cip_cli`` does not import ``store/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from backends.base import ConfidantError
-from store.cip import add_turn, cached_calibration, finish_game, start_game
-from store.db import Store
-from store.runs import save_run
 from uq.cip import (
     HYPOTHESIS_MODES,
     METHODS,
@@ -36,171 +32,11 @@ from uq.cip import (
     CalibrationResult,
     Game,
     TurnRecord,
-    calibrate_thresholds,
+    get_or_calibrate,
     run_benchmark,
 )
 from uq.cip_llm import ANSWERER_KINDS, POSTERIOR_KINDS, LLMAnswerer, make_posterior
 from uq.twenty_questions import ClassSet, load_default_class_set, read_class_set
-
-# --------------------------------------------------------------------------------------------
-# Shared with the UI
-# --------------------------------------------------------------------------------------------
-
-
-def calibration_fields(
-    model_key: str,
-    class_set: ClassSet,
-    *,
-    alpha: float,
-    finite_sample: bool,
-    n_cal: int,
-    max_length: int,
-    seed: int,
-) -> dict[str, Any]:
-    """The key a calibration is stored under."""
-    return {
-        "model": model_key,
-        "class_set_fingerprint": class_set.fingerprint(),
-        "alpha": float(alpha),
-        "finite_sample": bool(finite_sample),
-        "n_cal": int(n_cal),
-        "max_length": int(max_length),
-        "seed": int(seed),
-    }
-
-
-def get_or_calibrate(
-    store: Store,
-    class_set: ClassSet,
-    posterior: Callable,
-    *,
-    alpha: float = 0.1,
-    finite_sample: bool = False,
-    n_cal: int = 100,
-    max_length: int = 20,
-    seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[CalibrationResult, bool]:
-    """(calibration, reused): the stored thresholds for this posterior's model, class set and
-    settings, or a fresh :func:`uq.cip.calibrate_thresholds` run, stored for next time."""
-    fields = calibration_fields(
-        str(getattr(posterior, "model_key", "?")),
-        class_set,
-        alpha=alpha,
-        finite_sample=finite_sample,
-        n_cal=n_cal,
-        max_length=max_length,
-        seed=seed,
-    )
-
-    def compute() -> dict[str, Any]:
-        return calibrate_thresholds(
-            class_set,
-            posterior,
-            alpha=alpha,
-            max_length=max_length,
-            n_cal=n_cal,
-            finite_sample=finite_sample,
-            seed=seed,
-            progress=progress,
-        ).to_dict()
-
-    result, reused = cached_calibration(
-        store,
-        fields,
-        compute,
-        posterior_label=str(getattr(posterior, "label", "")),
-        class_set_name=class_set.name,
-    )
-    return CalibrationResult.from_dict(result), reused
-
-
-class GameRecorder:
-    """Stores a game as it is played: a ``cip_games`` row at the start, one ``cip_turns`` row
-    per turn, and at the end a run of kind ``cip_game`` holding the whole game."""
-
-    def __init__(
-        self,
-        store: Store,
-        game: Game,
-        *,
-        mode: str,
-        model: str,
-        posterior_label: str,
-        extra: dict[str, Any] | None = None,
-        annotator: str | None = None,
-        session_id: str | None = None,
-    ) -> None:
-        self.store, self.game, self.mode = store, game, mode
-        self.model, self.posterior_label = model, posterior_label
-        self.extra = dict(extra or {})
-        self.annotator, self.session_id = annotator, session_id
-        self.started = time.perf_counter()
-        self.run_id: str | None = None
-        self.game_id = start_game(
-            store,
-            mode=mode,
-            method=game.method,
-            model=model,
-            posterior_label=posterior_label,
-            class_set_name=game.class_set.name,
-            class_set_fingerprint=game.class_set.fingerprint(),
-            params=self.params(),
-            truth=game.truth,
-            annotator=annotator,
-            session_id=session_id,
-        )
-        self.saved = 0
-
-    def params(self) -> dict[str, Any]:
-        g = self.game
-        return {
-            "mode": self.mode,
-            "method": g.method,
-            "posterior": self.posterior_label,
-            "n_est": g.n_est,
-            "max_queries": g.max_queries,
-            "epsilon": g.epsilon,
-            "hypotheses": g.hypotheses,
-            "seed": list(g.seed) if isinstance(g.seed, tuple) else g.seed,
-            "alpha": g.calibration.alpha,
-            "finite_sample": g.calibration.finite_sample,
-            "n_cal": g.calibration.n_cal,
-            "calibration_seed": g.calibration.seed,
-            "class_set": g.class_set.name,
-            "class_set_fingerprint": g.class_set.fingerprint(),
-            **self.extra,
-        }
-
-    def sync(self) -> None:
-        """Store every turn not stored yet."""
-        for record in self.game.turns[self.saved :]:
-            add_turn(self.store, self.game_id, record.to_dict())
-            self.saved += 1
-
-    def finish(self, title: str = "") -> str:
-        """Store the remaining turns, save the run, mark the game finished; returns the run id."""
-        self.sync()
-        if self.run_id is None:
-            result = {"game_id": self.game_id, **self.game.to_dict(), **self.extra}
-            result["mode"] = self.mode
-            result["posterior"] = self.posterior_label
-            self.run_id = save_run(
-                self.store,
-                kind="cip_game",
-                model=self.model,
-                params=self.params(),
-                result=result,
-                seed=self.game.seed if isinstance(self.game.seed, int) else None,
-                title=title or f"20 Questions ({self.mode}, {self.game.method})",
-                annotator=self.annotator,
-                session_id=self.session_id,
-                duration=time.perf_counter() - self.started,
-            )
-            finish_game(
-                self.store, self.game_id, stop_reason=self.game.stop_reason, run_id=self.run_id
-            )
-        return self.run_id
 
 
 def describe_turn(record: TurnRecord) -> str:
@@ -299,7 +135,7 @@ def _progress(label: str) -> Callable[[int, int], None]:
     return report
 
 
-def _setup(args) -> tuple[Store, ClassSet, Callable, Any]:
+def _setup(args) -> tuple[Any, ClassSet, Callable, Any]:
     class_set = read_class_set(args.class_set) if args.class_set else load_default_class_set()
     if args.max_length > class_set.n_questions:
         raise ConfidantError(
@@ -316,15 +152,19 @@ def _setup(args) -> tuple[Store, ClassSet, Callable, Any]:
     posterior = make_posterior(args.posterior, class_set, lm)
     if args.posterior == "oracle":
         print(f"posterior: {posterior.label}", file=sys.stderr)
+    from store.db import Store  # the entry point wires the store; the pipelines never do
+
     store = Store(Path(args.db)) if args.db else Store()
     return store, class_set, posterior, lm
 
 
 def _calibration(args, store, class_set, posterior) -> CalibrationResult:
+    from store.cip import cached_calibration
+
     calibration, reused = get_or_calibrate(
-        store,
         class_set,
         posterior,
+        cache=partial(cached_calibration, store),
         alpha=args.alpha,
         finite_sample=args.finite_sample,
         n_cal=args.n_cal,
@@ -369,6 +209,8 @@ def cmd_play(args) -> int:
         seed=args.seed,
         truth=args.hidden,
     )
+    from store.cip import GameRecorder
+
     mode = "human" if args.human else "auto"
     recorder = GameRecorder(
         store,

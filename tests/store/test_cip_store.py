@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 
 from backends.base import ConfidantError
 from store.cip import (
+    GameRecorder,
     cached_calibration,
     calibration_key,
     get_game,
@@ -16,8 +18,7 @@ from store.cip import (
 )
 from store.db import Store
 from store.runs import get_run
-from uq.cip import Game
-from uq.cip_cli import GameRecorder, get_or_calibrate
+from uq.cip import Game, get_or_calibrate
 from uq.cip_llm import make_posterior
 from uq.twenty_questions import load_default_class_set
 
@@ -80,19 +81,27 @@ def test_get_or_calibrate_second_call_computes_nothing(store, animals):
 
     counting.model_key, counting.label = oracle.model_key, oracle.label
     kw = dict(alpha=0.1, n_cal=20, max_length=4, seed=3)
-    cal1, reused1 = get_or_calibrate(store, animals, counting, **kw)
+    cal1, reused1 = get_or_calibrate(
+        animals, counting, cache=partial(cached_calibration, store), **kw
+    )
     n_calls = len(calls)
-    cal2, reused2 = get_or_calibrate(store, animals, counting, **kw)
+    cal2, reused2 = get_or_calibrate(
+        animals, counting, cache=partial(cached_calibration, store), **kw
+    )
     assert not reused1 and reused2
     assert n_calls == 4 and len(calls) == n_calls  # nothing computed the second time
     assert cal1.to_dict() == cal2.to_dict()
-    _, reused3 = get_or_calibrate(store, animals, counting, **{**kw, "finite_sample": True})
+    _, reused3 = get_or_calibrate(
+        animals, counting, cache=partial(cached_calibration, store), **{**kw, "finite_sample": True}
+    )
     assert not reused3
 
 
 def test_game_stored_turn_by_turn_and_reviewable(store, animals):
     oracle = make_posterior("oracle", animals)
-    cal, _ = get_or_calibrate(store, animals, oracle, alpha=0.1, n_cal=30, max_length=6)
+    cal, _ = get_or_calibrate(
+        animals, oracle, cache=partial(cached_calibration, store), alpha=0.1, n_cal=30, max_length=6
+    )
     game = Game(animals, oracle, cal, method="cip", max_queries=6, truth="owl", seed=1)
     rec = GameRecorder(store, game, mode="auto", model=oracle.model_key,
                        posterior_label=oracle.label)  # fmt: skip

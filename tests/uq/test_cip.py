@@ -22,6 +22,7 @@ from uq.cip import (
     conformal_threshold,
     draw_hypotheses,
     entropy_upper_bound,
+    get_or_calibrate,
     posterior_entropy_bits,
     prediction_set,
     run_benchmark,
@@ -439,6 +440,28 @@ def test_calibrated_thresholds_cover_fresh_random_histories(animals, finite_samp
     per_length = np.mean(coverages, axis=0)
     assert np.all(per_length >= 1 - alpha - 0.04), per_length
     assert np.all(per_length <= 0.97), "the noisy posterior should not give trivial sets"
+
+
+def test_get_or_calibrate_with_a_dict_cache_and_without_one(animals, oracle):
+    stored: dict = {}
+
+    def cache(fields, compute, **meta):
+        key = json.dumps(fields, sort_keys=True)
+        if key in stored:
+            return stored[key], True
+        stored[key] = compute()
+        assert meta["class_set_name"] == animals.name
+        return stored[key], False
+
+    kw = dict(alpha=0.1, n_cal=20, max_length=3, seed=5)
+    first, reused1 = get_or_calibrate(animals, oracle, cache=cache, **kw)
+    again, reused2 = get_or_calibrate(animals, oracle, cache=cache, **kw)
+    plain, reused3 = get_or_calibrate(animals, oracle, **kw)
+    assert (reused1, reused2, reused3) == (False, True, False)
+    assert first.to_dict() == again.to_dict() == plain.to_dict()
+    assert len(stored) == 1
+    get_or_calibrate(animals, oracle, cache=cache, **{**kw, "alpha": 0.2})
+    assert len(stored) == 2  # α is part of the key
 
 
 def test_calibration_validates(animals, oracle):
