@@ -47,6 +47,7 @@ from uq.semantic_pipeline import (
     DEFAULT_TEMPERATURE,
     REFERENCE_TEMPERATURE,
     SemanticEntropyResult,
+    measures_without_pair_matrix,
     run_semantic_entropy,
     select_measures,
 )
@@ -540,6 +541,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--correctness-threshold", type=float, default=None)
     ap.add_argument("--measures", default=None, help="comma-separated measure keys (default all)")
+    ap.add_argument(
+        "--no-pair-measures",
+        action="store_true",
+        help="leave out EigV, Degree, Eccentricity and KLE, which need every ordered pair "
+        "labelled; then only the clustering's pairs go to the entailment model",
+    )
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--db", default=None, help="SQLite file for the resume cache")
     ap.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -577,6 +584,13 @@ def _run_cli(args: argparse.Namespace) -> int:
     if args.limit:
         items = items[: args.limit]
     measures = [m.strip() for m in args.measures.split(",") if m.strip()] if args.measures else None
+    if args.no_pair_measures:
+        without = measures_without_pair_matrix()
+        if measures is not None:
+            select_measures(measures)  # an unknown key is still an error
+        measures = [m for m in (measures or without) if m in without]
+        if not measures:
+            raise ConfidantError("--no-pair-measures leaves none of the --measures given")
     settings = EvalSettings(
         n=args.n,
         temperature=args.temperature,

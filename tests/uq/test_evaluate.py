@@ -210,6 +210,28 @@ def test_cli_writes_results_resumes_and_exits_2_on_user_errors(tmp_path, capsys)
     assert "invalid choice" in err and "Traceback" not in err
 
 
+def test_cli_without_pair_measures(tmp_path, capsys):
+    import csv
+
+    args = [
+        "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
+        "--limit", "2", "--n", "3", "--max-new-tokens", "5", "--bootstrap", "10", "--no-cache",
+        "--no-pair-measures",
+    ]  # fmt: skip
+    assert ev.main(args) == 0
+    with open(tmp_path / "res" / "metrics.csv", newline="", encoding="utf-8") as f:
+        measures = {r["measure"] for r in csv.DictReader(f)}
+    assert "discrete_semantic_entropy" in measures
+    assert not measures & {"eigv", "degree", "eccentricity", "kernel_language_entropy"}
+    assert ev.main([*args, "--measures", "eigv,degree"]) == 2
+    assert "leaves none" in capsys.readouterr().err
+    assert ev.main([*args, "--measures", "nope"]) == 2
+    assert "unknown measure" in capsys.readouterr().err
+    assert ev.main([*args, "--measures", "eigv,semantic_entropy"]) == 0
+    with open(tmp_path / "res" / "metrics.csv", newline="", encoding="utf-8") as f:
+        assert {r["measure"] for r in csv.DictReader(f)} == {"semantic_entropy"}
+
+
 def test_cli_puts_inv_entropy_beside_semantic_entropy(tmp_path, capsys):
     import csv
 
