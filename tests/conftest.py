@@ -31,6 +31,20 @@ def tiny_lm(tiny_lm_dir):
     return HFCausalLM(str(tiny_lm_dir)).load()
 
 
+@pytest.fixture
+def generate_calls(tiny_lm, monkeypatch) -> list[int]:
+    """Counts ``tiny_lm.model.generate`` calls: one entry per call, its number of rows."""
+    calls: list[int] = []
+    original = tiny_lm.model.generate
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_lm.model, "generate", counting)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def tiny_nli_dir(tmp_path_factory):
     from backends.tiny import build_tiny_nli

@@ -41,28 +41,15 @@ def test_token_records_match_a_softmax_computed_by_hand(tiny_lm):
         assert g.total_logprob == pytest.approx(sum(t.logprob for t in g.tokens))
 
 
-def test_n_samples_come_from_one_generate_call(tiny_lm, monkeypatch):
-    calls = []
-    original = tiny_lm.model.generate
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs["input_ids"].shape[0])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_lm.model, "generate", counting)
+def test_n_samples_come_from_one_generate_call(tiny_lm, generate_calls):
+    calls = generate_calls
     gens = tiny_lm.sample("hi", SamplingParams(n=7, max_new_tokens=5, seed=1))
     assert len(gens) == 7
     assert calls == [7]
 
 
-def test_sample_batch_covers_every_prompt_in_one_call(tiny_lm, monkeypatch):
-    calls = []
-    original = tiny_lm.model.generate
-    monkeypatch.setattr(
-        tiny_lm.model,
-        "generate",
-        lambda *a, **k: calls.append(k["input_ids"].shape[0]) or original(*a, **k),
-    )
+def test_sample_batch_covers_every_prompt_in_one_call(tiny_lm, generate_calls):
+    calls = generate_calls
     out = tiny_lm.sample_batch(
         ["a", "a longer prompt here"], SamplingParams(n=3, max_new_tokens=4, seed=2)
     )

@@ -6,14 +6,10 @@ import torch
 from backends.base import ConfidantError, SamplingParams
 
 
-def test_each_prompt_is_sampled_at_its_own_temperature_in_one_generate_call(tiny_lm, monkeypatch):
-    calls = []
-    original = tiny_lm.model.generate
-    monkeypatch.setattr(
-        tiny_lm.model,
-        "generate",
-        lambda *a, **k: calls.append(k["input_ids"].shape[0]) or original(*a, **k),
-    )
+def test_each_prompt_is_sampled_at_its_own_temperature_in_one_generate_call(
+    tiny_lm, generate_calls
+):
+    calls = generate_calls
     temps = [1.0, 0.1, 2.0]
     out = tiny_lm.sample_batch(
         ["Who wrote Hamlet?"] * 3,

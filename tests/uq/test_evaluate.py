@@ -29,18 +29,6 @@ class RuleNLI:
         return out
 
 
-@pytest.fixture
-def counted(tiny_lm, monkeypatch):
-    calls = []
-    original = tiny_lm.model.generate
-    monkeypatch.setattr(
-        tiny_lm.model,
-        "generate",
-        lambda *a, **k: calls.append(k["input_ids"].shape[0]) or original(*a, **k),
-    )
-    return calls
-
-
 def test_bundled_dataset_loads():
     items = ev.load_dataset(DATA)
     assert len(items) == 55 and len({i.id for i in items}) == 55
@@ -79,7 +67,7 @@ def test_bad_datasets_are_clear_errors(tmp_path, name, content, message):
         ev.load_dataset(path)
 
 
-def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_lm, counted):
+def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_lm, generate_calls):
     items = ev.load_dataset(DATA)[:4]
     settings = ev.EvalSettings(**FAST)
     ent = NLIEntailment(RuleNLI())
@@ -111,15 +99,15 @@ def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_
         assert result.metrics[name]["auroc"] is not None and "fpr" in result.curves[name]
     assert len(result.curves[name]["accuracy"]) == 20
 
-    counted.clear()
+    generate_calls.clear()
     again = ev.run_evaluation(items, tiny_lm, ent, settings, cache=cache)
-    assert counted == [] and again.n_computed == 0 and again.n_cached == 4
+    assert generate_calls == [] and again.n_computed == 0 and again.n_cached == 4
     assert again.rows == result.rows and again.metrics == result.metrics
     # Another parameter means other cache entries.
     other = ev.run_evaluation(
         items[:1], tiny_lm, ent, ev.EvalSettings(**{**FAST, "n": 2}), cache=cache
     )
-    assert other.n_computed == 1 and counted == [3]
+    assert other.n_computed == 1 and generate_calls == [3]
 
     paths = export_evaluation(result, tmp_path / "out")
     assert [p.name for p in paths] == ["questions.csv", "metrics.csv", "evaluation.json"]

@@ -92,26 +92,14 @@ def tiny_nli(tiny_nli_dir):
     return NLIModel(str(tiny_nli_dir)).load()
 
 
-@pytest.fixture
-def count_generate(tiny_lm, monkeypatch):
-    calls = []
-    original = tiny_lm.model.generate
-    monkeypatch.setattr(
-        tiny_lm.model,
-        "generate",
-        lambda *a, **k: calls.append(k["input_ids"].shape[0]) or original(*a, **k),
-    )
-    return calls
-
-
 def test_one_generate_call_for_samples_and_reference_and_one_nli_pass(
-    tiny_lm, tiny_nli, count_generate
+    tiny_lm, tiny_nli, generate_calls
 ):
     nli = CountingNLI(tiny_nli)
     result = run_semantic_entropy(
         tiny_lm, QUESTION, NLIEntailment(nli), n=6, max_new_tokens=8, seed=3
     )
-    assert count_generate == [7]  # 6 samples + the reference, one batched generate
+    assert generate_calls == [7]  # 6 samples + the reference, one batched generate
     assert len(result.samples) == 6 and result.reference is not None
     assert result.params["seed"] == 3 and result.params["reference_temperature"] == 0.1
     # Every ordered pair of distinct answers in ONE batched NLI call, question prepended.
@@ -124,7 +112,7 @@ def test_one_generate_call_for_samples_and_reference_and_one_nli_pass(
 
 
 def test_without_mixed_temperatures_samples_still_come_from_one_call(
-    tiny_lm, tiny_nli, count_generate
+    tiny_lm, tiny_nli, generate_calls
 ):
     class PlainLM:  # a backend whose sample_batch cannot mix temperatures
         model_id = "plain"
@@ -137,7 +125,7 @@ def test_without_mixed_temperatures_samples_still_come_from_one_call(
 
     params = SamplingParams(n=5, max_new_tokens=4, seed=1)
     samples, reference, calls = sample_answers(PlainLM(), "hi", params, 0.1)
-    assert count_generate == [5, 1] and calls == 2 and len(samples) == 5
+    assert generate_calls == [5, 1] and calls == 2 and len(samples) == 5
     assert reference.tokens is not None
 
 
