@@ -136,6 +136,7 @@ def make_semantic_handler(ctx: AppContext):
         seed,
         pair_measures=True,
         request: gr.Request = None,
+        progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
     ):
         n = _int(n, "N", 2, MAX_UI_SAMPLES)
         max_new = _int(max_new_tokens, "max new tokens", 1, 1024)
@@ -154,6 +155,7 @@ def make_semantic_handler(ctx: AppContext):
             seed=seed,
             strict=bool(strict),
             measures=None if pair_measures else measures_without_pair_matrix(),
+            progress=lambda fraction, message: progress(fraction, desc=message),
         )
         run_id = save_run(
             ctx.store,

@@ -739,13 +739,15 @@ def run_semantic_entropy(
     chat: bool = True,
     likelihood: str = "raw",
     cache: MutableMapping[tuple[str, str], int] | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> SemanticEntropyResult:
     """Sample, cluster and compute every measure for one question.
 
     ``entailment`` comes from :func:`make_entailment`. ``likelihood`` picks the token
     log-probabilities the likelihood measures use: "raw" (the model's own distribution, the
     default) or "sampling" (after temperature/top-k/top-p, as in Farquhar et al.'s code; the
-    two agree at temperature 1 without truncation). ``measures`` limits what is computed
+    two agree at temperature 1 without truncation). ``progress(fraction, message)``, when
+    given, hears of each stage as it starts. ``measures`` limits what is computed
     (keys of :data:`MEASURES`; all by default) and with it the NLI work.
     """
     question = clean_question(question)
@@ -766,7 +768,12 @@ def run_semantic_entropy(
     ).validate()
     prompt = prompt_template.replace("{question}", question)
 
+    def stage(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
     timings: dict[str, float] = {}
+    stage(0.0, f"Sampling {params.n} answers and the reference answer")
     started = time.perf_counter()
     samples, reference, generate_calls = sample_answers(
         lm, prompt, params, float(reference_temperature), chat=chat
@@ -774,6 +781,12 @@ def run_semantic_entropy(
     timings["sampling"] = time.perf_counter() - started
     texts = [g.text.strip() for g in samples]
 
+    distinct = len({normalise_answer_text(t) for t in texts})
+    stage(
+        0.5,
+        f"Comparing {distinct} distinct answers by entailment"
+        + (f" (all {distinct * (distinct - 1)} ordered pairs)" if _PAIRS in needs else ""),
+    )
     started = time.perf_counter()
     pairs = pair_statistics(
         question, texts, entailment, strict=strict, full_matrix=_PAIRS in needs, cache=cache
@@ -782,6 +795,7 @@ def run_semantic_entropy(
 
     p_true = None
     if _GEN in needs:
+        stage(0.9, "Asking the generator p(True)")
         started = time.perf_counter()
         p_true = p_true_probability(lm, question, texts, reference.text, chat=chat)
         timings["p_true"] = time.perf_counter() - started

@@ -43,7 +43,7 @@ def ask(ctx, question="What is the capital of France?", n=4, temperature=1.0, ma
         pair_measures=True):  # fmt: skip
     handler = make_semantic_handler(ctx)
     return handler(question, n, temperature, max_new, entailment, strict, condition, threshold,
-                   seed, pair_measures, None)  # fmt: skip
+                   seed, pair_measures, None, progress=no_progress)  # fmt: skip
 
 
 def test_without_pair_matrix_measures_fewer_pairs_and_the_table_says_so(ctx):

@@ -353,3 +353,27 @@ def test_bad_pipeline_arguments(tiny_lm):
         make_entailment("telepathy")
     with pytest.raises(ConfidantError, match="threshold"):
         make_entailment("embedding", embedder=object(), threshold=2.0)
+
+
+def test_progress_hears_each_stage_in_order(tiny_lm, tiny_nli):
+    heard: list[tuple[float, str]] = []
+    result = run_semantic_entropy(
+        tiny_lm, QUESTION, NLIEntailment(tiny_nli), n=4, seed=3, max_new_tokens=6,
+        progress=lambda fraction, message: heard.append((fraction, message)),
+    )  # fmt: skip
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] < 1.0
+    assert heard[0][1] == "Sampling 4 answers and the reference answer"
+    d = len(set(result.clustering.duplicate_of))
+    assert f"Comparing {d} distinct answers by entailment (all {d * (d - 1)} ordered pairs)" in [
+        m for _, m in heard
+    ]
+    assert heard[-1][1] == "Asking the generator p(True)"
+    heard.clear()
+    run_semantic_entropy(
+        tiny_lm, QUESTION, NLIEntailment(tiny_nli), n=4, seed=3, max_new_tokens=6,
+        measures=["discrete_semantic_entropy"],
+        progress=lambda fraction, message: heard.append((fraction, message)),
+    )  # fmt: skip
+    assert [m.split(" ")[0] for _, m in heard] == ["Sampling", "Comparing"]
+    assert "ordered pairs" not in heard[1][1]
