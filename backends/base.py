@@ -29,6 +29,16 @@ class BackendError(ConfidantError):
     """A backend failed while answering (HTTP error, time-out, malformed reply)."""
 
 
+class PromptTooLongError(ConfidantError):
+    """A prompt has more tokens than the model's context window."""
+
+    def __init__(self, n_tokens: int, limit: int, model: str) -> None:
+        super().__init__(
+            f"The prompt is {n_tokens:,} tokens long; {model} takes at most {limit:,}. Shorten it."
+        )
+        self.n_tokens, self.limit = n_tokens, limit
+
+
 @dataclass
 class TokenRecord:
     """One generated token.

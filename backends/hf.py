@@ -33,6 +33,7 @@ from backends.base import (
     ContinuationScore,
     Generation,
     ModelLoadError,
+    PromptTooLongError,
     SamplingParams,
     TokenRecord,
 )
@@ -238,6 +239,9 @@ class HFCausalLM:
         if not ids:
             bos = self.tokenizer.bos_token_id
             ids = [bos if bos is not None else self.tokenizer.eos_token_id]
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if isinstance(limit, int) and 0 < limit < len(ids):
+            raise PromptTooLongError(len(ids), limit, self.model_id)
         return ids
 
     # -- sampling ----------------------------------------------------------------------------

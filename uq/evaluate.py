@@ -30,7 +30,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +46,7 @@ from uq.semantic_pipeline import (
     DEFAULT_N,
     DEFAULT_TEMPERATURE,
     REFERENCE_TEMPERATURE,
+    PTrueExample,
     SemanticEntropyResult,
     measures_without_pair_matrix,
     run_semantic_entropy,
@@ -71,6 +72,7 @@ METRIC_NAMES = (
     "prr_normalised",
 )
 MAX_QUESTIONS = 100_000
+MAX_P_TRUE_FEWSHOT = 50
 MAX_FILE_BYTES = 50_000_000
 
 
@@ -207,6 +209,7 @@ class EvalSettings:
     correctness_threshold: float | None = None  # None: the method's default
     measures: list[str] | None = None
     chat: bool = True
+    p_true_fewshot: int = 0  # the first k questions become worked p(True) examples
     n_boot: int = 1000
     level: float = 0.95
 
@@ -227,6 +230,11 @@ class EvalSettings:
             raise ConfidantError(f"the bootstrap needs 1 to 100000 resamples, got {self.n_boot}")
         if not 0 < float(self.level) < 1:
             raise ConfidantError(f"the confidence level must be in (0, 1), got {self.level}")
+        if not 0 <= int(self.p_true_fewshot) <= MAX_P_TRUE_FEWSHOT:
+            raise ConfidantError(
+                f"p(True) few-shot examples must be 0 to {MAX_P_TRUE_FEWSHOT}, "
+                f"got {self.p_true_fewshot}"
+            )
         select_measures(self.measures)
         return self
 
@@ -368,7 +376,11 @@ def _correctness(
 
 
 def evaluate_question(
-    item: EvalItem, lm: LanguageModel, entailment, settings: EvalSettings
+    item: EvalItem,
+    lm: LanguageModel,
+    entailment,
+    settings: EvalSettings,
+    p_true_examples: Sequence[PTrueExample] = (),
 ) -> dict[str, Any]:
     """One question's row: the reference answer, its correctness score and label, the sampled
     answers, and every measure (semantic-entropy family, then registered providers)."""
@@ -385,6 +397,7 @@ def evaluate_question(
         strict=settings.strict,
         measures=settings.measures,
         chat=settings.chat,
+        p_true_examples=p_true_examples,
     )
     answer = result.reference.text.strip() if result.reference else ""
     score, correct = _correctness(lm, item, answer, settings)
@@ -404,16 +417,21 @@ def evaluate_question(
         "seed": seed,
         "samples": result.texts,
         "cluster_ids": result.clustering.cluster_ids,
+        "p_true_examples": result.params.get("p_true_examples", 0),
         "measures": measures,
     }
 
 
 def run_params(lm: LanguageModel, entailment, settings: EvalSettings) -> dict[str, Any]:
-    """Everything that decides a question's row: the cache key hashes this."""
+    """Everything that decides a question's row: the cache key hashes this (zero-shot p(True)
+    leaves the few-shot count out, so caches from before that option still match)."""
+    fields = asdict(settings)
+    if not fields["p_true_fewshot"]:
+        del fields["p_true_fewshot"]
     return {
         "model": getattr(lm, "model_id", type(lm).__name__),
         **entailment.describe(),
-        **asdict(settings),
+        **fields,
         "correctness_method": settings.method,
         "correctness_threshold": settings.threshold,
         "providers": registered_providers(),
@@ -437,34 +455,61 @@ def run_evaluation(
 ) -> EvaluationResult:
     """Evaluate every item (cached questions are read, not recomputed), then the metrics.
 
+    With ``settings.p_true_fewshot`` = k the first k items are answered first (as with
+    zero-shot settings) and become the worked examples of the p(True) prompt — their sampled
+    answers, reference answer and correctness label — and the metrics cover the other items.
     ``progress(done, total, message)`` is called after each question."""
     settings = (settings or EvalSettings()).validate()
     items = list(items)
     if not items:
         raise ConfidantError("the dataset has no questions")
+    k_shot = int(settings.p_true_fewshot)
+    if k_shot >= len(items):
+        raise ConfidantError(
+            f"{k_shot} p(True) examples leave none of the {len(items)} questions to evaluate"
+        )
     started = time.perf_counter()
     d_hash = dataset_hash(items)
     params = run_params(lm, entailment, settings)
     p_hash = params_hash(params)
-    rows, computed, cached = [], 0, 0
-    for k, item in enumerate(items, 1):
-        row = cache.get(d_hash, item.id, p_hash) if cache is not None else None
+    computed = cached = 0
+
+    def answer(item: EvalItem, the_settings, the_hash, examples, k: int, kind: str) -> dict:
+        nonlocal computed, cached
+        row = cache.get(d_hash, item.id, the_hash) if cache is not None else None
         if row is None:
             t0 = time.perf_counter()
-            row = evaluate_question(item, lm, entailment, settings)
+            row = evaluate_question(item, lm, entailment, the_settings, examples)
             computed += 1
             if cache is not None:
-                cache.put(d_hash, item.id, p_hash, row)
+                cache.put(d_hash, item.id, the_hash, row)
             note = f"{time.perf_counter() - t0:.1f} s"
         else:
             cached += 1
             note = "cached"
-        rows.append(row)
         if progress is not None:
-            progress(k, len(items), f"{item.id}: {note}, correct={row['correct']}")
+            progress(k, len(items), f"{kind}{item.id}: {note}, correct={row['correct']}")
+        return row
+
+    examples: list[PTrueExample] = []
+    if k_shot:
+        shot_settings = replace(settings, p_true_fewshot=0)
+        shot_hash = params_hash(run_params(lm, entailment, shot_settings))
+        for k, item in enumerate(items[:k_shot], 1):
+            row = answer(item, shot_settings, shot_hash, (), k, "p(True) example ")
+            examples.append(
+                PTrueExample(
+                    row["question"], tuple(row["samples"]), row["answer"], bool(row["correct"])
+                )
+            )
+    rows = [
+        answer(item, settings, p_hash, examples, k, "")
+        for k, item in enumerate(items[k_shot:], k_shot + 1)
+    ]
     metrics, curves = score_measures(rows, settings)
+    shots = {"p_true_example_ids": [item.id for item in items[:k_shot]]} if k_shot else {}
     return EvaluationResult(
-        params={**params, "dataset_hash": d_hash, "params_hash": p_hash},
+        params={**params, **shots, "dataset_hash": d_hash, "params_hash": p_hash},
         dataset_hash=d_hash,
         rows=rows,
         metrics=metrics,
@@ -547,6 +592,14 @@ def _parser() -> argparse.ArgumentParser:
         help="leave out EigV, Degree, Eccentricity and KLE, which need every ordered pair "
         "labelled; then only the clustering's pairs go to the entailment model",
     )
+    ap.add_argument(
+        "--p-true-fewshot",
+        type=int,
+        default=0,
+        metavar="K",
+        help="the first K questions become worked p(True) examples (Farquhar et al. use 20); "
+        "the metrics cover the rest. Default 0: zero-shot p(True)",
+    )
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--db", default=None, help="SQLite file for the resume cache")
     ap.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -600,6 +653,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         correctness=args.correctness,
         correctness_threshold=args.correctness_threshold,
         measures=measures,
+        p_true_fewshot=args.p_true_fewshot,
         n_boot=args.bootstrap,
     ).validate()
     out_dir = Path(args.out)

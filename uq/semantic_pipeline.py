@@ -41,7 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import ConfidantError, Generation, LanguageModel, SamplingParams
+from backends.base import (
+    ConfidantError,
+    Generation,
+    LanguageModel,
+    PromptTooLongError,
+    SamplingParams,
+)
 from uq.black_box import (
     degree,
     eccentricity,
@@ -458,7 +464,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("mean_token_entropy", "Mean token entropy", "Mean entropy of the raw next-token distribution over the reference answer (Malinin & Gales 2021).", lambda s: mean_token_entropy(_reference_tokens(s, "entropy")), frozenset({_REF})),  # noqa: E501
     Measure("max_token_entropy", "Max token entropy", "Largest raw next-token entropy in the reference answer.", lambda s: max_token_entropy(_reference_tokens(s, "entropy")), frozenset({_REF})),  # noqa: E501
     Measure("lexical_uncertainty", "Lexical similarity (1 − ROUGE-L)", "1 − the mean ROUGE-L between every two answers: answers that share few words are uncertain (Kuhn et al. 2023).", lambda s: lexical_uncertainty(s.texts)),  # noqa: E501
-    Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022).", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({_GEN})),  # noqa: E501
+    Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({_GEN})),  # noqa: E501
     Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({_PAIRS})),  # noqa: E501
     Measure("degree", "Degree", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({_PAIRS})),  # noqa: E501
     Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({_PAIRS})),  # noqa: E501
@@ -678,9 +684,18 @@ def sample_answers(
     return samples, reference, 2
 
 
-def p_true_prompt(question: str, brainstorm: Sequence[str], proposed: str) -> str:
-    """The p(True) prompt of Kadavath et al. 2022 with sampled answers as brainstorm, in the
-    layout of Farquhar et al.'s code (zero-shot here)."""
+@dataclass(frozen=True)
+class PTrueExample:
+    """A worked p(True) example for the few-shot prompt: a question, its brainstormed (sampled)
+    answers, the proposed (reference) answer and whether that answer was right."""
+
+    question: str
+    brainstorm: tuple[str, ...]
+    proposed: str
+    true: bool
+
+
+def _p_true_block(question: str, brainstorm: Sequence[str], proposed: str) -> str:
     ideas = "\n".join(a.strip() for a in brainstorm)
     return (
         f"Question: {question}\n"
@@ -691,13 +706,62 @@ def p_true_prompt(question: str, brainstorm: Sequence[str], proposed: str) -> st
     )
 
 
+def p_true_prompt(
+    question: str,
+    brainstorm: Sequence[str],
+    proposed: str,
+    examples: Sequence[PTrueExample] = (),
+) -> str:
+    """The p(True) prompt of Kadavath et al. 2022 with sampled answers as brainstorm, in the
+    layout of Farquhar et al.'s code: each worked example's block ends with its answer (" A"
+    for true, " B" for false), then the question's block. Zero-shot without ``examples``
+    (Farquhar et al. use 20 from the training split: ``uq.evaluate --p-true-fewshot``)."""
+    blocks = [
+        _p_true_block(e.question, e.brainstorm, e.proposed) + (" A" if e.true else " B")
+        for e in examples
+    ]
+    return "\n\n".join([*blocks, _p_true_block(question, brainstorm, proposed)])
+
+
 def p_true_probability(
-    lm: LanguageModel, question: str, brainstorm: Sequence[str], proposed: str, *, chat=True
+    lm: LanguageModel,
+    question: str,
+    brainstorm: Sequence[str],
+    proposed: str,
+    *,
+    chat=True,
+    examples: Sequence[PTrueExample] = (),
 ) -> float:
     """p(True) = p("A") / (p("A") + p("B")) under the generator (``choice_probs``)."""
     options = ["A", "B"] if chat else [" A", " B"]
-    probs = lm.choice_probs(p_true_prompt(question, brainstorm, proposed), options, chat=chat)
+    prompt = p_true_prompt(question, brainstorm, proposed, examples)
+    probs = lm.choice_probs(prompt, options, chat=chat)
     return float(probs[0])
+
+
+def fitted_p_true_probability(
+    lm: LanguageModel,
+    question: str,
+    brainstorm: Sequence[str],
+    proposed: str,
+    *,
+    chat=True,
+    examples: Sequence[PTrueExample] = (),
+) -> tuple[float, int]:
+    """(p(True), examples used): as many of ``examples`` as fit the model's context window —
+    when the prompt is too long the earliest examples are dropped (half at a time), as
+    Farquhar et al. cut their few-shot prompt to fit."""
+    examples = list(examples)
+    while True:
+        try:
+            value = p_true_probability(
+                lm, question, brainstorm, proposed, chat=chat, examples=examples
+            )
+            return value, len(examples)
+        except PromptTooLongError:
+            if not examples:
+                raise
+            examples = examples[len(examples) // 2 + len(examples) % 2 :]
 
 
 # --------------------------------------------------------------------------------------------
@@ -740,6 +804,7 @@ def run_semantic_entropy(
     likelihood: str = "raw",
     cache: MutableMapping[tuple[str, str], int] | None = None,
     progress: Callable[[float, str], None] | None = None,
+    p_true_examples: Sequence[PTrueExample] = (),
 ) -> SemanticEntropyResult:
     """Sample, cluster and compute every measure for one question.
 
@@ -747,7 +812,9 @@ def run_semantic_entropy(
     log-probabilities the likelihood measures use: "raw" (the model's own distribution, the
     default) or "sampling" (after temperature/top-k/top-p, as in Farquhar et al.'s code; the
     two agree at temperature 1 without truncation). ``progress(fraction, message)``, when
-    given, hears of each stage as it starts. ``measures`` limits what is computed
+    given, hears of each stage as it starts. ``p_true_examples`` make p(True) few-shot (as
+    many as fit the context window; ``params["p_true_examples"]`` records how many were used).
+    ``measures`` limits what is computed
     (keys of :data:`MEASURES`; all by default) and with it the NLI work.
     """
     question = clean_question(question)
@@ -794,10 +861,13 @@ def run_semantic_entropy(
     timings["entailment"] = time.perf_counter() - started
 
     p_true = None
+    p_true_used = 0
     if _GEN in needs:
         stage(0.9, "Asking the generator p(True)")
         started = time.perf_counter()
-        p_true = p_true_probability(lm, question, texts, reference.text, chat=chat)
+        p_true, p_true_used = fitted_p_true_probability(
+            lm, question, texts, reference.text, chat=chat, examples=p_true_examples
+        )
         timings["p_true"] = time.perf_counter() - started
 
     means, totals = zip(*(_mean_logprob(g, likelihood) for g in samples), strict=True)
@@ -830,6 +900,7 @@ def run_semantic_entropy(
             "chat": bool(chat),
             "likelihood": likelihood,
             "measures": [m.key for m in chosen],
+            "p_true_examples": p_true_used,
             **entailment.describe(),
         },
         texts=texts,

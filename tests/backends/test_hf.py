@@ -151,3 +151,14 @@ def test_a_model_that_cannot_load_says_how_to_fix_it(tmp_path):
 def test_untruncated_temperature_one_samples_from_the_raw_distribution(tiny_lm):
     g = tiny_lm.sample("x", SamplingParams(n=1, temperature=1.0, max_new_tokens=6, seed=9))[0]
     assert g.tokens and all(t.sampling_logprob == t.logprob for t in g.tokens)
+
+
+def test_a_prompt_longer_than_the_context_window_is_a_clear_error(tiny_lm):
+    from backends.base import PromptTooLongError
+
+    limit = tiny_lm.model.config.max_position_embeddings
+    with pytest.raises(PromptTooLongError, match=f"takes at most {limit:,}"):
+        tiny_lm.choice_probs("word " * (limit + 10), ["A", "B"])
+    with pytest.raises(PromptTooLongError):
+        tiny_lm.sample("word " * (limit + 10), SamplingParams(n=1, max_new_tokens=2))
+    assert len(tiny_lm.choice_probs("word " * 10, ["A", "B"])) == 2

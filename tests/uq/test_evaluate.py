@@ -239,3 +239,85 @@ def test_cli_puts_inv_entropy_beside_semantic_entropy(tmp_path, capsys):
     with open(tmp_path / "res" / "metrics.csv", newline="", encoding="utf-8") as f:
         measures = {r["measure"] for r in csv.DictReader(f)}
     assert "inv.inv_entropy" in measures and "semantic_entropy" in measures
+
+
+def test_few_shot_p_true_uses_the_first_questions_as_worked_examples(
+    tmp_path, tiny_lm, monkeypatch
+):
+    items = ev.load_dataset(DATA)[:5]
+    ent = NLIEntailment(RuleNLI())
+    prompts: list[str] = []
+    original = tiny_lm.choice_probs
+
+    def spy(prompt, options, **kw):
+        if options in (["A", "B"], [" A", " B"]):
+            prompts.append(prompt)
+        return original(prompt, options, **kw)
+
+    monkeypatch.setattr(tiny_lm, "choice_probs", spy)
+    cache = EvalCache(Store(tmp_path / "e.db"))
+    settings = ev.EvalSettings(**FAST, p_true_fewshot=2)
+    result = ev.run_evaluation(items, tiny_lm, ent, settings, cache=cache)
+    assert [r["id"] for r in result.rows] == [it.id for it in items[2:]]
+    assert result.params["p_true_example_ids"] == [items[0].id, items[1].id]
+    assert all(r["p_true_examples"] == 2 for r in result.rows)
+    # 2 zero-shot prompts for the examples, then 3 prompts that start with both examples.
+    assert len(prompts) == 5
+    assert all(p.count("Question:") == 1 for p in prompts[:2])
+    for p in prompts[2:]:
+        assert p.count("Question:") == 3
+        first, second = p.split("\n\n")[:2]
+        assert first.startswith(f"Question: {items[0].question}")
+        assert second.startswith(f"Question: {items[1].question}")
+        assert first.endswith((" A", " B")) and second.endswith((" A", " B"))
+    again = ev.run_evaluation(items, tiny_lm, ent, settings, cache=cache)
+    assert again.n_cached == 5 and again.n_computed == 0 and again.rows == result.rows
+    # The examples were answered with zero-shot settings and cached under them: a zero-shot
+    # run over the same dataset reads them back and computes only the other three.
+    zero = ev.run_evaluation(items, tiny_lm, ent, ev.EvalSettings(**FAST), cache=cache)
+    assert zero.n_cached == 2 and zero.n_computed == 3
+    assert all(r["p_true_examples"] == 0 for r in zero.rows)
+    with pytest.raises(ConfidantError, match="leave none"):
+        ev.run_evaluation(items[:2], tiny_lm, ent, settings)
+    with pytest.raises(ConfidantError, match="few-shot"):
+        ev.EvalSettings(p_true_fewshot=-1).validate()
+
+
+def test_few_shot_p_true_drops_examples_that_do_not_fit():
+    from backends.base import PromptTooLongError
+    from uq.semantic_pipeline import PTrueExample, fitted_p_true_probability
+
+    class SmallContext:
+        def choice_probs(self, prompt, options, **kw):
+            if prompt.count("Question:") > 2:
+                raise PromptTooLongError(9999, 100, "small")
+            return [0.25, 0.75]
+
+    examples = [PTrueExample(f"q{i}?", ("a", "b"), "a", i % 2 == 0) for i in range(5)]
+    value, used = fitted_p_true_probability(SmallContext(), "Q?", ["x"], "x", examples=examples)
+    assert (value, used) == (0.25, 1)  # 5 → 2 → 1 example, the latest kept
+
+    class NoRoom:
+        def choice_probs(self, prompt, options, **kw):
+            raise PromptTooLongError(9999, 100, "small")
+
+    with pytest.raises(PromptTooLongError, match="takes at most 100"):
+        fitted_p_true_probability(NoRoom(), "Q?", ["x"], "x", examples=examples)
+
+
+def test_cli_few_shot_p_true(tmp_path, capsys):
+    import csv
+
+    args = [
+        "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
+        "--limit", "3", "--n", "2", "--max-new-tokens", "4", "--bootstrap", "10", "--no-cache",
+    ]  # fmt: skip
+    assert ev.main([*args, "--p-true-fewshot", "1"]) == 0
+    with open(tmp_path / "res" / "questions.csv", newline="", encoding="utf-8") as f:
+        assert len(list(csv.DictReader(f))) == 2
+    params = json.loads((tmp_path / "res" / "evaluation.json").read_text())["params"]
+    assert params["p_true_fewshot"] == 1 and len(params["p_true_example_ids"]) == 1
+    assert ev.main([*args, "--p-true-fewshot", "99"]) == 2
+    assert "few-shot" in capsys.readouterr().err
+    assert ev.main([*args, "--p-true-fewshot", "3"]) == 2
+    assert "leave none" in capsys.readouterr().err
