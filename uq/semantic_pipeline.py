@@ -811,11 +811,11 @@ def run_semantic_entropy(
     ``entailment`` comes from :func:`make_entailment`. ``likelihood`` picks the token
     log-probabilities the likelihood measures use: "raw" (the model's own distribution, the
     default) or "sampling" (after temperature/top-k/top-p, as in Farquhar et al.'s code; the
-    two agree at temperature 1 without truncation). ``progress(fraction, message)``, when
-    given, hears of each stage as it starts. ``p_true_examples`` make p(True) few-shot (as
-    many as fit the context window; ``params["p_true_examples"]`` records how many were used).
-    ``measures`` limits what is computed
-    (keys of :data:`MEASURES`; all by default) and with it the NLI work.
+    two agree at temperature 1 without truncation). ``measures`` limits what is computed (keys
+    of :data:`MEASURES`; all by default) and with it the NLI work. ``progress(fraction,
+    message)``, when given, hears of each stage as it starts. ``p_true_examples`` make p(True)
+    few-shot (as many as fit the context window; ``params["p_true_examples"]`` records how
+    many were used).
     """
     question = clean_question(question)
     if "{question}" not in prompt_template:
