@@ -236,6 +236,8 @@ class EvalSettings:
                 f"got {self.p_true_fewshot}"
             )
         select_measures(self.measures)
+        if self.p_true_fewshot and self.measures is not None and "p_true" not in self.measures:
+            raise ConfidantError("p(True) few-shot examples need the p_true measure")
         return self
 
     @property

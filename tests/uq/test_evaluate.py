@@ -281,6 +281,8 @@ def test_few_shot_p_true_uses_the_first_questions_as_worked_examples(
         ev.run_evaluation(items[:2], tiny_lm, ent, settings)
     with pytest.raises(ConfidantError, match="few-shot"):
         ev.EvalSettings(p_true_fewshot=-1).validate()
+    with pytest.raises(ConfidantError, match="need the p_true measure"):
+        ev.EvalSettings(p_true_fewshot=2, measures=["semantic_entropy"]).validate()
 
 
 def test_few_shot_p_true_drops_examples_that_do_not_fit():
