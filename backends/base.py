@@ -32,10 +32,12 @@ class BackendError(ConfidantError):
 class PromptTooLongError(ConfidantError):
     """A prompt has more tokens than the model's context window."""
 
-    def __init__(self, n_tokens: int, limit: int, model: str) -> None:
-        super().__init__(
-            f"The prompt is {n_tokens:,} tokens long; {model} takes at most {limit:,}. Shorten it."
-        )
+    def __init__(self, n_tokens: int | None, limit: int | None, model: str) -> None:
+        if n_tokens is None or limit is None:
+            message = f"The prompt is longer than {model} can take (its context window)."
+        else:
+            message = f"The prompt is {n_tokens:,} tokens long; {model} takes at most {limit:,}."
+        super().__init__(message + " Shorten it.")
         self.n_tokens, self.limit = n_tokens, limit
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 
 import httpx
@@ -20,6 +21,7 @@ from backends.base import (
     ConfidantError,
     ContinuationScore,
     Generation,
+    PromptTooLongError,
     SamplingParams,
     TokenRecord,
 )
@@ -34,6 +36,35 @@ def truncated_stats(top_logprobs: Sequence[float]) -> tuple[float, float]:
     h = -sum(p * lp for p, lp in zip(ps, lps, strict=True))
     second = sum(p * lp * lp for p, lp in zip(ps, lps, strict=True))
     return h, max(0.0, second - h * h)
+
+
+_CONTEXT_PATTERNS = (
+    # OpenAI and vLLM: "This model's maximum context length is 4096 tokens. However, you
+    # requested 5000 tokens (...)" / "... your messages resulted in 5000 tokens".
+    re.compile(
+        r"maximum context length is ([\d,]+) tokens.*?(?:requested|resulted in) ([\d,]+) tokens",
+        re.S,
+    ),
+    # This project's server (backends.serve_openai): "The prompt is 5,000 tokens long; m takes
+    # at most 4,096."
+    re.compile(r"prompt is ([\d,]+) tokens long; .*? takes at most ([\d,]+)", re.S),
+)
+
+
+def context_length_error(status: int, text: str, model: str) -> PromptTooLongError | None:
+    """A :class:`PromptTooLongError` when a server's error reply says the prompt is longer
+    than the model's context window (OpenAI, vLLM and this project's server word it so)."""
+    if status != 400:
+        return None
+    for k, pattern in enumerate(_CONTEXT_PATTERNS):
+        found = pattern.search(text)
+        if found:
+            a, b = (int(g.replace(",", "")) for g in found.groups())
+            limit, n_tokens = (a, b) if k == 0 else (b, a)
+            return PromptTooLongError(n_tokens, limit, model)
+    if "context_length_exceeded" in text:
+        return PromptTooLongError(None, None, model)
+    return None
 
 
 class OpenAICompatLM:
@@ -75,6 +106,9 @@ class OpenAICompatLM:
                 "(it usually ends in /v1) and that the server is running."
             ) from exc
         if r.status_code != 200:
+            too_long = context_length_error(r.status_code, r.text, self.model_id)
+            if too_long is not None:
+                raise too_long
             raise BackendError(
                 f"The server at {self.base_url} answered HTTP {r.status_code} for {path}: "
                 f"{r.text[:300]}"

@@ -67,3 +67,30 @@ def test_time_out_is_a_clear_error(server):
 def test_unreachable_server_says_how_to_fix():
     with pytest.raises(BackendError, match="Fix"):
         OpenAICompatLM("http://127.0.0.1:9/v1", "m", timeout=2).sample("x", SamplingParams())
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "numbers"),
+    [
+        (400, '{"error": {"message": "This model\'s maximum context length is 4096 tokens. '
+              'However, you requested 5000 tokens (4990 in the messages, 10 in the completion)."'
+              ', "code": "context_length_exceeded"}}', (5000, 4096)),
+        (400, "This model's maximum context length is 8,192 tokens. However, your messages "
+              "resulted in 9,001 tokens.", (9001, 8192)),
+        (400, '{"error": {"message": "The prompt is 3,000 tokens long; m takes at most 2,048. '
+              'Shorten it."}}', (3000, 2048)),
+        (400, '{"error": {"code": "context_length_exceeded"}}', (None, None)),
+    ],
+)  # fmt: skip
+def test_context_length_replies_become_prompt_too_long_errors(status, text, numbers):
+    from backends.openai_compat import context_length_error
+
+    err = context_length_error(status, text, "m")
+    assert (err.n_tokens, err.limit) == numbers and "Shorten it" in str(err)
+
+
+def test_other_errors_are_not_context_length_errors():
+    from backends.openai_compat import context_length_error
+
+    assert context_length_error(400, "bad temperature", "m") is None
+    assert context_length_error(500, "maximum context length is 4 tokens", "m") is None

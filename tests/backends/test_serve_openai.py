@@ -235,3 +235,12 @@ def test_conversations_and_the_api_key(tiny_lm):
     )
     want = tiny_lm.greedy(text, 5, chat=False)
     assert ok.json()["choices"][0]["message"]["content"] == want.text
+
+
+def test_a_prompt_too_long_for_the_served_model_is_a_prompt_too_long_error(remote, tiny_lm):
+    from backends.base import PromptTooLongError
+
+    limit = tiny_lm.model.config.max_position_embeddings
+    with pytest.raises(PromptTooLongError, match=f"takes at most {limit:,}") as caught:
+        remote.sample("word " * (limit + 10), SamplingParams(n=1, max_new_tokens=2))
+    assert caught.value.limit == limit and caught.value.n_tokens > limit
