@@ -250,6 +250,7 @@ def make_evaluate_handler(ctx: AppContext):
         entailment,
         correctness,
         seed,
+        p_true_fewshot=0,
         progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
     ):
         if upload:  # an uploaded file wins over the bundled set (ticked by default)
@@ -269,6 +270,9 @@ def make_evaluate_handler(ctx: AppContext):
             max_new_tokens=_int(max_new_tokens, "max new tokens", 1, 1024),
             seed=_int(seed, "the seed", 0, 2**31 - 1),
             correctness=method,
+            p_true_fewshot=_int(
+                p_true_fewshot or 0, "p(True) worked examples", 0, ev.MAX_P_TRUE_FEWSHOT
+            ),
         ).validate()
         lm = ctx.backends.generator()
         ent = _entailment(ctx, entailment, True, DEFAULT_EMBEDDING_THRESHOLD)
@@ -475,6 +479,14 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         e_n = gr.Slider(2, MAX_UI_SAMPLES, value=10, step=1, label="N answers")
                         e_max = gr.Slider(1, 256, value=32, step=1, label="Max new tokens")
                         e_seed = gr.Number(value=0, precision=0, label="Seed")
+                        e_shots = gr.Number(
+                            value=0,
+                            precision=0,
+                            label="p(True) worked examples",
+                            info="0 = zero-shot. K > 0: the first K questions are answered "
+                            "first and become p(True)'s examples (Farquhar et al. use 20); the "
+                            "metrics cover the rest.",
+                        )
                     with gr.Column():
                         e_ent = gr.Radio(
                             list(ENTAILMENT_CHOICES), value="NLI cross-encoder", label="Entailment"
@@ -494,7 +506,17 @@ def create_semantic_tab(ctx: AppContext) -> None:
                 e_files = gr.File(label="Download CSV / JSON", file_count="multiple")
                 e_btn.click(
                     make_evaluate_handler(ctx),
-                    inputs=[e_file, e_bundled, e_limit, e_n, e_max, e_ent, e_corr, e_seed],
+                    inputs=[
+                        e_file,
+                        e_bundled,
+                        e_limit,
+                        e_n,
+                        e_max,
+                        e_ent,
+                        e_corr,
+                        e_seed,
+                        e_shots,
+                    ],  # fmt: skip
                     outputs=[e_metrics, e_questions, e_roc, e_rej, e_files, e_status],
                     api_name="evaluate_dataset",
                     concurrency_id="model",

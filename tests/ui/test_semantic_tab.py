@@ -171,6 +171,9 @@ def test_evaluate_handler_runs_the_bundled_set_and_resumes(ctx):
         assert len(json.load(f)["rows"]) == 2
     *_, status = handler(*args, progress=no_progress)
     assert "0 computed, 2 from the cache" in status
+    # One worked p(True) example: the first question, answered before (cached), leaves one row.
+    _, questions, *_, status = handler(*args, 1, progress=no_progress)
+    assert len(questions["value"]) == 1 and "1 computed, 1 from the cache" in status
 
 
 @pytest.mark.parametrize(
@@ -180,6 +183,9 @@ def test_evaluate_handler_runs_the_bundled_set_and_resumes(ctx):
         ((None, True, 0, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0), "number of questions"),
         ((None, True, 2, 2, 4, NLI, "vibes", 0), "unknown correctness"),
         ((None, True, 2, 99, 4, NLI, "SQuAD F1 ≥ 0.5", 0), "N must be"),
+        ((None, True, 2, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0, 2), "leave none of the 2"),
+        ((None, True, 4, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0, 51), "worked examples must be"),
+        ((None, True, 4, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0, 1.5), "whole number"),
     ],
 )
 def test_evaluate_bad_input(ctx, args, message):
