@@ -104,29 +104,16 @@ class CountingNLI:
         return np.array(out)
 
 
-@pytest.fixture
-def count_generate(tiny_lm, monkeypatch):
-    calls = []
-    original = tiny_lm.model.generate
-
-    def counted(*args, **kwargs):
-        calls.append(kwargs["input_ids"].shape[0])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(tiny_lm.model, "generate", counted)
-    return calls
-
-
 # --------------------------------------------------------------------------- tiny model
 
 
-def test_all_inputs_and_replicates_in_one_generate_call(tiny_lm, count_generate):
+def test_all_inputs_and_replicates_in_one_generate_call(tiny_lm, generate_calls):
     embed = CharEmbedder()
     run = run_inv_entropy(
         QUESTION, tiny_lm, embed, perturbation="given", perturbations=OWN,
         replicates=5, bootstraps=7, seed=1, max_new_tokens=6,
     )  # fmt: skip
-    assert count_generate == [4 * 5]  # one generate call holding every (input, replicate)
+    assert generate_calls == [4 * 5]  # one generate call holding every (input, replicate)
     assert embed.calls == 1  # inputs and responses embedded together, once
     assert run.inputs == [QUESTION] + OWN
     assert [len(r) for r in run.responses] == [5] * 4
@@ -136,12 +123,12 @@ def test_all_inputs_and_replicates_in_one_generate_call(tiny_lm, count_generate)
     assert len(run.generations) == 4 and all(len(row) == 5 for row in run.generations)
 
 
-def test_paraphrase_run_is_one_call_for_paraphrases_and_one_for_answers(tiny_lm, count_generate):
+def test_paraphrase_run_is_one_call_for_paraphrases_and_one_for_answers(tiny_lm, generate_calls):
     run = run_inv_entropy(
         QUESTION, tiny_lm, CharEmbedder(), n=9, replicates=5, bootstraps=5, seed=0,
         max_new_tokens=4, paraphrase_max_new_tokens=24,
     )  # fmt: skip
-    assert count_generate == [1, 10 * 5]
+    assert generate_calls == [1, 10 * 5]
     assert len(run.inputs) == 10 and len(run.perturbation.perturbations) == 9
     assert run.perturbation.method == "paraphrase" and run.perturbation.source == "llm"
     assert run.perturbation.details["reply"]
