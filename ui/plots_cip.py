@@ -95,9 +95,9 @@ def set_markdown(turn: dict[str, Any], n_classes: int) -> str:
     members = ", ".join(_cell(m) for m in turn.get("set_members", []))
     if not turn.get("set_members"):
         members = (
-            "*Empty: no animal is as probable as τ. A valid conformal outcome (the set misses "
+            "*Empty: no class is as probable as τ. A valid conformal outcome (the set misses "
             "the answer on at most a fraction α of calibration histories), and a sign the "
-            "answers so far fit no animal well.*"
+            "answers so far fit no class well.*"
         )
     top = ", ".join(f"{_cell(c)} {p:.2f}" for c, p in turn.get("posterior_top", []))
     tau = "" if turn.get("tau") is None else f" (threshold τ = {turn['tau']:.3g})"
