@@ -36,6 +36,7 @@ from uq.cip import (
     run_benchmark,
 )
 from uq.cip_llm import ANSWERER_KINDS, POSTERIOR_KINDS, LLMAnswerer, make_posterior
+from uq.cli import run_cli
 from uq.twenty_questions import ClassSet, load_default_class_set, read_class_set
 
 
@@ -286,12 +287,13 @@ COMMANDS = {"calibrate": cmd_calibrate, "play": cmd_play, "benchmark": cmd_bench
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
+    """The CLI; returns the exit code (0 done, 2 a user error, printed without traceback)."""
+
+    def run(a):
+        args = build_parser().parse_args(a)
         return COMMANDS[args.command](args)
-    except ConfidantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+    return run_cli(run, argv)
 
 
 if __name__ == "__main__":

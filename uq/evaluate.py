@@ -26,7 +26,6 @@ import hashlib
 import io
 import json
 import math
-import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from backends.base import ConfidantError, LanguageModel
+from uq.cli import run_cli
 from uq.correctness import correctness_score, judge_prompt
 from uq.metrics import AURAC_FRACTIONS, evaluation_metrics, rejection_accuracy
 from uq.semantic_pipeline import (
@@ -618,12 +618,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI; returns the exit code (0 done, 2 a user error, printed without traceback)."""
-    args = _parser().parse_args(argv)
-    try:
-        return _run_cli(args)
-    except ConfidantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda a: _run_cli(_parser().parse_args(a)), argv)
 
 
 def _run_cli(args: argparse.Namespace) -> int:

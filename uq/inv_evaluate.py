@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from backends.base import ConfidantError, LanguageModel, SamplingParams
+from uq.cli import run_cli
 from uq.correctness import correctness_score
 from uq.inv_pipeline import (
     DEFAULT_ANSWER_INSTRUCTION,
@@ -208,12 +208,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI; returns the exit code (0 done, 2 a user error, printed without traceback)."""
-    args = _parser().parse_args(argv)
-    try:
-        return _run_cli(args)
-    except ConfidantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli(lambda a: _run_cli(_parser().parse_args(a)), argv)
 
 
 def _fmt(metric: dict | None) -> str:
