@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from backends.base import ModelLoadError
+from core.errors import ModelLoadError
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -28,16 +28,9 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from backends.base import (
-    ConfidantError,
-    ContinuationScore,
-    Generation,
-    ModelLoadError,
-    PromptTooLongError,
-    SamplingParams,
-    TokenRecord,
-)
+from backends.base import ContinuationScore, Generation, SamplingParams, TokenRecord
 from backends.gpu import draw_seed, generation_seconds, gpu
+from core.errors import ConfidantError, ModelLoadError, PromptTooLongError
 
 TOP_ALTERNATIVES = 5
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from backends.base import ModelLoadError
 from backends.hf import load_error_message, pick_device
+from core.errors import ModelLoadError
 
 DEFAULT_NLI_MODEL = "microsoft/deberta-large-mnli"
 

@@ -16,15 +16,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from backends.base import (
-    BackendError,
-    ConfidantError,
-    ContinuationScore,
-    Generation,
-    PromptTooLongError,
-    SamplingParams,
-    TokenRecord,
-)
+from backends.base import ContinuationScore, Generation, SamplingParams, TokenRecord
+from core.errors import BackendError, ConfidantError, PromptTooLongError
 
 DEFAULT_KEY_ENV = "CONFIDANT_OPENAI_API_KEY"
 

@@ -10,9 +10,10 @@ import os
 import threading
 from dataclasses import dataclass
 
-from backends.base import LanguageModel, ModelLoadError
+from backends.base import LanguageModel
 from backends.embeddings import DEFAULT_EMBEDDING_MODEL, SentenceEmbedder
 from backends.tiny import TINY_MODEL_ID, TINY_NLI_ID, tiny_model_dir
+from core.errors import ModelLoadError
 
 DEFAULT_GENERATOR = "Qwen/Qwen2.5-0.5B-Instruct"
 DEFAULT_NLI = "microsoft/deberta-large-mnli"

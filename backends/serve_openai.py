@@ -1,6 +1,6 @@
 """Serve a local transformers model over the OpenAI protocol, log-probabilities included.
 
-    python -m backends.serve_openai --model Qwen/Qwen2.5-0.5B-Instruct --port 8000
+    python -m cli serve --model Qwen/Qwen2.5-0.5B-Instruct --port 8000
     python app.py --openai-base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-0.5B-Instruct
 
 One machine with the model serves a team: every Confidant (or any OpenAI client) pointed at it
@@ -17,20 +17,18 @@ the first token's being null, as vLLM and llama.cpp answer). A temperature of 0 
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backends.base import ConfidantError, Generation, SamplingParams
+from backends.base import Generation, SamplingParams
+from core.errors import ConfidantError
 
 MAX_TOP_LOGPROBS = 20
 FLOOR = -9999.0  # what OpenAI reports for a probability that underflows to zero
@@ -405,38 +403,3 @@ async def _in_thread(fn, *args):
     from starlette.concurrency import run_in_threadpool
 
     return await run_in_threadpool(fn, *args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from backends.registry import BackendConfig, Backends
-
-    p = argparse.ArgumentParser(
-        prog="python -m backends.serve_openai",
-        description="Serve a local model over the OpenAI protocol, log-probabilities included.",
-    )
-    p.add_argument("--model", default="tiny-random", help="hub id, local directory or tiny-random")
-    p.add_argument("--served-model-name", default=None, help="the name clients ask for")
-    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: automatic)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument(
-        "--api-key",
-        default=os.environ.get("CONFIDANT_SERVE_API_KEY"),
-        help="require Authorization: Bearer <key> (env CONFIDANT_SERVE_API_KEY)",
-    )
-    args = p.parse_args(argv)
-    import uvicorn
-
-    try:
-        lm = Backends(BackendConfig(model=args.model, device=args.device)).generator()
-    except ConfidantError as exc:
-        print(f"error: {exc}")
-        return 2
-    app = create_app(lm, model_name=args.served_model_name or args.model, api_key=args.api_key)
-    print(f"Serving {args.model} at http://{args.host}:{args.port}/v1", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

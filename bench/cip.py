@@ -6,7 +6,7 @@ as many tokens as with a real tokenizer) chooses the next question of a game on 
 class set after two answers: every unasked bank question (76 candidates) × n_est = 4
 hypothetical labels drawn uniformly (seeded), answers from the bank.
 
-- Ours: ``uq.cip.select_query`` with ``uq.cip_llm.LLMPosterior``: the (candidate, hypothesis)
+- Ours: ``uq.cip.selection.select_query`` with ``uq.cip.llm_posterior.LLMPosterior``: the (candidate, hypothesis)
   histories are deduplicated (two labels giving the same answer make one history), then scored
   in ONE ``score_tree`` call: the shared prefix (system + the two answered lines) run once, each
   distinct (question, answer, forced prefix) suffix a row, the K class names as continuations.
@@ -39,9 +39,9 @@ import numpy as np  # noqa: E402
 from backends.hf import HFCausalLM  # noqa: E402
 from backends.tiny import CHAT_TEMPLATE  # noqa: E402
 from bench.common import build_llama  # noqa: E402
-from uq.cip import select_query  # noqa: E402
-from uq.cip_llm import LLMPosterior  # noqa: E402
-from uq.twenty_questions import load_default_class_set  # noqa: E402
+from uq.cip.class_sets import load_default_class_set
+from uq.cip.llm_posterior import LLMPosterior
+from uq.cip.selection import select_query
 
 
 def train_tokenizer(texts: list[str]):

@@ -1,7 +1,7 @@
 """Inv-Entropy's answering step: every (input, replicate) in batched calls vs one call each.
 
 Inv-Entropy answers the question and its 9 perturbations 5 times each: 50 answers per question.
-Our pipeline (``uq.inv_pipeline.generate_responses``) sends all 10 inputs × 5 replicates to ONE
+Our pipeline (``uq.inv.pipeline.generate_responses``) sends all 10 inputs × 5 replicates to ONE
 ``sample_batch``; the authors' code makes one API call per (input, replicate). Both paths run
 here on a random-initialised Llama-style model of realistic shape (~100M parameters), with the
 same token-trace recording, generating a fixed number of tokens (min = max new tokens) so the
@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from backends.base import SamplingParams  # noqa: E402
+from backends.base import SamplingParams
 from backends.hf import HFCausalLM  # noqa: E402
 from backends.tiny import _train_tokenizer  # noqa: E402
 from bench.common import build_llama  # noqa: E402
-from uq.inv_pipeline import answer_prompt, generate_responses  # noqa: E402
+from uq.inv.pipeline import answer_prompt, generate_responses
 
 INPUTS = [
     "What is the capital city of Australia?",

@@ -6,7 +6,7 @@ grading prompt (chat template) + a fixed rationale + "Score: [". Three paths, re
 alternating so machine noise hits all alike:
 
 - ours: ``HFCausalLM.score_tree`` over the 100 continuations "1]" .. "100]" (what
-  ``judge.pipeline.grade`` does after the rationale);
+  ``judge.grading.grade`` does after the rationale);
 - separate: for each value, one forward over the full text + value + "]";
 - prefill: one forward over the text up to the score position alone.
 

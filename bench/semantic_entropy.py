@@ -44,18 +44,16 @@ from transformers import (  # noqa: E402
     GenerationConfig,
 )
 
-from backends.base import SamplingParams  # noqa: E402
+from backends.base import SamplingParams
 from backends.hf import HFCausalLM  # noqa: E402
 from backends.nli import NLIModel, token_batches  # noqa: E402
 from backends.tiny import _train_tokenizer  # noqa: E402
 from bench.common import build_llama  # noqa: E402
-from uq.semantic_entropy import cluster_by_entailment  # noqa: E402
-from uq.semantic_pipeline import (  # noqa: E402
-    NLIEntailment,
-    measures_without_pair_matrix,
-    p_true_probability,
-    run_semantic_entropy,
-)
+from uq.semantic.clustering import cluster_by_entailment
+from uq.semantic.entailment import NLIEntailment
+from uq.semantic.measures import measures_without_pair_matrix
+from uq.semantic.p_true import p_true_probability
+from uq.semantic.pipeline import run_semantic_entropy
 
 QUESTION = "Which river flows through the city of Vienna, and into which sea does it drain?"
 N = 10

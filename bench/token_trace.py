@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from transformers import GenerationConfig  # noqa: E402
 
-from backends.base import SamplingParams  # noqa: E402
+from backends.base import SamplingParams
 from backends.hf import HFCausalLM  # noqa: E402
 from backends.tiny import _train_tokenizer  # noqa: E402
 from bench.common import build_llama  # noqa: E402

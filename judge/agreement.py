@@ -26,7 +26,7 @@ import numpy as np
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import cohen_kappa_score
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 
 ALPHA_LEVELS = ("nominal", "ordinal", "interval")
 KAPPA_WEIGHTS = (None, "linear", "quadratic")

@@ -28,7 +28,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 from judge.agreement import agreement_table, krippendorff_alpha
 
 # Judge raters of single items: (name, key in the stored scores, discrete?)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 
 Relations = Mapping[tuple[int, int], int]
 

@@ -23,7 +23,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 
 DEMO_PATH = Path(__file__).resolve().parents[1] / "data" / "judge" / "demo.jsonl"
 KINDS = ("single", "pairwise")

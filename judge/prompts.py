@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 
 SCALES = (5, 100)
 VERDICT_LETTERS = ("A", "B", "C")
@@ -124,7 +124,7 @@ def pairwise_prompt(question: str, answer_a: str, answer_b: str, direct: bool = 
 
     The judge ends with ``Verdict: [A]`` (A better), ``[B]`` (B better) or ``[C]`` (tie); with
     ``direct=True`` it replies with the verdict line only. Build it for both orders, (x, y) and
-    (y, x), to feed :func:`judge.trustjudge.pairwise_relation`.
+    (y, x), to feed :func:`judge.verdicts.pairwise_relation`.
     """
     steps = _PAIRWISE_STEPS_DIRECT if direct else _PAIRWISE_STEPS_RATIONALE
     return _PAIRWISE_INSTRUCTIONS.format(

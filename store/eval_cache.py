@@ -1,7 +1,7 @@
 """Finished questions of dataset evaluations, so an interrupted or repeated run resumes.
 
 One row per (dataset hash, question id, parameters hash): the question's full result row as
-JSON. ``uq.evaluate`` only sees the small ``get``/``put`` interface of :class:`EvalCache`.
+JSON. ``uq.evaluation.harness`` only sees the small ``get``/``put`` interface of :class:`EvalCache`.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class EvalCache:
 
 
 def export_evaluation(result, out_dir: str | Path) -> list[Path]:
-    """Write an ``uq.evaluate.EvaluationResult`` to ``out_dir``: ``questions.csv`` (one row
+    """Write an ``uq.evaluation.harness.EvaluationResult`` to ``out_dir``: ``questions.csv`` (one row
     per question, one column per measure), ``metrics.csv`` (per measure, each metric with its
     interval; cells formula-neutralised) and ``evaluation.json`` (everything)."""
     out = Path(out_dir)

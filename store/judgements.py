@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlite_utils import Migrations
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 from store.db import Store
 from store.export import export_dir, write_csv, write_jsonl
 from store.runs import _dumps, ensure_annotator, now_iso

@@ -21,12 +21,16 @@ from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.export import export_runs_csv
 from store.runs import get_run
-from ui.cip_tab import CipTab
 from ui.context import AppContext, user_errors
-from ui.generate_tab import make_generate_handler
-from ui.history_tab import open_run
-from ui.inv_tab import OFFLINE_EXAMPLE, make_inv_handler, make_offline_handler
-from ui.semantic_tab import make_evaluate_handler, make_pasted_handler, make_semantic_handler
+from ui.tabs.cip import CipTab
+from ui.tabs.generate import make_generate_handler
+from ui.tabs.history import open_run
+from ui.tabs.inv import OFFLINE_EXAMPLE, make_inv_handler, make_offline_handler
+from ui.tabs.semantic_handlers import (
+    make_evaluate_handler,
+    make_pasted_handler,
+    make_semantic_handler,
+)
 
 NLI = "NLI cross-encoder"
 LONG = "x" * 100_000

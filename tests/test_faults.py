@@ -18,8 +18,8 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-from backends.base import ModelLoadError
 from backends.registry import BackendConfig, Backends
+from core.errors import ModelLoadError
 from store.db import Store
 from store.judgements import save_judgement
 from store.runs import list_runs
@@ -27,7 +27,7 @@ from tests.backends.fake_openai import FakeOpenAI
 from tests.helpers import free_port
 from ui.app import build_app
 from ui.context import AppContext
-from ui.generate_tab import make_generate_handler
+from ui.tabs.generate import make_generate_handler
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -35,7 +35,7 @@ from tests.backends.fake_openai import FakeOpenAI
 from tests.helpers import free_port, serving
 from ui.app import build_app
 from ui.context import AppContext, annotator_of, redact
-from ui.generate_tab import make_generate_handler
+from ui.tabs.generate import make_generate_handler
 
 USERS = [("alice", "pw-alice"), ("bob", "pw-bob")]
 SENTINEL = "sentinel-" + secrets.token_hex(6)  # stored data no anonymous answer may contain

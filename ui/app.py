@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.cip_tab import create_cip_tab
 from ui.context import TINY_BANNER, AppContext
-from ui.generate_tab import create_generate_tab
-from ui.history_tab import create_history_tab
-from ui.inv_tab import create_inv_entropy_tab
-from ui.judge_tab import create_judge_tab
-from ui.semantic_tab import create_semantic_tab
+from ui.tabs.cip import create_cip_tab
+from ui.tabs.generate import create_generate_tab
+from ui.tabs.history import create_history_tab
+from ui.tabs.inv import create_inv_entropy_tab
+from ui.tabs.judge import create_judge_tab
+from ui.tabs.semantic import create_semantic_tab
 
 # Each entry creates one tab; a new tab is one import and one line here.
 TABS = [

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import gradio as gr
 
-from backends.base import ConfidantError
 from backends.registry import Backends
+from core.errors import ConfidantError
 from store.db import Store
 
 log = logging.getLogger("confidant")

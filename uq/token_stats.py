@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from backends.base import ConfidantError, Generation
+from backends.base import Generation
+from core.errors import ConfidantError
 
 # Token log-probabilities reported by servers are sometimes a hair above zero after rounding:
 # that is rounding error, not bad input.

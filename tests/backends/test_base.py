@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from backends.base import ConfidantError, Generation, SamplingParams, TokenRecord
+from backends.base import Generation, SamplingParams, TokenRecord
+from core.errors import ConfidantError
 
 
 def test_generation_likelihoods_and_round_trip():

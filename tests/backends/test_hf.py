@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from backends.base import ModelLoadError, SamplingParams
+from backends.base import SamplingParams
 from backends.hf import HFCausalLM, entropy_and_varentropy
+from core.errors import ModelLoadError
 
 
 def _manual_next_token_logp(lm, ids):
@@ -154,7 +155,7 @@ def test_untruncated_temperature_one_samples_from_the_raw_distribution(tiny_lm):
 
 
 def test_a_prompt_longer_than_the_context_window_is_a_clear_error(tiny_lm):
-    from backends.base import PromptTooLongError
+    from core.errors import PromptTooLongError
 
     limit = tiny_lm.model.config.max_position_embeddings
     with pytest.raises(PromptTooLongError, match=f"takes at most {limit:,}"):

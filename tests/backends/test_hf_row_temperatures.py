@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from backends.base import ConfidantError, SamplingParams
+from backends.base import SamplingParams
+from core.errors import ConfidantError
 
 
 def test_each_prompt_is_sampled_at_its_own_temperature_in_one_generate_call(

@@ -8,8 +8,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.base import ModelLoadError
 from backends.nli import CONTRADICTION, ENTAILMENT, NEUTRAL, NLIModel, label_order, token_batches
+from core.errors import ModelLoadError
 
 
 @given(

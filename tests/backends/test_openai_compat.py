@@ -2,8 +2,9 @@ import math
 
 import pytest
 
-from backends.base import BackendError, SamplingParams
+from backends.base import SamplingParams
 from backends.openai_compat import OpenAICompatLM
+from core.errors import BackendError
 from tests.backends.fake_openai import LOGPROBS, TOKENS, FakeOpenAI, expected_truncated_entropy
 
 

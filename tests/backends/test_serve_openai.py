@@ -1,5 +1,5 @@
 """The OpenAI-compatible backend against a real server process on 127.0.0.1:
-``python -m backends.serve_openai`` serving the tiny model. What ``OpenAICompatLM`` reads back
+``python -m cli serve`` serving the tiny model. What ``OpenAICompatLM`` reads back
 over HTTP must equal what the local ``HFCausalLM`` computes for the same model."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from backends.base import BackendError, SamplingParams
+from backends.base import SamplingParams
 from backends.openai_compat import OpenAICompatLM
 from backends.serve_openai import create_app
+from core.errors import BackendError
 from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,8 @@ def server_url(tiny_lm_dir, tmp_path_factory):
             [
                 sys.executable,
                 "-m",
-                "backends.serve_openai",
+                "cli",
+                "serve",
                 "--model",
                 str(tiny_lm_dir),
                 "--served-model-name",
@@ -238,7 +240,7 @@ def test_conversations_and_the_api_key(tiny_lm):
 
 
 def test_a_prompt_too_long_for_the_served_model_is_a_prompt_too_long_error(remote, tiny_lm):
-    from backends.base import PromptTooLongError
+    from core.errors import PromptTooLongError
 
     limit = tiny_lm.model.config.max_position_embeddings
     with pytest.raises(PromptTooLongError, match=f"takes at most {limit:,}") as caught:

@@ -43,8 +43,8 @@ def _set_size(panel) -> tuple[int, int]:
 
 
 def test_human_game_to_the_final_guess_then_review(page, live_app, screenshot_dir):
-    from store.cip import get_game, list_games
-    from uq.twenty_questions import load_default_class_set
+    from store.games import get_game, list_games
+    from uq.cip.class_sets import load_default_class_set
 
     bank = load_default_class_set()
     url, ctx = live_app
@@ -102,7 +102,7 @@ def test_human_game_to_the_final_guess_then_review(page, live_app, screenshot_di
 
 
 def test_auto_play_game(page, live_app):
-    from store.cip import get_game, list_games
+    from store.games import get_game, list_games
 
     url, ctx = live_app
     panel = _open_with_short_settings(page, url)

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ui.semantic_tab import BUNDLED_DATASET
+from ui.tabs.semantic_handlers import BUNDLED_DATASET
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 from judge.agreement import (
     agreement_table,
     cohen_kappa,

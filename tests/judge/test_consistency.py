@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 from judge.consistency import (
     NonTransitivity,
     conflict_ratio,

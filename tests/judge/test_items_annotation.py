@@ -9,7 +9,7 @@ import pytest
 
 import judge.annotation
 import judge.items
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 from judge.annotation import agreement_report
 from judge.items import demo_items, load_questions, parse_items
 

@@ -9,22 +9,16 @@ import math
 import pytest
 import torch
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
+from judge.config import JudgeConfig
 from judge.consistency import conflict_ratio, non_transitivity_ratio
+from judge.grading import GradeResult, grade, grade_batch
 from judge.items import load_questions
-from judge.pipeline import (
-    ConsistencyConfig,
-    ConsistencyResult,
-    GradeResult,
-    JudgeConfig,
-    PairwiseResult,
-    compare,
-    grade,
-    grade_batch,
-    run_consistency,
-)
+from judge.pairwise import PairwiseResult, compare
+from judge.pipeline import ConsistencyConfig, ConsistencyResult, run_consistency
 from judge.prompts import score_prefix, verdict_prefix
-from judge.trustjudge import expected_score, pairwise_relation, ppl_relation, rescale_score
+from judge.trustjudge import expected_score, rescale_score
+from judge.verdicts import pairwise_relation, ppl_relation
 from store.db import Store
 from store.judgements import export_judgements, list_judgements, save_judgement
 

@@ -10,9 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from backends.base import ConfidantError, SamplingParams
+from backends.base import SamplingParams
 from backends.openai_compat import OpenAICompatLM
-from judge.pipeline import JudgeConfig, compare, grade, rating_position, top_k_distribution
+from core.errors import ConfidantError
+from judge.config import JudgeConfig
+from judge.grading import grade, rating_position, top_k_distribution
+from judge.pairwise import compare
 
 
 def _position(token: str, logprob: float, alternatives: dict[str, float] | None = None) -> dict:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 from judge.prompts import (
     SCORE_MARKER,
     VERDICT_MARKER,

@@ -5,21 +5,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
+from core.errors import ConfidantError
 from judge.trustjudge import (
     ScoreSummary,
     discrete_score,
     distribution_entropy,
     expected_score,
+    rescale_score,
+    score_summary,
+    trustjudge_weights,
+    validate_distribution,
+)
+from judge.verdicts import (
     judgement_perplexity,
     letter_to_relation,
     pairwise_relation,
     ppl_relation,
-    rescale_score,
-    score_summary,
     swap_letter,
-    trustjudge_weights,
-    validate_distribution,
 )
 
 # The worked example of the reference notes: a 100-point distribution with 3% of the mass off
@@ -364,6 +366,8 @@ def test_module_examples_run():
     import doctest
 
     import judge.trustjudge
+    import judge.verdicts
 
-    result = doctest.testmod(judge.trustjudge)
-    assert result.attempted > 0 and result.failed == 0
+    for module in (judge.trustjudge, judge.verdicts):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0

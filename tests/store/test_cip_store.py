@@ -7,20 +7,15 @@ from functools import partial
 
 import pytest
 
-from backends.base import ConfidantError
-from store.cip import (
-    GameRecorder,
-    cached_calibration,
-    calibration_key,
-    get_game,
-    list_calibrations,
-    list_games,
-)
+from core.errors import ConfidantError
+from store.cip import cached_calibration, calibration_key, list_calibrations
 from store.db import Store
+from store.games import GameRecorder, get_game, list_games
 from store.runs import get_run
-from uq.cip import Game, get_or_calibrate
-from uq.cip_llm import make_posterior
-from uq.twenty_questions import load_default_class_set
+from uq.cip.calibration import get_or_calibrate
+from uq.cip.class_sets import load_default_class_set
+from uq.cip.game import Game
+from uq.cip.llm_posterior import make_posterior
 
 
 @pytest.fixture

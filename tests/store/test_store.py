@@ -143,7 +143,7 @@ def test_csv_round_trips_unicode_commas_quotes_newlines(tmp_path, store):
 
 
 def test_a_submission_key_cannot_overwrite_or_hide_another_annotators_judgement(store):
-    from backends.base import ConfidantError
+    from core.errors import ConfidantError
 
     save_judgement(
         store, {"kind": "single", "annotator": "alice", "client_key": "k", "human_score": 5}

@@ -15,8 +15,8 @@ from store.runs import list_runs
 from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
-from ui.generate_tab import make_generate_handler
-from ui.history_tab import open_run
+from ui.tabs.generate import make_generate_handler
+from ui.tabs.history import open_run
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_generate_handler_streams_then_saves_and_history_rebuilds(ctx):
         AppContext(
             backends=Backends(BackendConfig(model="no-such-model")),
             store=ctx.store,
-            history_renderers={"trace": __import__("ui.history_tab", fromlist=["x"]).render_trace},
+            history_renderers={"trace": __import__("ui.tabs.history", fromlist=["x"]).render_trace},
         ),
         runs[0]["id"],
     )

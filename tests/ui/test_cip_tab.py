@@ -10,16 +10,17 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-from backends.base import ConfidantError
 from backends.registry import BackendConfig, Backends
-from store.cip import get_game, list_calibrations, list_games
+from core.errors import ConfidantError
+from store.cip import list_calibrations
 from store.db import Store
+from store.games import get_game, list_games
 from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.app import build_app
-from ui.cip_tab import CipTab, render_cip_game
 from ui.context import AppContext
-from ui.plots_cip import set_markdown
+from ui.plots.cip import set_markdown
+from ui.tabs.cip import CipTab, render_cip_game
 
 # class key, posterior, method, hypotheses, alpha, finite, n_cal, L, cal seed, n_est, ε, seed
 SETTINGS = ["", "oracle", "cip", "posterior", 0.1, False, 30, 6, 0, 4, 0, 0]

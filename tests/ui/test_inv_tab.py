@@ -15,8 +15,8 @@ from store.db import Store
 from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.context import AppContext
-from ui.history_tab import open_run
-from ui.inv_tab import (
+from ui.tabs.history import open_run
+from ui.tabs.inv import (
     OFFLINE_EXAMPLE,
     create_inv_entropy_tab,
     make_inv_handler,

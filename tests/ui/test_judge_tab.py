@@ -18,8 +18,8 @@ from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
-from ui.history_tab import open_run
-from ui.judge_tab import HIDDEN, JudgeHandlers, create_judge_tab
+from ui.tabs.history import open_run
+from ui.tabs.judge import HIDDEN, JudgeHandlers, create_judge_tab
 
 MAX_NEW = 4
 
@@ -96,7 +96,7 @@ def test_the_same_item_gets_the_same_judge_for_every_annotator(ctx, monkeypatch)
     h = JudgeHandlers(ctx)
     items, _, _ = h.load_items("Demo set", None, "single")
     first = show(h, items, 1, blind=True)[8]["result"]
-    import ui.judge_tab as tab
+    import ui.tabs.judge as tab
 
     monkeypatch.setattr(tab, "grade", lambda *a, **k: pytest.fail("the judge ran twice"))
     assert show(h, items, 1, blind=True)[8]["result"] == first

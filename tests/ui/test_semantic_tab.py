@@ -14,9 +14,9 @@ from store.db import Store
 from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.context import AppContext
-from ui.history_tab import create_history_tab, open_run
-from ui.semantic_tab import (
-    create_semantic_tab,
+from ui.tabs.history import create_history_tab, open_run
+from ui.tabs.semantic import create_semantic_tab
+from ui.tabs.semantic_handlers import (
     generation_view,
     make_evaluate_handler,
     make_pasted_handler,

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
-from uq.black_box import (
+from core.errors import ConfidantError
+from uq.semantic.black_box import (
     degree,
     eccentricity,
     eigv,

@@ -11,26 +11,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
-from uq.cip import (
-    METHODS,
+from core.errors import ConfidantError
+from uq.cip.benchmark import run_benchmark
+from uq.cip.calibration import (
     CalibrationResult,
-    Game,
-    binary_entropy_bits,
     calibrate_thresholds,
     check_coverage,
-    conformal_threshold,
-    draw_hypotheses,
-    entropy_upper_bound,
     get_or_calibrate,
+    score_histories,
+)
+from uq.cip.class_sets import load_default_class_set, oracle_posterior_batch, parse_class_set
+from uq.cip.conformal import (
+    METHODS,
+    binary_entropy_bits,
+    conformal_threshold,
+    entropy_upper_bound,
     posterior_entropy_bits,
     prediction_set,
-    run_benchmark,
-    score_histories,
-    select_query,
     should_stop,
 )
-from uq.twenty_questions import load_default_class_set, oracle_posterior_batch, parse_class_set
+from uq.cip.game import Game
+from uq.cip.selection import draw_hypotheses, select_query
 
 
 @pytest.fixture(scope="module")
@@ -639,7 +640,7 @@ def test_benchmark_validates(animals, oracle, calibration):
     alpha=st.floats(0.01, 0.49),
 )
 def test_vectorised_bounds_match_the_public_formula(data, n_classes, n_candidates, n_est, alpha):
-    from uq.cip import _entropy_upper_bounds
+    from uq.cip.conformal import _entropy_upper_bounds
 
     covered = np.array(
         data.draw(

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from uq.cip_cli import main
+from cli.cip import main
 
 
 @pytest.fixture

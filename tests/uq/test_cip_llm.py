@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from backends.base import ConfidantError, Generation
-from uq.cip import CalibrationResult, Game, calibrate_thresholds, select_query
-from uq.cip_llm import (
+from backends.base import Generation
+from core.errors import ConfidantError
+from uq.cip.calibration import CalibrationResult, calibrate_thresholds
+from uq.cip.class_sets import ORACLE_POSTERIOR_LABEL, parse_class_set
+from uq.cip.game import Game
+from uq.cip.llm_posterior import (
     ORACLE_MODEL_KEY,
     LLMAnswerer,
     LLMPosterior,
@@ -17,7 +20,7 @@ from uq.cip_llm import (
     propose_questions,
     query_proposer,
 )
-from uq.twenty_questions import ORACLE_POSTERIOR_LABEL, parse_class_set
+from uq.cip.selection import select_query
 
 CLASSES = ["cat", "polar bear", "great white shark", "eagle"]
 QUESTIONS = ["Is it a mammal?", "Can it fly?", "Does it live in water?", "Is it white?"]

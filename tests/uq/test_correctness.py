@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from backends.base import ConfidantError
-from uq.correctness import (
+from core.errors import ConfidantError
+from uq.evaluation.correctness import (
     correctness_score,
     exact_match,
     is_correct,

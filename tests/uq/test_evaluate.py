@@ -8,12 +8,23 @@ import json
 import numpy as np
 import pytest
 
-from backends.base import ConfidantError
+from cli.evaluate import main
+from core.errors import ConfidantError
 from store.db import Store
 from store.eval_cache import EvalCache, export_evaluation
-from uq import evaluate as ev
-from uq.metrics import evaluation_metrics
-from uq.semantic_pipeline import NLIEntailment
+from uq.evaluation.datasets import dataset_hash, load_dataset
+from uq.evaluation.harness import (
+    EvalSettings,
+    EvaluationResult,
+    QuestionContext,
+    params_hash,
+    register_measure_provider,
+    run_evaluation,
+    run_params,
+    unregister_measure_provider,
+)
+from uq.evaluation.metrics import evaluation_metrics
+from uq.semantic.entailment import NLIEntailment
 
 DATA = "data/qa/trivia_small.jsonl"
 FAST = dict(n=3, max_new_tokens=6, n_boot=50)
@@ -30,17 +41,17 @@ class RuleNLI:
 
 
 def test_bundled_dataset_loads():
-    items = ev.load_dataset(DATA)
+    items = load_dataset(DATA)
     assert len(items) == 55 and len({i.id for i in items}) == 55
     assert items[2].answers == ["Jane Austen", "Austen"]
-    assert ev.dataset_hash(items) == ev.dataset_hash(ev.load_dataset(DATA))
-    assert ev.dataset_hash(items[:3]) != ev.dataset_hash(items[:4])
+    assert dataset_hash(items) == dataset_hash(load_dataset(DATA))
+    assert dataset_hash(items[:3]) != dataset_hash(items[:4])
 
 
 def test_csv_dataset_with_pipe_separated_golds(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text('id,question,answers\na,Capital of France?,Paris|paris\n,Two?,"[""2""]"\n')
-    items = ev.load_dataset(path)
+    items = load_dataset(path)
     assert [(i.id, i.answers) for i in items] == [("a", ["Paris", "paris"]), ("2", ["2"])]
 
 
@@ -64,22 +75,22 @@ def test_bad_datasets_are_clear_errors(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(ConfidantError, match=message):
-        ev.load_dataset(path)
+        load_dataset(path)
 
 
 def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_lm, generate_calls):
-    items = ev.load_dataset(DATA)[:4]
-    settings = ev.EvalSettings(**FAST)
+    items = load_dataset(DATA)[:4]
+    settings = EvalSettings(**FAST)
     ent = NLIEntailment(RuleNLI())
     # Gold answers that match the model's own reference answers for two questions, so both
     # classes are present and AUROC is defined.
-    first = ev.run_evaluation(items, tiny_lm, ent, settings)
+    first = run_evaluation(items, tiny_lm, ent, settings)
     for k in (0, 2):
         if first.rows[k]["answer"]:
             items[k].answers = [first.rows[k]["answer"]]
     cache = EvalCache(Store(tmp_path / "e.db"))
     progress = []
-    result = ev.run_evaluation(
+    result = run_evaluation(
         items, tiny_lm, ent, settings, cache=cache, progress=lambda *a: progress.append(a)
     )
     assert result.n_computed == 4 and result.n_cached == 0
@@ -100,38 +111,38 @@ def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_
     assert len(result.curves[name]["accuracy"]) == 20
 
     generate_calls.clear()
-    again = ev.run_evaluation(items, tiny_lm, ent, settings, cache=cache)
+    again = run_evaluation(items, tiny_lm, ent, settings, cache=cache)
     assert generate_calls == [] and again.n_computed == 0 and again.n_cached == 4
     assert again.rows == result.rows and again.metrics == result.metrics
     # Another parameter means other cache entries.
-    other = ev.run_evaluation(
-        items[:1], tiny_lm, ent, ev.EvalSettings(**{**FAST, "n": 2}), cache=cache
+    other = run_evaluation(
+        items[:1], tiny_lm, ent, EvalSettings(**{**FAST, "n": 2}), cache=cache
     )
     assert other.n_computed == 1 and generate_calls == [3]
 
     paths = export_evaluation(result, tmp_path / "out")
     assert [p.name for p in paths] == ["questions.csv", "metrics.csv", "evaluation.json"]
-    back = ev.EvaluationResult.from_dict(json.loads(paths[2].read_text()))
+    back = EvaluationResult.from_dict(json.loads(paths[2].read_text()))
     assert back.rows == result.rows and back.metric_table() == result.metric_table()
 
 
 def test_measure_providers_add_columns_and_enter_the_cache_key(tiny_lm):
-    items = ev.load_dataset(DATA)[:2]
+    items = load_dataset(DATA)[:2]
     ent = NLIEntailment(RuleNLI())
     seen = []
 
-    def answer_length(context: ev.QuestionContext):
+    def answer_length(context: QuestionContext):
         seen.append(context.item.id)
         return {"answer_length": len(context.result.reference.text), "nothing": None}
 
-    settings = ev.EvalSettings(**FAST, measures=["discrete_semantic_entropy"])
-    before = ev.params_hash(ev.run_params(tiny_lm, ent, settings))
-    ev.register_measure_provider("length", answer_length, version="2")
+    settings = EvalSettings(**FAST, measures=["discrete_semantic_entropy"])
+    before = params_hash(run_params(tiny_lm, ent, settings))
+    register_measure_provider("length", answer_length, version="2")
     try:
-        result = ev.run_evaluation(items, tiny_lm, ent, settings)
-        after = ev.params_hash(ev.run_params(tiny_lm, ent, settings))
+        result = run_evaluation(items, tiny_lm, ent, settings)
+        after = params_hash(run_params(tiny_lm, ent, settings))
     finally:
-        ev.unregister_measure_provider("length")
+        unregister_measure_provider("length")
     assert seen == ["trivia-001", "trivia-002"] and before != after
     assert set(result.metrics) == {
         "discrete_semantic_entropy",
@@ -142,19 +153,19 @@ def test_measure_providers_add_columns_and_enter_the_cache_key(tiny_lm):
     assert result.metrics["length.nothing"]["auroc"] is None
     assert result.params["providers"] == {"length": "2"}
     with pytest.raises(ConfidantError):
-        ev.register_measure_provider("a.b", answer_length)
+        register_measure_provider("a.b", answer_length)
 
 
 def test_judge_correctness_reads_p_yes(tiny_lm):
-    items = ev.load_dataset(DATA)[:1]
-    result = ev.run_evaluation(
+    items = load_dataset(DATA)[:1]
+    result = run_evaluation(
         items,
         tiny_lm,
         NLIEntailment(RuleNLI()),
-        ev.EvalSettings(**FAST, correctness="judge", measures=["number_of_semantic_sets"]),
+        EvalSettings(**FAST, correctness="judge", measures=["number_of_semantic_sets"]),
     )
     row = result.rows[0]
-    from uq.correctness import judge_prompt
+    from uq.evaluation.correctness import judge_prompt
 
     p_yes = tiny_lm.choice_probs(
         judge_prompt(items[0].question, items[0].answers, row["answer"]), ["yes", "no"]
@@ -164,11 +175,11 @@ def test_judge_correctness_reads_p_yes(tiny_lm):
 
 def test_bad_settings():
     with pytest.raises(ConfidantError, match="unknown correctness"):
-        ev.EvalSettings(correctness="vibes").validate()
+        EvalSettings(correctness="vibes").validate()
     with pytest.raises(ConfidantError, match="threshold"):
-        ev.EvalSettings(correctness_threshold=1.5).validate()
+        EvalSettings(correctness_threshold=1.5).validate()
     with pytest.raises(ConfidantError, match="unknown measure"):
-        ev.EvalSettings(measures=["nope"]).validate()
+        EvalSettings(measures=["nope"]).validate()
 
 
 def test_cli_writes_results_resumes_and_exits_2_on_user_errors(tmp_path, capsys):
@@ -177,22 +188,22 @@ def test_cli_writes_results_resumes_and_exits_2_on_user_errors(tmp_path, capsys)
         "--limit", "2", "--n", "3", "--max-new-tokens", "6", "--bootstrap", "20",
         "--db", str(tmp_path / "c.db"),
     ]  # fmt: skip
-    assert ev.main(args) == 0
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "[1/2]" in out and "[2/2]" in out and "2 computed, 0 cached" in out
     assert (tmp_path / "res" / "questions.csv").read_text().count("\n") == 3
-    assert ev.main(args) == 0
+    assert main(args) == 0
     assert "0 computed, 2 cached" in capsys.readouterr().out
 
     missing = ["--data", str(tmp_path / "missing.jsonl"), "--model", "tiny-random", "--out", "r"]
-    assert ev.main(missing) == 2
+    assert main(missing) == 2
     assert "no dataset file" in capsys.readouterr().err
-    assert ev.main([*args, "--limit", "0"]) == 2
+    assert main([*args, "--limit", "0"]) == 2
     assert "--limit" in capsys.readouterr().err
-    assert ev.main([*args, "--measures", "nope"]) == 2
+    assert main([*args, "--measures", "nope"]) == 2
     assert "unknown measure" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        ev.main([*args, "--correctness", "vibes"])
+        main([*args, "--correctness", "vibes"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice" in err and "Traceback" not in err
@@ -206,16 +217,16 @@ def test_cli_without_pair_measures(tmp_path, capsys):
         "--limit", "2", "--n", "3", "--max-new-tokens", "5", "--bootstrap", "10", "--no-cache",
         "--no-pair-measures",
     ]  # fmt: skip
-    assert ev.main(args) == 0
+    assert main(args) == 0
     with open(tmp_path / "res" / "metrics.csv", newline="", encoding="utf-8") as f:
         measures = {r["measure"] for r in csv.DictReader(f)}
     assert "discrete_semantic_entropy" in measures
     assert not measures & {"eigv", "degree", "eccentricity", "kernel_language_entropy"}
-    assert ev.main([*args, "--measures", "eigv,degree"]) == 2
+    assert main([*args, "--measures", "eigv,degree"]) == 2
     assert "leaves none" in capsys.readouterr().err
-    assert ev.main([*args, "--measures", "nope"]) == 2
+    assert main([*args, "--measures", "nope"]) == 2
     assert "unknown measure" in capsys.readouterr().err
-    assert ev.main([*args, "--measures", "eigv,semantic_entropy"]) == 0
+    assert main([*args, "--measures", "eigv,semantic_entropy"]) == 0
     with open(tmp_path / "res" / "metrics.csv", newline="", encoding="utf-8") as f:
         assert {r["measure"] for r in csv.DictReader(f)} == {"semantic_entropy"}
 
@@ -229,9 +240,9 @@ def test_cli_puts_inv_entropy_beside_semantic_entropy(tmp_path, capsys):
         "--no-cache", "--inv-entropy", "--inv-n", "2", "--inv-replicates", "2",
     ]  # fmt: skip
     try:
-        assert ev.main(args) == 0
+        assert main(args) == 0
     finally:
-        ev.unregister_measure_provider("inv")
+        unregister_measure_provider("inv")
     with open(tmp_path / "res" / "questions.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2
@@ -244,7 +255,7 @@ def test_cli_puts_inv_entropy_beside_semantic_entropy(tmp_path, capsys):
 def test_few_shot_p_true_uses_the_first_questions_as_worked_examples(
     tmp_path, tiny_lm, monkeypatch
 ):
-    items = ev.load_dataset(DATA)[:5]
+    items = load_dataset(DATA)[:5]
     ent = NLIEntailment(RuleNLI())
     prompts: list[str] = []
     original = tiny_lm.choice_probs
@@ -256,8 +267,8 @@ def test_few_shot_p_true_uses_the_first_questions_as_worked_examples(
 
     monkeypatch.setattr(tiny_lm, "choice_probs", spy)
     cache = EvalCache(Store(tmp_path / "e.db"))
-    settings = ev.EvalSettings(**FAST, p_true_fewshot=2)
-    result = ev.run_evaluation(items, tiny_lm, ent, settings, cache=cache)
+    settings = EvalSettings(**FAST, p_true_fewshot=2)
+    result = run_evaluation(items, tiny_lm, ent, settings, cache=cache)
     assert [r["id"] for r in result.rows] == [it.id for it in items[2:]]
     assert result.params["p_true_example_ids"] == [items[0].id, items[1].id]
     assert all(r["p_true_examples"] == 2 for r in result.rows)
@@ -270,24 +281,24 @@ def test_few_shot_p_true_uses_the_first_questions_as_worked_examples(
         assert first.startswith(f"Question: {items[0].question}")
         assert second.startswith(f"Question: {items[1].question}")
         assert first.endswith((" A", " B")) and second.endswith((" A", " B"))
-    again = ev.run_evaluation(items, tiny_lm, ent, settings, cache=cache)
+    again = run_evaluation(items, tiny_lm, ent, settings, cache=cache)
     assert again.n_cached == 5 and again.n_computed == 0 and again.rows == result.rows
     # The examples were answered with zero-shot settings and cached under them: a zero-shot
     # run over the same dataset reads them back and computes only the other three.
-    zero = ev.run_evaluation(items, tiny_lm, ent, ev.EvalSettings(**FAST), cache=cache)
+    zero = run_evaluation(items, tiny_lm, ent, EvalSettings(**FAST), cache=cache)
     assert zero.n_cached == 2 and zero.n_computed == 3
     assert all(r["p_true_examples"] == 0 for r in zero.rows)
     with pytest.raises(ConfidantError, match="leave none"):
-        ev.run_evaluation(items[:2], tiny_lm, ent, settings)
+        run_evaluation(items[:2], tiny_lm, ent, settings)
     with pytest.raises(ConfidantError, match="few-shot"):
-        ev.EvalSettings(p_true_fewshot=-1).validate()
+        EvalSettings(p_true_fewshot=-1).validate()
     with pytest.raises(ConfidantError, match="need the p_true measure"):
-        ev.EvalSettings(p_true_fewshot=2, measures=["semantic_entropy"]).validate()
+        EvalSettings(p_true_fewshot=2, measures=["semantic_entropy"]).validate()
 
 
 def test_few_shot_p_true_drops_examples_that_do_not_fit():
-    from backends.base import PromptTooLongError
-    from uq.semantic_pipeline import PTrueExample, fitted_p_true_probability
+    from core.errors import PromptTooLongError
+    from uq.semantic.p_true import PTrueExample, fitted_p_true_probability
 
     class SmallContext:
         def choice_probs(self, prompt, options, **kw):
@@ -314,12 +325,12 @@ def test_cli_few_shot_p_true(tmp_path, capsys):
         "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
         "--limit", "3", "--n", "2", "--max-new-tokens", "4", "--bootstrap", "10", "--no-cache",
     ]  # fmt: skip
-    assert ev.main([*args, "--p-true-fewshot", "1"]) == 0
+    assert main([*args, "--p-true-fewshot", "1"]) == 0
     with open(tmp_path / "res" / "questions.csv", newline="", encoding="utf-8") as f:
         assert len(list(csv.DictReader(f))) == 2
     params = json.loads((tmp_path / "res" / "evaluation.json").read_text())["params"]
     assert params["p_true_fewshot"] == 1 and len(params["p_true_example_ids"]) == 1
-    assert ev.main([*args, "--p-true-fewshot", "99"]) == 2
+    assert main([*args, "--p-true-fewshot", "99"]) == 2
     assert "few-shot" in capsys.readouterr().err
-    assert ev.main([*args, "--p-true-fewshot", "3"]) == 2
+    assert main([*args, "--p-true-fewshot", "3"]) == 2
     assert "leave none" in capsys.readouterr().err

@@ -6,19 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import wasserstein_distance
 
-from backends.base import ConfidantError
-from uq.inv_entropy import (
+from core.errors import ConfidantError
+from uq.inv.maths import (
     absolute_cosine_similarity,
-    bootstrap_output_similarities,
     cosine_matrix,
-    draw_bootstrap_indices,
     dual_random_walk,
     entailment_similarity,
-    first_replicate_indices,
     input_marginal,
     inv_entropy,
-    inv_entropy_from_responses,
-    inv_entropy_measures,
     inverse_conditional,
     max_forward_conditional,
     ni_entropy,
@@ -26,6 +21,13 @@ from uq.inv_entropy import (
     shifted_cosine_similarity,
     transition_matrix,
     wasserstein_px_py,
+)
+from uq.inv.measures import (
+    bootstrap_output_similarities,
+    draw_bootstrap_indices,
+    first_replicate_indices,
+    inv_entropy_from_responses,
+    inv_entropy_measures,
 )
 
 
@@ -301,7 +303,7 @@ def test_with_one_replicate_every_bootstrap_equals_no_replication():
 
 
 def test_result_round_trips_through_a_dict():
-    from uq.inv_entropy import InvEntropyResult, inv_entropy_from_responses
+    from uq.inv.measures import InvEntropyResult, inv_entropy_from_responses
 
     rng = np.random.default_rng(0)
     sim = rng.uniform(0.1, 1.0, size=(6, 6))

@@ -9,16 +9,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from cli.inv_evaluate import main
 from tests.uq.test_inv_pipeline import CharEmbedder, FakeLM
-from uq.inv_evaluate import (
+from uq.evaluation.metrics import auroc, prr_normalised
+from uq.inv.provider import (
     inv_entropy_record,
-    main,
     make_inv_entropy_provider,
     reference_answers,
     register_inv_entropy,
     score_rows,
 )
-from uq.metrics import auroc, prr_normalised
 
 MEASURES = {"inv_entropy", "ni_entropy", "nr_inv_entropy", "wd_px_py", "max_py_x"}
 
@@ -50,7 +50,7 @@ def test_provider_reads_the_harness_context():
 
 
 def test_register_with_the_evaluation_harness():
-    from uq.evaluate import registered_providers, unregister_measure_provider
+    from uq.evaluation.harness import registered_providers, unregister_measure_provider
 
     try:
         version = register_inv_entropy(CharEmbedder(), n=3)

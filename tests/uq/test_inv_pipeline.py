@@ -11,20 +11,17 @@ import json
 import numpy as np
 import pytest
 
-from backends.base import ConfidantError, Generation, SamplingParams, TokenRecord
-from uq.inv_entropy import inv_entropy, inv_entropy_from_responses
-from uq.inv_pipeline import (
-    InvEntropyRun,
-    inv_entropy_offline,
-    inv_entropy_tsu,
-    measure_values,
-    paraphrase_questions,
-    parse_offline_table,
-    run_inv_entropy,
-    run_inv_entropy_batch,
-    similarity_statistics,
-)
-from uq.semantic_entropy import discrete_semantic_entropy
+from backends.base import Generation, SamplingParams, TokenRecord
+from core.errors import ConfidantError
+from uq.inv.maths import inv_entropy
+from uq.inv.measures import inv_entropy_from_responses
+from uq.inv.offline import inv_entropy_offline, parse_offline_table
+from uq.inv.perturbation import paraphrase_questions
+from uq.inv.pipeline import run_inv_entropy, run_inv_entropy_batch
+from uq.inv.result import InvEntropyRun, measure_values
+from uq.inv.similarity import similarity_statistics
+from uq.inv.tsu_sweep import inv_entropy_tsu
+from uq.semantic.estimators import discrete_semantic_entropy
 
 QUESTION = "What is the capital of France?"
 OWN = [
@@ -430,7 +427,7 @@ def test_gaap_through_the_pipeline_gives_exactly_n_within_the_rule(minilm, sourc
 
 def test_gaap_falls_back_to_llm_substitutes(minilm, tmp_path, monkeypatch):
     monkeypatch.setenv("CONFIDANT_WORDNET_DIR", str(tmp_path))
-    monkeypatch.setattr("uq.perturb._WORDNET_CANDIDATES", ())
+    monkeypatch.setattr("uq.inv.wordnet._WORDNET_CANDIDATES", ())
     run = run_inv_entropy(
         QUESTION, FakeLM(), minilm, perturbation="gaap", n=3, replicates=2, bootstraps=2,
         gaap_options={"max_generations": 2, "population_size": 8},

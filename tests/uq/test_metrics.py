@@ -7,8 +7,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from backends.base import ConfidantError
-from uq.metrics import (
+from core.errors import ConfidantError
+from uq.evaluation.metrics import (
     AURAC_FRACTIONS,
     UndefinedMetricError,
     aurac,
@@ -248,7 +248,7 @@ def test_bootstrap_checks():
 )
 @settings(max_examples=200, deadline=None)
 def test_auroc_by_ranks_equals_sklearn_with_ties(rows):
-    from uq.metrics import auroc_by_ranks
+    from uq.evaluation.metrics import auroc_by_ranks
 
     u = [float(x) for x, _ in rows]
     c = [int(y) for _, y in rows]
@@ -256,7 +256,7 @@ def test_auroc_by_ranks_equals_sklearn_with_ties(rows):
 
 
 def test_evaluation_metrics_resamples_equal_the_scalar_metrics():
-    from uq.metrics import evaluation_metrics
+    from uq.evaluation.metrics import evaluation_metrics
 
     rng = np.random.default_rng(3)
     u = rng.integers(0, 6, 40).astype(float)
@@ -291,7 +291,7 @@ def test_evaluation_metrics_resamples_equal_the_scalar_metrics():
 
 
 def test_evaluation_metrics_undefined_auroc_is_none():
-    from uq.metrics import evaluation_metrics
+    from uq.evaluation.metrics import evaluation_metrics
 
     out = evaluation_metrics([0.1, 0.2, 0.3], [1, 1, 1], n_boot=10)
     assert out["auroc"] is None and out["rejection_accuracy_80"].estimate == 1.0

@@ -8,19 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
-from uq.perturb import (
+from core.errors import ConfidantError
+from uq.inv.gaap import gaap
+from uq.inv.paraphrase import (
     PARAPHRASE_SYSTEM_PROMPT,
-    WordNetDatabase,
-    embedding_substitutes,
-    extract_key_words,
-    find_wordnet_directory,
     force_count,
-    gaap,
     paraphrase_prompt,
     parse_paraphrases,
-    wordnet_substitutes,
 )
+from uq.inv.substitutes import embedding_substitutes, extract_key_words
+from uq.inv.wordnet import WordNetDatabase, find_wordnet_directory, wordnet_substitutes
 
 QUESTION = "Which river flows through the capital city of France?"
 

@@ -6,26 +6,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
-from uq.semantic_entropy import (
+from core.errors import ConfidantError
+from uq.semantic.clustering import (
     cluster_by_entailment,
-    cluster_probabilities,
     cluster_texts,
-    discrete_semantic_entropy,
     entailment_equivalent,
+    normalise_answer_text,
+)
+from uq.semantic.estimators import (
+    cluster_probabilities,
+    discrete_semantic_entropy,
     kuhn_semantic_entropy,
     length_normalised_predictive_entropy,
     max_token_entropy,
     maximum_sequence_probability,
     mean_token_entropy,
-    normalise_answer_text,
     normalise_by_log_n,
     number_of_semantic_sets,
     p_true_uncertainty,
-    perplexity,
     predictive_entropy,
     semantic_entropy,
 )
+from uq.token_stats import perplexity
 
 C, N, E = 0, 1, 2
 

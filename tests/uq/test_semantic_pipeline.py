@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from backends.base import ConfidantError, SamplingParams
+from backends.base import SamplingParams
 from backends.nli import NLIModel
-from uq.black_box import (
+from core.errors import ConfidantError
+from uq.semantic.black_box import (
     degree,
     eccentricity,
     eigv,
@@ -19,34 +20,25 @@ from uq.black_box import (
     nli_graph_weights,
     nli_similarity_matrix,
 )
-from uq.semantic_entropy import (
-    ENTAILMENT,
-    NEUTRAL,
-    cluster_by_entailment,
+from uq.semantic.clustering import ENTAILMENT, NEUTRAL, cluster_by_entailment
+from uq.semantic.entailment import EmbeddingEntailment, NLIEntailment, make_entailment
+from uq.semantic.estimators import (
     discrete_semantic_entropy,
     kuhn_semantic_entropy,
     max_token_entropy,
     maximum_sequence_probability,
     mean_token_entropy,
     number_of_semantic_sets,
-    perplexity,
     predictive_entropy,
     semantic_entropy,
 )
-from uq.semantic_pipeline import (
-    MEASURES,
-    EmbeddingEntailment,
-    NLIEntailment,
-    SemanticEntropyResult,
-    make_entailment,
-    p_true_prompt,
-    pair_statistics,
-    parse_answers_text,
-    read_answers_file,
-    run_semantic_entropy,
-    sample_answers,
-    score_pasted_answers,
-)
+from uq.semantic.measures import MEASURES
+from uq.semantic.p_true import p_true_prompt
+from uq.semantic.pair_stats import pair_statistics
+from uq.semantic.pasted import parse_answers_text, read_answers_file, score_pasted_answers
+from uq.semantic.pipeline import run_semantic_entropy, sample_answers
+from uq.semantic.result import SemanticEntropyResult
+from uq.token_stats import perplexity
 
 QUESTION = "What is the capital of France?"
 

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError, Generation, TokenRecord
+from backends.base import Generation, TokenRecord
+from core.errors import ConfidantError
 from uq.token_stats import entropy, perplexity, summarise, surprisal, varentropy
 
 probs = st.lists(st.floats(0, 10, allow_nan=False), min_size=1, max_size=30).filter(
@@ -69,11 +70,11 @@ def test_summary():
 
 
 def test_perplexity_is_one_implementation_with_clear_errors():
-    import judge.trustjudge
-    import uq.semantic_entropy
+    import judge.verdicts
+    import uq.semantic.estimators
 
-    assert uq.semantic_entropy.perplexity is perplexity
-    assert judge.trustjudge.judgement_perplexity([-1.0, -1.0]) == perplexity([-1.0, -1.0])
+    assert uq.token_stats.perplexity is perplexity
+    assert judge.verdicts.judgement_perplexity([-1.0, -1.0]) == perplexity([-1.0, -1.0])
     for bad, message in (([], "non-empty"), ([float("nan")], "finite"), ([0.5], "≤ 0")):
         with pytest.raises(ConfidantError, match=message):
             perplexity(bad)

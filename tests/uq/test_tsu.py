@@ -3,8 +3,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backends.base import ConfidantError
-from uq.tsu import DEFAULT_TSU_TEMPERATURES, TsuSweep, temperature_sweep, tsu, tsu_summary
+from core.errors import ConfidantError
+from uq.evaluation.tsu import (
+    DEFAULT_TSU_TEMPERATURES,
+    TsuSweep,
+    temperature_sweep,
+    tsu,
+    tsu_summary,
+)
 
 
 def test_default_grid_is_the_papers():

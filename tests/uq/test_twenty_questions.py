@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.base import ConfidantError
-from uq import twenty_questions as tq
-from uq.twenty_questions import (
+import uq.cip.class_sets as tq
+from core.errors import ConfidantError
+from uq.cip.class_sets import (
     ClassSetError,
     load_default_class_set,
     normalize_answer,

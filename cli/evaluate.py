@@ -1,0 +1,160 @@
+"""``python -m cli evaluate``: the dataset evaluation harness from the command line.
+
+    python -m cli evaluate --data data/qa/trivia_small.jsonl --model tiny-random --out results/
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from cli.common import run_cli
+from core.errors import ConfidantError
+from uq.evaluation.datasets import load_dataset
+from uq.evaluation.harness import EvalSettings, run_evaluation
+from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD
+from uq.semantic.measures import measures_without_pair_matrix, select_measures
+from uq.semantic.pipeline import (
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_N,
+    DEFAULT_TEMPERATURE,
+)
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m cli evaluate",
+        description="Score every uncertainty measure on a dataset of questions with gold answers.",
+    )
+    ap.add_argument("--data", required=True, help="a .jsonl or .csv file (id, question, answers)")
+    ap.add_argument("--model", required=True, help="hub id, local directory or tiny-random")
+    ap.add_argument("--out", required=True, help="directory for the CSV and JSON results")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    ap.add_argument("--n", type=int, default=DEFAULT_N, help="sampled answers per question")
+    ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+    ap.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--nli", default=None, help="NLI model (default: deberta-large-mnli)")
+    ap.add_argument("--entailment", choices=["nli", "embedding", "generator"], default="nli")
+    ap.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_EMBEDDING_THRESHOLD,
+        help="cosine threshold for --entailment embedding",
+    )
+    ap.add_argument("--lenient", action="store_true", help="lenient instead of strict rule")
+    ap.add_argument(
+        "--no-question", action="store_true", help="do not prepend the question to answers for NLI"
+    )
+    ap.add_argument(
+        "--correctness", choices=["squad_f1", "em", "rougeL", "judge"], default="squad_f1"
+    )
+    ap.add_argument("--correctness-threshold", type=float, default=None)
+    ap.add_argument("--measures", default=None, help="comma-separated measure keys (default all)")
+    ap.add_argument(
+        "--no-pair-measures",
+        action="store_true",
+        help="leave out EigV, Degree, Eccentricity and KLE, which need every ordered pair "
+        "labelled; then only the clustering's pairs go to the entailment model",
+    )
+    ap.add_argument(
+        "--p-true-fewshot",
+        type=int,
+        default=0,
+        metavar="K",
+        help="the first K questions become worked p(True) examples (Farquhar et al. use 20); "
+        "the metrics cover the rest. Default 0: zero-shot p(True)",
+    )
+    ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    ap.add_argument("--db", default=None, help="SQLite file for the resume cache")
+    ap.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    ap.add_argument("--openai-base-url", default=None, help="an OpenAI-compatible server")
+    ap.add_argument(
+        "--inv-entropy",
+        action="store_true",
+        help="add Inv-Entropy and its variants (columns inv.*) beside semantic entropy",
+    )
+    ap.add_argument("--inv-n", type=int, default=9, help="perturbations per question")
+    ap.add_argument("--inv-replicates", type=int, default=5, help="answers per perturbation")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI; returns the exit code (0 done, 2 a user error, printed without traceback)."""
+    return run_cli(lambda a: _run_cli(_parser().parse_args(a)), argv)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    # The CLI is an entry point: it wires the backends and the SQLite cache around the harness.
+    from backends.registry import BackendConfig, Backends
+    from store.db import Store
+    from store.eval_cache import EvalCache, export_evaluation
+    from uq.semantic.entailment import make_entailment
+
+    if args.limit is not None and args.limit < 1:
+        raise ConfidantError(f"--limit must be at least 1, got {args.limit}")
+    items = load_dataset(args.data)
+    if args.limit:
+        items = items[: args.limit]
+    measures = [m.strip() for m in args.measures.split(",") if m.strip()] if args.measures else None
+    if args.no_pair_measures:
+        without = measures_without_pair_matrix()
+        if measures is not None:
+            select_measures(measures)  # an unknown key is still an error
+        measures = [m for m in (measures or without) if m in without]
+        if not measures:
+            raise ConfidantError("--no-pair-measures leaves none of the --measures given")
+    settings = EvalSettings(
+        n=args.n,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        strict=not args.lenient,
+        correctness=args.correctness,
+        correctness_threshold=args.correctness_threshold,
+        measures=measures,
+        p_true_fewshot=args.p_true_fewshot,
+        n_boot=args.bootstrap,
+    ).validate()
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfidantError(f"--out {out_dir} exists and is not a directory")
+    backends = Backends(
+        BackendConfig(model=args.model, openai_base_url=args.openai_base_url, nli_model=args.nli)
+    )
+    lm = backends.generator()
+    entailment = make_entailment(
+        args.entailment,
+        nli=backends.nli() if args.entailment == "nli" else None,
+        embedder=backends.embedder() if args.entailment == "embedding" else None,
+        lm=lm,
+        condition_on_question=not args.no_question,
+        threshold=args.threshold,
+    )
+    if args.inv_entropy:
+        from uq.inv.provider import register_inv_entropy
+
+        register_inv_entropy(backends.embedder(), n=args.inv_n, replicates=args.inv_replicates)
+    cache = None if args.no_cache else EvalCache(Store(args.db) if args.db else Store())
+    print(f"evaluating {len(items)} questions from {args.data} with {lm.model_id}", flush=True)
+
+    def progress(done: int, total: int, message: str) -> None:
+        print(f"[{done}/{total}] {message}", flush=True)
+
+    result = run_evaluation(items, lm, entailment, settings, cache=cache, progress=progress)
+    paths = export_evaluation(result, out_dir)
+    print(
+        f"accuracy {result.accuracy:.3f} · {result.n_computed} computed, {result.n_cached} cached"
+        f" · {result.duration:.1f} s"
+    )
+    for row in result.metric_table()[1]:
+        auroc = row["auroc"]
+        print(f"  {row['measure']:<32} AUROC {'—' if auroc is None else f'{auroc:.3f}'}")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,220 @@
+"""``python -m cli inv-evaluate``: Inv-Entropy over a dataset from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cli.common import run_cli
+from core.errors import ConfidantError
+from uq.evaluation.correctness import correctness_score
+from uq.evaluation.tsu import DEFAULT_TSU_TEMPERATURES
+from uq.inv.options import (
+    DEFAULT_BOOTSTRAPS,
+    DEFAULT_REPLICATES,
+    SIMILARITIES,
+    check_options,
+)
+from uq.inv.paraphrase import DEFAULT_N_PERTURBATIONS
+from uq.inv.pipeline import run_inv_entropy_batch
+from uq.inv.provider import CORRECTNESS, TABLE_METRICS, reference_answers, score_rows
+from uq.inv.result import measure_values
+from uq.inv.tsu_sweep import inv_entropy_tsu
+
+# --------------------------------------------------------------------------- command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m cli inv-evaluate",
+        description="Inv-Entropy and its variants on a dataset: per-question measures, "
+        "AUROC/PRR against gold answers, and TSU over a temperature grid.",
+    )
+    ap.add_argument("--data", required=True, help="a .jsonl or .csv file (id, question, answers)")
+    ap.add_argument("--model", required=True, help="hub id, local directory or tiny-random")
+    ap.add_argument("--out", required=True, help="directory for the results")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    ap.add_argument("--perturbation", choices=["paraphrase", "gaap"], default="paraphrase")
+    ap.add_argument("--n", type=int, default=DEFAULT_N_PERTURBATIONS, help="perturbations")
+    ap.add_argument("--r", type=int, default=DEFAULT_REPLICATES, help="answers per input")
+    ap.add_argument("--similarity", choices=list(SIMILARITIES), default="embedding")
+    ap.add_argument("--bootstraps", type=int, default=DEFAULT_BOOTSTRAPS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--temperature", type=float, default=0.7)
+    ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--paraphrase-max-new-tokens", type=int, default=None, help="default 24·n + 32")
+    ap.add_argument("--batch-size", type=int, default=8, help="questions per batched call")
+    ap.add_argument("--correctness", choices=list(CORRECTNESS), default="squad_f1")
+    ap.add_argument("--correctness-threshold", type=float, default=None)
+    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for metrics")
+    ap.add_argument("--tsu", action="store_true", help="also TSU over the temperature grid")
+    ap.add_argument(
+        "--temperatures",
+        default=",".join(str(t) for t in DEFAULT_TSU_TEMPERATURES),
+        help="the TSU grid, comma-separated (default 0.3,0.7,1.0,1.4)",
+    )
+    ap.add_argument("--nli", default=None, help="NLI model for --similarity nli")
+    ap.add_argument("--openai-base-url", default=None, help="an OpenAI-compatible server")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI; returns the exit code (0 done, 2 a user error, printed without traceback)."""
+    return run_cli(lambda a: _run_cli(_parser().parse_args(a)), argv)
+
+
+def _fmt(metric: dict | None) -> str:
+    if metric is None:
+        return "—"
+    return f"{metric['estimate']:.3f} [{metric['low']:.3f}, {metric['high']:.3f}]"
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    # The CLI is an entry point: it wires the backends and the file writers around the maths.
+    from backends.registry import BackendConfig, Backends
+    from store.export import write_csv, write_jsonl
+    from uq.evaluation.datasets import load_dataset
+
+    options = check_options(
+        perturbation=args.perturbation,
+        n=args.n,
+        replicates=args.r,
+        similarity=args.similarity,
+        bootstraps=args.bootstraps,
+        seed=args.seed,
+    )
+    if args.limit is not None and args.limit < 1:
+        raise ConfidantError(f"--limit must be at least 1, got {args.limit}")
+    if args.batch_size < 1:
+        raise ConfidantError(f"--batch-size must be at least 1, got {args.batch_size}")
+    method, default_threshold = CORRECTNESS[args.correctness]
+    threshold = (
+        default_threshold if args.correctness_threshold is None else args.correctness_threshold
+    )
+    if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
+        raise ConfidantError(f"the correctness threshold must be in [0, 1], got {threshold}")
+    try:
+        grid = [float(t) for t in args.temperatures.split(",") if t.strip()]
+    except ValueError:
+        raise ConfidantError(f"--temperatures must be numbers, got {args.temperatures!r}") from None
+    items = load_dataset(args.data)[: args.limit]
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfidantError(f"--out {out_dir} exists and is not a directory")
+
+    backends = Backends(
+        BackendConfig(model=args.model, openai_base_url=args.openai_base_url, nli_model=args.nli)
+    )
+    lm = backends.generator()
+    needs_embedder = options["similarity"] != "nli" or options["perturbation"] == "gaap"
+    embed = backends.embedder() if needs_embedder else None
+    nli = backends.nli() if options["similarity"] == "nli" else None
+    run_options = {
+        "n": options["n"],
+        "replicates": options["replicates"],
+        "similarity": options["similarity"],
+        "bootstraps": options["bootstraps"],
+        "seed": options["seed"],
+        "temperature": args.temperature,
+        "max_new_tokens": args.max_new_tokens,
+        "paraphrase_max_new_tokens": args.paraphrase_max_new_tokens,
+    }
+    print(f"Inv-Entropy on {len(items)} questions from {args.data} with {lm.model_id}", flush=True)
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    perturbed = []
+    for start in range(0, len(items), args.batch_size):
+        batch = items[start : start + args.batch_size]
+        questions = [item.question for item in batch]
+        runs = run_inv_entropy_batch(
+            questions, lm, embed, nli, perturbation=options["perturbation"], **run_options
+        )
+        answers = reference_answers(lm, questions, max_new_tokens=args.max_new_tokens)
+        for item, run, answer in zip(batch, runs, answers, strict=True):
+            score = correctness_score(answer, item.answers, method) if answer else 0.0
+            perturbed.append(run.perturbation)
+            rows.append(
+                {
+                    "id": item.id,
+                    "question": item.question,
+                    "golds": item.answers,
+                    "answer": answer,
+                    "score": score,
+                    "correct": bool(score >= threshold),
+                    "measures": measure_values(run),
+                    "perturbations": run.perturbation.perturbations,
+                    "perturbation_source": run.perturbation.source,
+                }
+            )
+        print(f"[{len(rows)}/{len(items)}] {time.perf_counter() - started:.1f} s", flush=True)
+
+    metrics = score_rows(rows, n_boot=args.n_boot, seed=options["seed"])
+    summary: dict[str, Any] = {
+        "params": {
+            **run_options,
+            "perturbation": options["perturbation"],
+            "model": lm.model_id,
+            "embedding_model": getattr(embed, "model_id", None),
+            "nli_model": getattr(nli, "model_id", None),
+            "data": str(args.data),
+            "n_questions": len(rows),
+            "correctness": method,
+            "correctness_threshold": threshold,
+            "reference_answer": "greedy, first line",
+            "n_boot": args.n_boot,
+            "batch_size": args.batch_size,
+        },
+        "accuracy": float(np.mean([r["correct"] for r in rows])),
+        "metrics": metrics,
+    }
+    if args.tsu:
+        print(f"TSU over temperatures {grid}", flush=True)
+        sweep = inv_entropy_tsu(
+            [item.question for item in items],
+            lm,
+            embed,
+            nli,
+            temperatures=grid,
+            perturbed=perturbed,
+            batch_size=args.batch_size,
+            **{k: v for k, v in run_options.items() if k not in ("n", "temperature")},
+        )
+        summary["tsu"] = sweep.to_dict()
+    summary["duration"] = time.perf_counter() - started
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [
+        write_jsonl(rows, out_dir / "inv_entropy_rows.jsonl"),
+        out_dir / "inv_entropy_summary.json",
+    ]
+    paths[1].write_text(json.dumps(summary, ensure_ascii=False, indent=1, allow_nan=False))
+    table = [
+        {
+            "measure": name,
+            **{m: (values.get(m) or {}).get("estimate") for m in TABLE_METRICS},
+            **({"tsu": json.dumps(summary["tsu"]["summary"].get(name))} if args.tsu else {}),
+        }
+        for name, values in metrics.items()
+    ]
+    columns = ["measure", *TABLE_METRICS] + (["tsu"] if args.tsu else [])
+    paths.append(write_csv(table, columns, out_dir / "inv_entropy_metrics.csv"))
+
+    print(f"accuracy {summary['accuracy']:.3f} · {summary['duration']:.1f} s")
+    for name, values in metrics.items():
+        print(
+            f"  {name:<36} AUROC {_fmt(values.get('auroc'))}  "
+            f"PRR {_fmt(values.get('prr_normalised'))}"
+        )
+    if args.tsu:
+        for name, columns_ in summary["tsu"]["summary"].items():
+            print(f"  TSU {name:<32} " + "  ".join(f"{k} {v:.1f}" for k, v in columns_.items()))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,157 @@
+"""Figures, tables and text for Inv-Entropy runs. No gradio import: testable on its own.
+
+Everything is rebuilt from an :class:`uq.inv.result.InvEntropyRun`, so a stored run
+reopens in the History tab without a model.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from uq.inv.options import MEASURE_DESCRIPTIONS, SIMILARITIES
+from uq.inv.result import InvEntropyRun
+
+INPUT_COLUMNS = ["#", "kind", "similarity to original", "input"]
+RESPONSE_COLUMNS = ["input #", "replicate", "meaning cluster", "response"]
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    text = html.escape(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def input_rows(run: InvEntropyRun) -> list[list]:
+    """One row per input: index, original or perturbation, S_x[0, i], the text."""
+    similarity = run.similarity_to_original
+    return [
+        [i, "original" if i == 0 else "perturbation", round(float(similarity[i]), 4), text]
+        for i, text in enumerate(run.inputs)
+    ]
+
+
+def response_rows(run: InvEntropyRun) -> list[list]:
+    """One row per response: input index, replicate, semantic cluster (over all), the text."""
+    clusters = run.semantic_entropy.get("cluster_ids_all") or []
+    rows, at = [], 0
+    for i, answers in enumerate(run.responses):
+        for k, text in enumerate(answers):
+            rows.append([i, k + 1, clusters[at] if at < len(clusters) else "", text])
+            at += 1
+    return rows
+
+
+def heatmaps_figure(run: InvEntropyRun) -> go.Figure:
+    """S_x, S_y and p(x_i | y_j) side by side (the last two averaged over the bootstraps)."""
+    labels = [f"x{i}" for i in range(len(run.inputs))]
+    answer_labels = [f"y{i}" for i in range(len(run.inputs))]
+    first_answers = [row[0] if row else "" for row in run.responses]
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=(
+            "S_x: similarity of inputs",
+            "S_y: similarity of answers (bootstrap mean)",
+            "p(x_i | y_j) (bootstrap mean)",
+        ),
+        horizontal_spacing=0.08,
+    )
+    panels = [
+        (run.sim_x, labels, labels, run.inputs, run.inputs, "Blues"),
+        (run.mean_sim_y, answer_labels, answer_labels, first_answers, first_answers, "Greens"),
+        (run.mean_p_x_given_y, labels, answer_labels, run.inputs, first_answers, "Oranges"),
+    ]
+    for col, (matrix, x_labels, y_labels, x_texts, y_texts, scale) in enumerate(panels, start=1):
+        values = np.asarray(matrix, dtype=float)
+        hover = [
+            [
+                f"{y_labels[r]}: {_short(y_texts[r])}<br>{x_labels[c]}: {_short(x_texts[c])}"
+                f"<br>value {values[r, c]:.4f}"
+                for c in range(values.shape[1])
+            ]
+            for r in range(values.shape[0])
+        ]
+        fig.add_trace(
+            go.Heatmap(
+                z=values,
+                x=x_labels,
+                y=y_labels,
+                colorscale=scale,
+                showscale=False,
+                hovertext=hover,
+                hoverinfo="text",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(autorange="reversed", row=1, col=col)
+    fig.update_layout(height=380, margin={"l": 30, "r": 10, "t": 60, "b": 30})
+    return fig
+
+
+def bootstrap_histogram(run: InvEntropyRun) -> go.Figure:
+    """The per-bootstrap values of Inv-Entropy and NI-Entropy, with their means marked."""
+    m = run.measures
+    fig = go.Figure()
+    for name, values, mean in (
+        ("Inv-Entropy", m.inv_entropy_per_bootstrap, m.inv_entropy),
+        ("NI-Entropy", m.ni_entropy_per_bootstrap, m.ni_entropy),
+    ):
+        fig.add_trace(go.Histogram(x=values, name=name, opacity=0.6, nbinsx=20))
+        fig.add_vline(
+            x=mean, line_dash="dash", annotation_text=f"{name} mean {mean:.3f}", line_width=1
+        )
+    fig.update_layout(
+        barmode="overlay",
+        title=f"Per-bootstrap values ({m.n_bootstraps} bootstraps, nats)",
+        xaxis_title="value (nats)",
+        yaxis_title="bootstraps",
+        height=320,
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def _number(value) -> str:
+    return "—" if value is None else f"{float(value):.4f}"
+
+
+def measures_markdown(run: InvEntropyRun) -> str:
+    """Every measure with a one-line explanation, semantic entropy beside them, and the setup."""
+    m, se, p = run.measures, run.semantic_entropy, run.params
+    lines = ["| measure | value | what it says |", "|---|---|---|"]
+    for name in ("inv_entropy", "ni_entropy", "nr_inv_entropy", "wd_px_py", "max_py_x"):
+        label, _, meaning = MEASURE_DESCRIPTIONS[name].partition(": ")
+        lines.append(f"| **{label}** | {_number(getattr(m, name))} | {meaning} |")
+    r = len(run.responses[0]) if run.responses else 0
+    lines += [
+        f"| Semantic entropy, answers to the original ({r}) | "
+        f"{_number(se.get('likelihood_original'))} · discrete "
+        f"{_number(se.get('discrete_original'))} | Entropy over meaning clusters of the "
+        f"original question's answers ({se.get('n_clusters_original')} clusters); "
+        "likelihood-weighted when the model's log-probabilities are known. |",
+        f"| Semantic entropy, all answers ({len(run.inputs) * r}) | "
+        f"{_number(se.get('likelihood_all'))} · discrete {_number(se.get('discrete_all'))} | "
+        f"The same over every input's answers ({se.get('n_clusters_all')} clusters). |",
+    ]
+    source = run.perturbation.source
+    method = {"paraphrase": "LLM paraphrases", "gaap": "GAAP", "given": "your own list"}.get(
+        run.perturbation.method, run.perturbation.method
+    )
+    setup = (
+        f"\n\nInputs: the question and {len(run.inputs) - 1} perturbations ({method}"
+        + (f", substitutes from **{source}**" if run.perturbation.method == "gaap" else "")
+        + f") · {r} answers each · similarity: {SIMILARITIES.get(p.get('similarity'), '?')} · "
+        f"{m.n_bootstraps} bootstraps · seed {p.get('seed')}"
+    )
+    if p.get("temperature") is not None:
+        setup += f" · temperature {p.get('temperature')}"
+    setup += (
+        f" · answers clustered for semantic entropy by {p.get('se_rule', 'the same similarity')}."
+        "\n\nEntropies in nats; higher means more uncertain (MAX-py-x is a confidence)."
+    )
+    return "\n".join(lines) + setup

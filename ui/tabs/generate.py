@@ -1,0 +1,137 @@
+"""The Generate tab: one answer, streamed, with its per-token entropy trace."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gradio as gr
+
+from backends.base import SamplingParams
+from store.runs import save_run
+from ui.context import AppContext, annotator_of, session_of, user_errors
+from ui.plots.trace import entropy_highlights, summary_markdown, trace_figure
+from uq.trace import TraceResult, clean_question, run_trace
+
+
+def trace_views(result: TraceResult):
+    """(answer text, figure, highlights, summary markdown) for a stored or fresh result."""
+    gen = result.generation
+    return (
+        gen.text,
+        trace_figure(gen),
+        entropy_highlights(gen),
+        summary_markdown(result.summary, result.notes),
+    )
+
+
+def make_generate_handler(ctx: AppContext):
+    @user_errors
+    def generate(
+        question, temperature, top_p, top_k, max_new_tokens, seed, request: gr.Request = None
+    ):
+        question = clean_question(question)
+        params = SamplingParams(
+            n=1,
+            temperature=float(temperature),
+            top_p=float(top_p),
+            top_k=int(top_k),
+            max_new_tokens=int(max_new_tokens),
+            seed=int(seed) if seed not in (None, "") else None,
+        ).validate()
+        lm = ctx.backends.generator()
+        yield "", None, None, "Generating…", ""
+        started = time.perf_counter()
+        box: dict = {}
+        streamer = None
+        try:
+            from transformers import TextIteratorStreamer
+
+            from backends.hf import HFCausalLM
+
+            if isinstance(lm, HFCausalLM):
+                streamer = TextIteratorStreamer(
+                    lm.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
+                )
+        except ImportError:
+            streamer = None
+
+        def work():
+            try:
+                kwargs = {"streamer": streamer} if streamer is not None else {}
+                box["result"] = run_trace(lm, question, params, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the handler thread
+                box["error"] = exc
+                if streamer is not None:
+                    streamer.end()
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        if streamer is not None:
+            text = ""
+            for piece in streamer:
+                text += piece
+                yield text, gr.skip(), gr.skip(), "Generating…", gr.skip()
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        result: TraceResult = box["result"]
+        run_id = save_run(
+            ctx.store,
+            kind="trace",
+            model=result.model,
+            params=result.params,
+            seed=params.seed,
+            result=result.to_dict(),
+            generations=[("answer", result.generation)],
+            title=question[:200],
+            annotator=annotator_of(request),
+            session_id=session_of(request),
+            duration=time.perf_counter() - started,
+        )
+        text, fig, highlights, summary = trace_views(result)
+        yield text, fig, highlights, summary, f"Saved as run `{run_id}` (History tab)."
+
+    return generate
+
+
+def create_generate_tab(ctx: AppContext) -> None:
+    with gr.Tab("Generate", id="generate"):
+        gr.Markdown(
+            "Ask a question and watch the model answer. Each token is scored by the **entropy** "
+            "of the model's raw next-token distribution (how unsure it was before choosing) and "
+            "its **surprisal** (−log p of the token it chose). Hover the plot for the top "
+            "alternatives."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                question = gr.Textbox(
+                    label="Question", lines=3, placeholder="What is the capital of Australia?"
+                )
+                go_btn = gr.Button("Generate", variant="primary")
+            with gr.Column(scale=2):
+                with gr.Accordion("Sampling", open=False):
+                    temperature = gr.Slider(
+                        0.0, 2.0, value=0.0, step=0.05, label="Temperature (0 = greedy)"
+                    )
+                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
+                    top_k = gr.Number(value=0, precision=0, label="Top-k (0 = off)")
+                    max_new = gr.Slider(1, 1024, value=64, step=1, label="Max new tokens")
+                    seed = gr.Number(value=0, precision=0, label="Seed")
+        answer = gr.Textbox(label="Answer", lines=4, interactive=False)
+        highlights = gr.HighlightedText(
+            label="Answer coloured by token entropy (darker = more uncertain)",
+            combine_adjacent=False,
+            show_legend=True,
+        )
+        plot = gr.Plot(label="Entropy and surprisal per token")
+        summary = gr.Markdown()
+        status = gr.Markdown()
+        go_btn.click(
+            make_generate_handler(ctx),
+            inputs=[question, temperature, top_p, top_k, max_new, seed],
+            outputs=[answer, plot, highlights, summary, status],
+            api_name="generate",
+            concurrency_id="model",
+            concurrency_limit=1,
+        )

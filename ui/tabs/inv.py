@@ -1,0 +1,284 @@
+"""The Inv-Entropy tab: perturb a question, answer each version several times, and see which
+perturbations moved the answer; plus an offline mode for answers collected elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import gradio as gr
+
+from core.errors import ConfidantError
+from store.runs import save_run
+from ui.context import AppContext, annotator_of, session_of, user_errors
+from ui.plots.inv import (
+    INPUT_COLUMNS,
+    RESPONSE_COLUMNS,
+    bootstrap_histogram,
+    heatmaps_figure,
+    input_rows,
+    measures_markdown,
+    response_rows,
+)
+from uq.inv.offline import inv_entropy_offline, parse_offline_table
+from uq.inv.options import check_options
+from uq.inv.perturbation import given_perturbation
+from uq.inv.pipeline import run_inv_entropy
+from uq.inv.result import InvEntropyRun
+from uq.trace import clean_question
+
+METHOD_CHOICES = [
+    ("LLM paraphrases", "paraphrase"),
+    ("GAAP (genetic word substitutions)", "gaap"),
+    ("My own list", "given"),
+]
+SIMILARITY_CHOICES = [
+    ("Embeddings, (1 + cos)/2 — the paper", "embedding"),
+    ("Embeddings, |cos| — the authors' code", "embedding_abs"),
+    ("NLI entailment, both directions (slow)", "nli"),
+]
+
+OFFLINE_EXAMPLE = """input,response
+What is the capital of France?,Paris
+What is the capital of France?,Paris.
+Which city is the capital of France?,Paris
+Which city is the capital of France?,Lyon
+Name the French capital.,Paris
+Name the French capital.,It is Paris.
+"""
+
+
+def inv_views(run: InvEntropyRun) -> tuple:
+    """(inputs table, responses table, heatmaps, histogram, measures markdown)."""
+    return (
+        input_rows(run),
+        response_rows(run),
+        heatmaps_figure(run),
+        bootstrap_histogram(run),
+        measures_markdown(run),
+    )
+
+
+def render_inv_entropy(run: dict) -> dict:
+    """History view of a stored run, rebuilt from its result alone (no model)."""
+    result = InvEntropyRun.from_dict(run["result"])
+    inputs = "\n".join(f"{i}. ({row[2]:.3f}) {row[3]}" for i, row in enumerate(input_rows(result)))
+    return {
+        "markdown": f"**Question:** {result.question}\n\n"
+        f"**Inputs** (similarity to the original):\n\n{inputs}\n\n" + measures_markdown(result),
+        "plot": heatmaps_figure(result),
+        "plot2": bootstrap_histogram(result),
+        "highlights": None,
+    }
+
+
+def _number(value, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfidantError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfidantError(f"{name} must be a finite number")
+    return number
+
+
+def _save(ctx: AppContext, run: InvEntropyRun, request, started: float, model: str | None) -> str:
+    generations = [
+        (f"x{i}.r{k + 1}", generation)
+        for i, row in enumerate(run.generations or [])
+        for k, generation in enumerate(row)
+    ]
+    return save_run(
+        ctx.store,
+        kind="inv_entropy",
+        model=model,
+        params=run.params,
+        seed=run.params.get("seed"),
+        result=run.to_dict(),
+        generations=generations,
+        title=run.question[:200],
+        annotator=annotator_of(request),
+        session_id=session_of(request),
+        duration=time.perf_counter() - started,
+    )
+
+
+def make_inv_handler(ctx: AppContext):
+    @user_errors
+    def inv_entropy(
+        question,
+        method,
+        own_list,
+        n,
+        replicates,
+        similarity,
+        bootstraps,
+        seed,
+        temperature,
+        max_new_tokens,
+        delta=0.7,
+        request: gr.Request = None,
+    ):
+        question = clean_question(question)
+        options = check_options(
+            perturbation=method,
+            n=n,
+            replicates=replicates,
+            similarity=similarity,
+            bootstraps=bootstraps,
+            seed=seed,
+        )
+        temperature = _number(temperature, "the temperature")
+        max_new_tokens = int(_number(max_new_tokens, "max new tokens"))
+        delta = _number(delta, "GAAP δ")
+        if not 0.0 < delta < 1.0:
+            raise ConfidantError(f"GAAP δ must be between 0 and 1, got {delta}")
+        own = given_perturbation(own_list).perturbations if method == "given" else None
+        started = time.perf_counter()
+        lm = ctx.backends.generator()
+        needs_embedder = similarity != "nli" or method == "gaap"
+        embed = ctx.backends.embedder() if needs_embedder else None
+        nli = ctx.backends.nli() if similarity == "nli" else None
+        run = run_inv_entropy(
+            question,
+            lm,
+            embed,
+            nli,
+            perturbation=method,
+            perturbations=own,
+            n=options["n"],
+            replicates=options["replicates"],
+            similarity=similarity,
+            bootstraps=options["bootstraps"],
+            seed=options["seed"],
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            gaap_options={"delta": delta} if method == "gaap" else None,
+        )
+        run_id = _save(ctx, run, request, started, lm.model_id)
+        return (*inv_views(run), f"Saved as run `{run_id}` (History tab).")
+
+    return inv_entropy
+
+
+def make_offline_handler(ctx: AppContext):
+    @user_errors
+    def inv_entropy_offline_handler(
+        table, upload, similarity, bootstraps, seed, request: gr.Request = None
+    ):
+        options = check_options(
+            perturbation="given", similarity=similarity, bootstraps=bootstraps, seed=seed
+        )
+        path = upload if isinstance(upload, str) and upload else None
+        inputs, responses = parse_offline_table(table if not path else None, path=path)
+        started = time.perf_counter()
+        embed = ctx.backends.embedder() if similarity != "nli" else None
+        nli = ctx.backends.nli() if similarity == "nli" else None
+        run = inv_entropy_offline(
+            inputs,
+            responses,
+            embed,
+            nli,
+            similarity=similarity,
+            bootstraps=options["bootstraps"],
+            seed=options["seed"],
+        )
+        run_id = _save(ctx, run, request, started, "black box (answers supplied)")
+        return (*inv_views(run), f"Saved as run `{run_id}` (History tab).")
+
+    return inv_entropy_offline_handler
+
+
+def _result_components():
+    inputs = gr.Dataframe(
+        headers=INPUT_COLUMNS, interactive=False, wrap=True, label="Inputs and their similarity"
+    )
+    measures = gr.Markdown()
+    heatmaps = gr.Plot(label="S_x, S_y and p(x | y)")
+    histogram = gr.Plot(label="Per-bootstrap values")
+    responses = gr.Dataframe(
+        headers=RESPONSE_COLUMNS, interactive=False, wrap=True, label="Answers"
+    )
+    status = gr.Markdown()
+    return [inputs, responses, heatmaps, histogram, measures, status]
+
+
+def create_inv_entropy_tab(ctx: AppContext) -> None:
+    ctx.history_renderers["inv_entropy"] = render_inv_entropy
+    with gr.Tab("Inv-Entropy", id="inv_entropy"):
+        gr.Markdown(
+            "**Inv-Entropy** (Song et al. 2025) asks the question in several ways, answers each "
+            "version several times, and asks the reverse question: *given an answer, how surely "
+            "can you tell which input produced it?* Two random walks — one over the similarity "
+            "of the inputs, one over the similarity of the answers — give p(x | y); when answers "
+            "to different inputs blur together or scatter, the entropy rises. The heatmaps show "
+            "which perturbations moved the answer."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                question = gr.Textbox(
+                    label="Question", lines=2, placeholder="What is the capital of Australia?"
+                )
+                method = gr.Radio(METHOD_CHOICES, value="paraphrase", label="Perturbations")
+                own_list = gr.Textbox(
+                    label="My own perturbations (one per line; used with 'My own list')", lines=4
+                )
+                go_btn = gr.Button("Measure", variant="primary")
+            with gr.Column(scale=2):
+                n = gr.Slider(1, 30, value=9, step=1, label="n perturbations")
+                replicates = gr.Slider(1, 20, value=5, step=1, label="r answers per input")
+                similarity = gr.Dropdown(SIMILARITY_CHOICES, value="embedding", label="Similarity")
+                bootstraps = gr.Slider(1, 200, value=20, step=1, label="B bootstraps")
+                seed = gr.Number(value=0, precision=0, label="Seed")
+                with gr.Accordion("Sampling and GAAP", open=False):
+                    temperature = gr.Slider(0.0, 2.0, value=0.7, step=0.05, label="Temperature")
+                    max_new = gr.Slider(1, 256, value=32, step=1, label="Max new tokens per answer")
+                    delta = gr.Slider(0.5, 0.95, value=0.7, step=0.01, label="GAAP δ")
+        outputs = _result_components()
+        go_btn.click(
+            make_inv_handler(ctx),
+            inputs=[
+                question,
+                method,
+                own_list,
+                n,
+                replicates,
+                similarity,
+                bootstraps,
+                seed,
+                temperature,
+                max_new,
+                delta,
+            ],  # fmt: skip
+            outputs=outputs,
+            api_name="inv_entropy",
+            concurrency_id="model",
+            concurrency_limit=1,
+        )
+        with gr.Accordion(
+            "Offline: answers you already have (black box, no generator)", open=False
+        ):
+            gr.Markdown(
+                "Paste or upload a CSV (columns `input`, `response`) or JSONL (`input` with "
+                "`response` or `responses`). The first input is the original question; every "
+                "input needs the same number of answers. Only the embedding model runs."
+            )
+            table = gr.Textbox(label="Table (CSV or JSONL)", lines=8, value=OFFLINE_EXAMPLE)
+            upload = gr.File(label="…or upload a file", file_types=[".csv", ".jsonl", ".txt"])
+            with gr.Row():
+                off_similarity = gr.Dropdown(
+                    SIMILARITY_CHOICES, value="embedding", label="Similarity"
+                )
+                off_bootstraps = gr.Slider(1, 200, value=20, step=1, label="B bootstraps")
+                off_seed = gr.Number(value=0, precision=0, label="Seed")
+            off_btn = gr.Button("Measure my answers")
+            off_outputs = _result_components()
+            off_btn.click(
+                make_offline_handler(ctx),
+                inputs=[table, upload, off_similarity, off_bootstraps, off_seed],
+                outputs=off_outputs,
+                api_name="inv_entropy_offline",
+                concurrency_id="model",
+                concurrency_limit=1,
+            )

@@ -1,0 +1,227 @@
+"""The Semantic entropy tab: ask a question and see the meanings of N sampled answers; score
+answers you paste; evaluate every measure on a dataset.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.context import AppContext
+from ui.tabs.semantic_handlers import (
+    CORRECTNESS_CHOICES,
+    ENTAILMENT_CHOICES,
+    MAX_UI_SAMPLES,
+    generation_view,
+    make_evaluate_handler,
+    make_pasted_handler,
+    make_semantic_handler,
+    render_semantic,
+)
+from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD
+
+
+def _entailment_controls(ctx: AppContext, with_generator: bool = True):
+    choices = [
+        c for c in ENTAILMENT_CHOICES if with_generator or ENTAILMENT_CHOICES[c] != "generator"
+    ]
+    nli_id = ctx.backends.describe()["nli"]
+    with gr.Accordion("Entailment", open=False):
+        entailment = gr.Radio(
+            choices, value=choices[0], label=f"Compare meanings with (NLI model: {nli_id})"
+        )
+        strict = gr.Checkbox(
+            value=True, label="Strict: entailment both ways (off: lenient — no contradiction)"
+        )
+        condition = gr.Checkbox(value=True, label="Prepend the question to each answer (NLI)")
+        threshold = gr.Slider(
+            0.0,
+            1.0,
+            value=DEFAULT_EMBEDDING_THRESHOLD,
+            step=0.01,
+            label="Cosine threshold (embedding entailment)",
+        )
+    return entailment, strict, condition, threshold
+
+
+def create_semantic_tab(ctx: AppContext) -> None:
+    ctx.history_renderers["semantic_entropy"] = render_semantic
+    with gr.Tab("Semantic entropy", id="semantic_entropy"):
+        gr.Markdown(
+            "Sample several answers, group them by **meaning** (bidirectional entailment), and "
+            "measure how spread the meanings are. One meaning = the model is sure; many = it is "
+            "guessing. Higher values = more uncertain."
+        )
+        with gr.Tabs():
+            with gr.Tab("Ask", id="semantic_ask"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        question = gr.Textbox(
+                            label="Question",
+                            lines=2,
+                            placeholder="What is the capital of Australia?",
+                        )
+                        go_btn = gr.Button("Sample and measure", variant="primary")
+                    with gr.Column(scale=2):
+                        n = gr.Slider(2, MAX_UI_SAMPLES, value=10, step=1, label="N answers")
+                        temperature = gr.Slider(
+                            0.05, 2.0, value=1.0, step=0.05, label="Temperature"
+                        )
+                        max_new = gr.Slider(1, 256, value=64, step=1, label="Max new tokens")
+                        seed = gr.Number(value=0, precision=0, label="Seed")
+                        entailment, strict, condition, threshold = _entailment_controls(ctx)
+                        pair_measures = gr.Checkbox(
+                            value=True,
+                            label="Pair-matrix measures (EigV, Degree, Eccentricity, KLE)",
+                            info="These need every ordered pair of distinct answers labelled, "
+                            "N(N−1) pairs; without them only the pairs the clustering compares "
+                            "go to the entailment model (much faster with NLI on a CPU).",
+                        )
+                status = gr.Markdown()
+                measures = gr.Markdown()
+                with gr.Row():
+                    clusters = gr.Plot(label="Clusters")
+                    heat = gr.Plot(label="Entailment label matrix")
+                reference = gr.Textbox(
+                    label="Reference answer (temperature 0.1)", interactive=False
+                )
+                answers = gr.Markdown()
+                state = gr.State()
+                which = gr.Dropdown([], label="Token trace of", interactive=True)
+                trace = gr.Plot(label="Per-token entropy (raw distribution) and surprisal")
+                highlights = gr.HighlightedText(
+                    label="Tokens coloured by entropy", combine_adjacent=False, show_legend=True
+                )
+                go_btn.click(
+                    make_semantic_handler(ctx),
+                    inputs=[
+                        question,
+                        n,
+                        temperature,
+                        max_new,
+                        entailment,
+                        strict,
+                        condition,
+                        threshold,
+                        seed,
+                        pair_measures,
+                    ],  # fmt: skip
+                    outputs=[
+                        measures,
+                        clusters,
+                        heat,
+                        answers,
+                        which,
+                        trace,
+                        highlights,
+                        reference,
+                        state,
+                        status,
+                    ],  # fmt: skip
+                    api_name="semantic_entropy",
+                    concurrency_id="model",
+                    concurrency_limit=1,
+                )
+                which.change(
+                    generation_view, [state, which], [trace, highlights], api_visibility="private"
+                )
+
+            with gr.Tab("Pasted answers", id="semantic_pasted"):
+                gr.Markdown(
+                    "Score answers you already have (any model, any API): one per line, or a "
+                    'JSON list (`["Paris", …]` or `[{"answer": "Paris", "log_likelihood": '
+                    "-0.3}, …]`), or upload a CSV (`answer`, optional `log_likelihood`) or "
+                    "JSONL file. Without log-likelihoods you get every measure that needs "
+                    "none."
+                )
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        p_question = gr.Textbox(label="Question (optional)", lines=1)
+                        p_answers = gr.Textbox(label="Answers", lines=8)
+                        p_file = gr.File(
+                            label="…or upload", file_types=[".csv", ".tsv", ".jsonl", ".txt"]
+                        )
+                    with gr.Column(scale=2):
+                        p_lls = gr.Textbox(
+                            label="Log-likelihoods, one per line (optional)", lines=8
+                        )
+                        p_ent, p_strict, p_cond, p_thr = _entailment_controls(ctx, False)
+                        p_btn = gr.Button("Measure", variant="primary")
+                p_status = gr.Markdown()
+                p_measures = gr.Markdown()
+                with gr.Row():
+                    p_clusters = gr.Plot(label="Clusters")
+                    p_heat = gr.Plot(label="Entailment label matrix")
+                p_answers_md = gr.Markdown()
+                p_btn.click(
+                    make_pasted_handler(ctx),
+                    inputs=[p_question, p_answers, p_file, p_lls, p_ent, p_strict, p_cond, p_thr],
+                    outputs=[p_measures, p_clusters, p_heat, p_answers_md, p_status],
+                    api_name="score_answers",
+                    concurrency_id="model",
+                    concurrency_limit=1,
+                )
+
+            with gr.Tab("Evaluate a dataset", id="semantic_evaluate"):
+                gr.Markdown(
+                    "Which measure predicts wrong answers best? Each question's reference answer "
+                    "is judged against the gold answers; every measure is scored by AUROC, "
+                    "AURAC, accuracy when refusing the 5/10/20 % most uncertain, and PRR, with "
+                    "95 % bootstrap intervals. Finished questions are cached: a rerun resumes."
+                )
+                with gr.Row():
+                    with gr.Column():
+                        e_file = gr.File(
+                            label="Dataset (.jsonl or .csv)", file_types=[".jsonl", ".csv"]
+                        )
+                        e_bundled = gr.Checkbox(
+                            value=True,
+                            label="Use the bundled trivia set (55 questions) when no file is uploaded",
+                        )
+                    with gr.Column():
+                        e_limit = gr.Number(value=10, precision=0, label="Questions (first N)")
+                        e_n = gr.Slider(2, MAX_UI_SAMPLES, value=10, step=1, label="N answers")
+                        e_max = gr.Slider(1, 256, value=32, step=1, label="Max new tokens")
+                        e_seed = gr.Number(value=0, precision=0, label="Seed")
+                        e_shots = gr.Number(
+                            value=0,
+                            precision=0,
+                            label="p(True) worked examples",
+                            info="0 = zero-shot. K > 0: the first K questions are answered "
+                            "first and become p(True)'s examples (Farquhar et al. use 20); the "
+                            "metrics cover the rest.",
+                        )
+                    with gr.Column():
+                        e_ent = gr.Radio(
+                            list(ENTAILMENT_CHOICES), value="NLI cross-encoder", label="Entailment"
+                        )
+                        e_corr = gr.Radio(
+                            list(CORRECTNESS_CHOICES),
+                            value="SQuAD F1 ≥ 0.5",
+                            label="Correct when",
+                        )
+                        e_btn = gr.Button("Evaluate", variant="primary")
+                e_status = gr.Markdown()
+                e_metrics = gr.Dataframe(label="Metrics per measure", interactive=False, wrap=True)
+                with gr.Row():
+                    e_roc = gr.Plot(label="ROC")
+                    e_rej = gr.Plot(label="Accuracy vs rejection")
+                e_questions = gr.Dataframe(label="Per question", interactive=False, wrap=True)
+                e_files = gr.File(label="Download CSV / JSON", file_count="multiple")
+                e_btn.click(
+                    make_evaluate_handler(ctx),
+                    inputs=[
+                        e_file,
+                        e_bundled,
+                        e_limit,
+                        e_n,
+                        e_max,
+                        e_ent,
+                        e_corr,
+                        e_seed,
+                        e_shots,
+                    ],  # fmt: skip
+                    outputs=[e_metrics, e_questions, e_roc, e_rej, e_files, e_status],
+                    api_name="evaluate_dataset",
+                    concurrency_id="model",
+                    concurrency_limit=1,
+                )

@@ -1,0 +1,313 @@
+"""Handlers of the Semantic entropy tab: ask, pasted answers, dataset evaluation."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from backends.base import Generation
+from core.errors import ConfidantError
+from store.eval_cache import EvalCache, export_evaluation
+from store.export import export_dir
+from store.runs import save_run
+from ui.context import AppContext, annotator_of, session_of, user_errors
+from ui.plots.semantic import (
+    answers_markdown,
+    cluster_figure,
+    label_heatmap,
+    measures_markdown,
+    metrics_rows,
+    rejection_figure,
+    roc_figure,
+)
+from ui.plots.trace import entropy_highlights, trace_figure
+from uq.evaluation.datasets import load_dataset
+from uq.evaluation.harness import MAX_P_TRUE_FEWSHOT, EvalSettings, run_evaluation
+from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD, make_entailment
+from uq.semantic.measures import measures_without_pair_matrix
+from uq.semantic.pasted import parse_answers_text, read_answers_file, score_pasted_answers
+from uq.semantic.pipeline import run_semantic_entropy
+from uq.semantic.result import SemanticEntropyResult
+
+ENTAILMENT_CHOICES = {
+    "NLI cross-encoder": "nli",
+    "Embedding cosine similarity": "embedding",
+    "The generator, prompted": "generator",
+}
+BUNDLED_DATASET = Path(__file__).resolve().parents[2] / "data" / "qa" / "trivia_small.jsonl"
+CORRECTNESS_CHOICES = {
+    "SQuAD F1 ≥ 0.5": "squad_f1",
+    "Exact match": "em",
+    "ROUGE-L ≥ 0.3": "rougeL",
+    "LLM judge (the generator)": "judge",
+}
+MAX_UI_SAMPLES = 50
+
+
+def _int(value, name: str, low: int, high: int) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfidantError(f"{name} must be a whole number") from None
+    if not math.isfinite(number) or number != int(number):
+        raise ConfidantError(f"{name} must be a whole number, got {value}")
+    if not low <= int(number) <= high:
+        raise ConfidantError(f"{name} must be between {low} and {high}, got {int(number)}")
+    return int(number)
+
+
+def _float(value, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfidantError(f"{name} must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ConfidantError(f"{name} must be a finite number")
+    return number
+
+
+def _entailment(ctx: AppContext, choice: str, condition: bool, threshold, *, allow_generator=True):
+    method = ENTAILMENT_CHOICES.get(choice)
+    if method is None:
+        raise ConfidantError(f"unknown entailment choice {choice!r}")
+    if method == "generator" and not allow_generator:
+        raise ConfidantError("pasted answers are compared with NLI or embeddings")
+    return make_entailment(
+        method,
+        nli=ctx.backends.nli() if method == "nli" else None,
+        embedder=ctx.backends.embedder() if method == "embedding" else None,
+        lm=ctx.backends.generator() if method == "generator" else None,
+        condition_on_question=bool(condition),
+        threshold=_float(threshold, "the similarity threshold"),
+    )
+
+
+def result_views(result: SemanticEntropyResult):
+    """(measures markdown, cluster figure, label heatmap, answers markdown)."""
+    return (
+        measures_markdown(result),
+        cluster_figure(result),
+        label_heatmap(result),
+        answers_markdown(result),
+    )
+
+
+def _generation_choices(result: SemanticEntropyResult) -> list[str]:
+    names = [f"sample #{i}" for i in range(len(result.samples))]
+    return (["reference"] if result.reference is not None else []) + names
+
+
+def generation_view(result_dict: dict | None, choice: str | None):
+    """Token trace figure and highlights of the reference answer or one sample."""
+    if not result_dict or not choice:
+        return None, None
+    result = SemanticEntropyResult.from_dict(result_dict)
+    gen: Generation | None
+    if choice == "reference":
+        gen = result.reference
+    else:
+        try:
+            gen = result.samples[int(choice.split("#")[-1])]
+        except (ValueError, IndexError):
+            return None, None
+    if gen is None:
+        return None, None
+    return trace_figure(gen, title=f"Token trace of the {choice}"), entropy_highlights(gen)
+
+
+def make_semantic_handler(ctx: AppContext):
+    @user_errors
+    def ask(
+        question,
+        n,
+        temperature,
+        max_new_tokens,
+        entailment,
+        strict,
+        condition,
+        threshold,
+        seed,
+        pair_measures=True,
+        request: gr.Request = None,
+        progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
+    ):
+        n = _int(n, "N", 2, MAX_UI_SAMPLES)
+        max_new = _int(max_new_tokens, "max new tokens", 1, 1024)
+        temperature = _float(temperature, "temperature")
+        seed = None if seed in (None, "") else _int(seed, "the seed", 0, 2**31 - 1)
+        lm = ctx.backends.generator()
+        ent = _entailment(ctx, entailment, condition, threshold)
+        started = time.perf_counter()
+        result = run_semantic_entropy(
+            lm,
+            question,
+            ent,
+            n=n,
+            temperature=temperature,
+            max_new_tokens=max_new,
+            seed=seed,
+            strict=bool(strict),
+            measures=None if pair_measures else measures_without_pair_matrix(),
+            progress=lambda fraction, message: progress(fraction, desc=message),
+        )
+        run_id = save_run(
+            ctx.store,
+            kind="semantic_entropy",
+            model=result.model or "",
+            params=result.params,
+            seed=result.params.get("seed"),
+            result=result.to_dict(),
+            generations=[("sample", g) for g in result.samples]
+            + ([("reference", result.reference)] if result.reference else []),
+            title=result.question[:200],
+            annotator=annotator_of(request),
+            session_id=session_of(request),
+            duration=time.perf_counter() - started,
+        )
+        md, clusters, heat, answers = result_views(result)
+        state = result.to_dict()
+        choices = _generation_choices(result)
+        trace, highlights = generation_view(state, choices[0])
+        return (
+            md,
+            clusters,
+            heat,
+            answers,
+            gr.update(choices=choices, value=choices[0]),
+            trace,
+            highlights,
+            result.reference.text if result.reference else "",
+            state,
+            f"Saved as run `{run_id}` (History tab).",
+        )
+
+    return ask
+
+
+def make_pasted_handler(ctx: AppContext):
+    @user_errors
+    def score(
+        question,
+        answers_text,
+        upload,
+        log_likelihoods_text,
+        entailment,
+        strict,
+        condition,
+        threshold,
+        request: gr.Request = None,
+    ):
+        if upload:
+            path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
+            answers, lls = read_answers_file(path)
+        else:
+            answers, lls = parse_answers_text(answers_text)
+        typed = (log_likelihoods_text or "").strip()
+        if typed:
+            if lls is not None:
+                raise ConfidantError(
+                    "log-likelihoods are given twice (in the answers and in their own box)"
+                )
+            lls = [line.strip() for line in typed.splitlines() if line.strip()]
+        ent = _entailment(ctx, entailment, condition, threshold, allow_generator=False)
+        started = time.perf_counter()
+        result = score_pasted_answers(
+            answers, ent, question=question or "", log_likelihoods=lls, strict=bool(strict)
+        )
+        run_id = save_run(
+            ctx.store,
+            kind="semantic_entropy",
+            model="(pasted answers)",
+            params=result.params,
+            result=result.to_dict(),
+            generations=[],
+            title=(result.question or result.texts[0])[:200],
+            annotator=annotator_of(request),
+            session_id=session_of(request),
+            duration=time.perf_counter() - started,
+        )
+        md, clusters, heat, answers_md = result_views(result)
+        return md, clusters, heat, answers_md, f"Saved as run `{run_id}` (History tab)."
+
+    return score
+
+
+def make_evaluate_handler(ctx: AppContext):
+    @user_errors
+    def evaluate(
+        upload,
+        use_bundled,
+        limit,
+        n,
+        max_new_tokens,
+        entailment,
+        correctness,
+        seed,
+        p_true_fewshot=0,
+        progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
+    ):
+        if upload:  # an uploaded file wins over the bundled set (ticked by default)
+            path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
+            items = load_dataset(path)
+        elif use_bundled:
+            items = load_dataset(BUNDLED_DATASET)
+        else:
+            raise ConfidantError("Upload a dataset (.jsonl or .csv) or tick the bundled one.")
+        limit = _int(limit, "the number of questions", 1, 100_000)
+        items = items[:limit]
+        method = CORRECTNESS_CHOICES.get(correctness)
+        if method is None:
+            raise ConfidantError(f"unknown correctness choice {correctness!r}")
+        settings = EvalSettings(
+            n=_int(n, "N", 2, MAX_UI_SAMPLES),
+            max_new_tokens=_int(max_new_tokens, "max new tokens", 1, 1024),
+            seed=_int(seed, "the seed", 0, 2**31 - 1),
+            correctness=method,
+            p_true_fewshot=_int(
+                p_true_fewshot or 0, "p(True) worked examples", 0, MAX_P_TRUE_FEWSHOT
+            ),
+        ).validate()
+        lm = ctx.backends.generator()
+        ent = _entailment(ctx, entailment, True, DEFAULT_EMBEDDING_THRESHOLD)
+        progress(0, desc="Starting")
+
+        def tick(done: int, total: int, message: str) -> None:
+            progress((done, total), desc=message, unit="questions")
+
+        result = run_evaluation(
+            items, lm, ent, settings, cache=EvalCache(ctx.store), progress=tick
+        )
+        headers, rows = metrics_rows(result)
+        q_cols, q_rows = result.question_table()
+        paths = export_evaluation(result, export_dir())
+        status = (
+            f"{len(result.rows)} questions · accuracy {result.accuracy:.3f} · "
+            f"{result.n_computed} computed, {result.n_cached} from the cache · "
+            f"{result.duration:.1f} s"
+        )
+        return (
+            gr.update(value=rows, headers=headers),
+            gr.update(value=[[r.get(c) for c in q_cols] for r in q_rows], headers=q_cols),
+            roc_figure(result),
+            rejection_figure(result),
+            [str(p) for p in paths],
+            status,
+        )
+
+    return evaluate
+
+
+def render_semantic(run: dict) -> dict:
+    """History view of a stored semantic-entropy run, rebuilt without a model."""
+    result = SemanticEntropyResult.from_dict(run["result"])
+    md, clusters, heat, answers = result_views(result)
+    head = f"**Question:** {result.question or '(none)'} · source: {result.source}\n\n"
+    return {
+        "markdown": head + answers + "\n\n" + md,
+        "plot": clusters,
+        "plot2": heat,
+        "highlights": entropy_highlights(result.reference) if result.reference else None,
+    }

@@ -1,0 +1,222 @@
+"""Inv-Entropy offline: the user's own inputs and responses from a CSV/JSONL table, no model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfidantError
+from uq.inv.options import (
+    DEFAULT_BOOTSTRAPS,
+    DEFAULT_SE_COSINE_THRESHOLD,
+    MAX_BOOTSTRAPS,
+    MAX_INPUTS,
+    MAX_OFFLINE_BYTES,
+    MAX_RESPONSES,
+    SIMILARITIES,
+    Embed,
+    _check_sizes,
+    _model_name,
+    _positive_int,
+    _se_rule,
+    _seed,
+    _similarity_name,
+    _text,
+)
+from uq.inv.perturbation import Perturbation
+from uq.inv.result import InvEntropyRun, _measure
+from uq.inv.similarity import similarity_statistics
+
+# --------------------------------------------------------------------------- black box
+
+
+_INPUT_COLUMNS = ("input", "question", "perturbation", "prompt")
+_RESPONSE_COLUMNS = ("response", "answer", "output")
+
+
+def _column(names: Sequence[str], wanted: Sequence[str], what: str) -> str:
+    lowered = {str(n).strip().lower(): n for n in names if n is not None}
+    for name in wanted:
+        if name in lowered:
+            return lowered[name]
+    raise ConfidantError(
+        f"no {what} column; name one of: {', '.join(wanted)} (found: "
+        f"{', '.join(str(n) for n in names if n) or 'none'})"
+    )
+
+
+def _rows_from_jsonl(text: str) -> list[tuple[str, list[str]]]:
+    rows: list[tuple[str, list[str]]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise ConfidantError(f"line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise ConfidantError(f"line {number} must be a JSON object")
+        key = _column(list(record), _INPUT_COLUMNS, f"input field on line {number}")
+        if "responses" in record:
+            answers = record["responses"]
+            if not isinstance(answers, list) or not answers:
+                raise ConfidantError(f"line {number}: 'responses' must be a non-empty list")
+        else:
+            answers = [
+                record[_column(list(record), _RESPONSE_COLUMNS, f"response field on line {number}")]
+            ]
+        rows.append(
+            (
+                _text(record[key], f"the input on line {number}"),
+                [_text(a, f"a response on line {number}") for a in answers],
+            )
+        )
+    return rows
+
+
+def _rows_from_csv(text: str) -> list[tuple[str, list[str]]]:
+    first = text.splitlines()[0] if text.splitlines() else ""
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    try:
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, strict=True)
+        fields = reader.fieldnames or []
+        input_key = _column(fields, _INPUT_COLUMNS, "input")
+        response_key = _column(fields, _RESPONSE_COLUMNS, "response")
+        rows = []
+        for number, record in enumerate(reader, start=2):
+            if None in record:
+                raise ConfidantError(f"row {number} has more cells than the header")
+            rows.append(
+                (
+                    _text(record.get(input_key), f"the input on row {number}"),
+                    [_text(record.get(response_key), f"the response on row {number}")],
+                )
+            )
+    except csv.Error as exc:
+        raise ConfidantError(f"the CSV could not be read: {exc}") from None
+    return rows
+
+
+def parse_offline_table(
+    text: str | None = None, path: str | Path | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """Perturbed questions and their responses from CSV or JSONL (pasted text or a file).
+
+    CSV: a header with an input column (``input``, ``question``, ``perturbation`` or
+    ``prompt``) and a response column (``response``, ``answer`` or ``output``), one response
+    per row. JSONL: one object per line with an input field and ``response`` (one) or
+    ``responses`` (a list). The first input listed is the original question; rows of the same
+    input are its replicates, and every input needs the same number of them (at least two
+    inputs). Returns (inputs, responses[input][replicate]); bad input raises
+    :class:`ConfidantError` naming the line.
+    """
+    if (text is None or not str(text).strip()) and path is None:
+        raise ConfidantError("paste a CSV or JSONL table, or upload a file")
+    if path is not None and (text is None or not str(text).strip()):
+        file = Path(path)
+        if not file.is_file():
+            raise ConfidantError(f"no file at {file}")
+        if file.stat().st_size > MAX_OFFLINE_BYTES:
+            raise ConfidantError(f"the file is larger than {MAX_OFFLINE_BYTES // 1_000_000} MB")
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise ConfidantError("the file is not UTF-8 text") from None
+    text = str(text)
+    if len(text.encode("utf-8", errors="replace")) > MAX_OFFLINE_BYTES:
+        raise ConfidantError(f"the table is larger than {MAX_OFFLINE_BYTES // 1_000_000} MB")
+    if "\x00" in text:
+        raise ConfidantError("the table contains a NUL character; remove it")
+    text = text.lstrip("\ufeff").strip()
+    rows = _rows_from_jsonl(text) if text.startswith("{") else _rows_from_csv(text)
+    grouped: dict[str, list[str]] = {}
+    for question, answers in rows:
+        grouped.setdefault(question, []).extend(answers)
+    if len(grouped) < 2:
+        raise ConfidantError(
+            "need the original question and at least one perturbation (two distinct inputs)"
+        )
+    if len(grouped) > MAX_INPUTS:
+        raise ConfidantError(f"at most {MAX_INPUTS} distinct inputs, got {len(grouped)}")
+    counts = {len(a) for a in grouped.values()}
+    if len(counts) != 1:
+        detail = ", ".join(f"{q[:40]!r}: {len(a)}" for q, a in grouped.items())
+        raise ConfidantError(
+            f"every input needs the same number of responses (replicates); got {detail}"
+        )
+    inputs, responses = list(grouped), list(grouped.values())
+    if len(inputs) * len(responses[0]) > MAX_RESPONSES:
+        raise ConfidantError(f"at most {MAX_RESPONSES} responses in all")
+    return inputs, responses
+
+
+def inv_entropy_offline(
+    inputs: Sequence[str],
+    responses: Sequence[Sequence[str]],
+    embed: Embed | None = None,
+    nli: Any = None,
+    *,
+    similarity: str = "embedding",
+    bootstraps: int = DEFAULT_BOOTSTRAPS,
+    seed: int = 0,
+    se_cosine_threshold: float = DEFAULT_SE_COSINE_THRESHOLD,
+) -> InvEntropyRun:
+    """Every measure from user-supplied perturbed questions and responses; no generator.
+
+    ``inputs[0]`` is the original question; ``responses[i]`` are input i's replicates (equal
+    counts). Same statistics and measures as :func:`run_inv_entropy`; semantic entropy is the
+    discrete (count-based) one, since black-box answers carry no likelihoods (§5 of the issue;
+    Song et al. 2025 run GPT-3.5 as a black box the same way).
+    """
+    inputs = [_text(x, f"input {i + 1}") for i, x in enumerate(inputs)]
+    if len(inputs) < 2:
+        raise ConfidantError("need the original question and at least one perturbation")
+    if len(responses) != len(inputs):
+        raise ConfidantError(f"{len(inputs)} inputs but {len(responses)} response lists")
+    rows = [
+        [_text(a, f"response {k + 1} of input {i + 1}") for k, a in enumerate(row)]
+        for i, row in enumerate(responses)
+    ]
+    if not rows[0] or len({len(r) for r in rows}) != 1:
+        raise ConfidantError("every input needs the same, non-zero number of responses")
+    similarity = _similarity_name(similarity)
+    bootstraps = _positive_int(bootstraps, "B (bootstraps)", MAX_BOOTSTRAPS)
+    seed = _seed(seed)
+    _check_sizes(len(inputs), len(rows[0]), bootstraps)
+    stats = similarity_statistics(
+        [(inputs, [t for row in rows for t in row])],
+        similarity,
+        embed=embed,
+        nli=nli,
+        se_cosine_threshold=se_cosine_threshold,
+    )[0]
+    params = {
+        "mode": "offline",
+        "perturbation": "given",
+        "perturbation_source": "user",
+        "n": len(inputs) - 1,
+        "replicates": len(rows[0]),
+        "similarity": similarity,
+        "similarity_rule": SIMILARITIES[similarity],
+        "bootstraps": bootstraps,
+        "seed": seed,
+        "bootstrap_seed": seed,
+        "se_cosine_threshold": se_cosine_threshold if similarity != "nli" else None,
+        "se_rule": _se_rule(similarity, se_cosine_threshold),
+        "model": None,
+        "embedding_model": _model_name(embed),
+        "nli_model": _model_name(nli) if similarity == "nli" else None,
+    }
+    return _measure(
+        inputs[0],
+        Perturbation(method="given", perturbations=inputs[1:], source="user"),
+        rows,
+        stats,
+        bootstraps=bootstraps,
+        seed=seed,
+        params=params,
+    )

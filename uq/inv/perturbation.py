@@ -1,0 +1,241 @@
+"""Choosing the perturbed questions for Inv-Entropy: paraphrases by the model, GAAP word
+substitutions (WordNet, embeddings or the model), or the user's own list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from backends.base import LanguageModel, SamplingParams
+from core.errors import ConfidantError
+from uq.inv.gaap import gaap
+from uq.inv.options import (
+    MAX_INPUTS,
+    PARAPHRASE_TEMPERATURE,
+    PERTURBATION_METHODS,
+    Embed,
+    _positive_int,
+    _seed,
+    _text,
+)
+from uq.inv.paraphrase import (
+    DEFAULT_N_PERTURBATIONS,
+    PARAPHRASE_SYSTEM_PROMPT,
+    paraphrase_prompt,
+    parse_paraphrases,
+)
+
+# --------------------------------------------------------------------------- perturbations
+
+
+@dataclass
+class Perturbation:
+    """The n perturbed versions of one question and how they were made.
+
+    ``method`` is "paraphrase", "gaap" or "given"; ``source`` says where the words came from
+    ("llm" for paraphrases; "wordnet", "embedding", "llm" or "custom" for GAAP substitutes;
+    "user" for a given list). ``details`` holds the paraphrase prompt and raw reply, or the
+    whole GAAP record (:class:`uq.inv.gaap.GaapResult`).
+    """
+
+    method: str
+    perturbations: list[str]
+    source: str
+    seed: int | None = None
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Perturbation:
+        return cls(
+            method=data["method"],
+            perturbations=list(data["perturbations"]),
+            source=data["source"],
+            seed=data.get("seed"),
+            details=dict(data.get("details", {})),
+        )
+
+
+def paraphrase_questions(
+    lm: LanguageModel,
+    questions: Sequence[str],
+    n: int = DEFAULT_N_PERTURBATIONS,
+    *,
+    seed: int = 0,
+    temperature: float = PARAPHRASE_TEMPERATURE,
+    max_new_tokens: int | None = None,
+) -> list[Perturbation]:
+    """n LLM paraphrases of every question, from ONE batched ``sample_batch`` call.
+
+    The prompt is :data:`uq.inv.paraphrase.PARAPHRASE_SYSTEM_PROMPT` followed by
+    :func:`uq.inv.paraphrase.paraphrase_prompt` (Song et al. 2025, Appendix); each reply is read by
+    :func:`uq.inv.paraphrase.parse_paraphrases`, which forces exactly n (random duplication if fewer,
+    seeded sampling if more). ``max_new_tokens`` defaults to 24 per paraphrase plus 32.
+    """
+    n = _positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
+    if max_new_tokens is None:
+        max_new_tokens = 24 * n + 32
+    seed = _seed(seed)
+    questions = list(questions)
+    prompts = [f"{PARAPHRASE_SYSTEM_PROMPT}\n\n{paraphrase_prompt(q, n)}" for q in questions]
+    params = SamplingParams(
+        n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
+    ).validate()
+    replies = lm.sample_batch(prompts, params)
+    out = []
+    for index, (question, prompt, reply) in enumerate(
+        zip(questions, prompts, replies, strict=True)
+    ):
+        text = reply[0].text
+        try:
+            items = parse_paraphrases(text, n, seed=seed, question=question)
+        except ConfidantError as exc:
+            where = f" for question {index + 1}" if len(questions) > 1 else ""
+            raise ConfidantError(
+                f"the model's paraphrase reply{where} held no usable paraphrase ({exc}); "
+                "try GAAP or give your own perturbations"
+            ) from exc
+        out.append(
+            Perturbation(
+                method="paraphrase",
+                perturbations=items,
+                source="llm",
+                seed=seed,
+                details={
+                    "prompt": prompt,
+                    "reply": text,
+                    "n_distinct": len(dict.fromkeys(items)),
+                    "temperature": temperature,
+                    "max_new_tokens": max_new_tokens,
+                    "generation_seed": params.seed,
+                },
+            )
+        )
+    return out
+
+
+def llm_substitutes(
+    lm: LanguageModel, *, k: int = 8, max_new_tokens: int = 48
+) -> Callable[[str], list[str]]:
+    """GAAP substitution sets from an LLM: one greedy call per key word, parsed as a list.
+
+    The fallback of Song et al. (2025, §2.6) when no WordNet database is installed: the model
+    is asked for synonyms, broader and narrower terms; lines longer than three words are
+    dropped. Results are cached per word.
+    """
+    cache: dict[str, list[str]] = {}
+
+    def substitutes(word: str) -> list[str]:
+        if word not in cache:
+            prompt = (
+                f"List {k} single words or short phrases that could replace the word "
+                f"'{word}' in a question: synonyms, broader terms and narrower terms. "
+                "One per line, no other text."
+            )
+            reply = lm.greedy(prompt, max_new_tokens=max_new_tokens).text
+            try:
+                items = parse_paraphrases(reply, k, seed=0, question=word)
+            except ConfidantError:
+                items = []
+            cache[word] = [i for i in dict.fromkeys(items) if 0 < len(i.split()) <= 3][:k]
+        return cache[word]
+
+    return substitutes
+
+
+def gaap_perturbation(
+    question: str,
+    embed: Embed,
+    n: int = DEFAULT_N_PERTURBATIONS,
+    *,
+    seed: int = 0,
+    lm: LanguageModel | None = None,
+    similarity_rule: str = "shifted",
+    **options: Any,
+) -> Perturbation:
+    """n GAAP perturbations (:func:`uq.inv.gaap.gaap`, Song et al. 2025, §2.6 and App. C).
+
+    Fitness and the δ rule use the embedding model with ``similarity_rule`` ("shifted" =
+    (1 + cos)/2, "absolute" = |cos|). Substitutes: WordNet when installed, else the LLM's
+    (when ``lm`` is given), else the embedding model's nearest words; ``options`` go to
+    :func:`uq.inv.gaap.gaap` (``delta``, ``max_generations``, ``source``, ...).
+    """
+    n = _positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
+    seed = _seed(seed)
+    result = gaap(
+        question,
+        embed,
+        n,
+        seed=seed,
+        llm_substitutes=llm_substitutes(lm) if lm is not None else None,
+        similarity_rule=similarity_rule,
+        **options,
+    )
+    return Perturbation(
+        method="gaap",
+        perturbations=list(result.perturbations),
+        source=result.substitution_source,
+        seed=seed,
+        details=result.to_dict(),
+    )
+
+
+def given_perturbation(perturbations: Sequence[str] | str) -> Perturbation:
+    """The user's own perturbations, used as given (a list, or text with one per line)."""
+    if isinstance(perturbations, str):
+        if "\x00" in perturbations:
+            raise ConfidantError("the perturbations contain a NUL character; remove it")
+        perturbations = perturbations.splitlines()
+    kept = [p for p in perturbations or [] if not (isinstance(p, str) and not p.strip())]
+    items = [_text(p, f"perturbation {i + 1}") for i, p in enumerate(kept)]
+    if not items:
+        raise ConfidantError("give at least one perturbed question (one per line)")
+    if len(items) > MAX_INPUTS - 1:
+        raise ConfidantError(f"at most {MAX_INPUTS - 1} perturbations, got {len(items)}")
+    return Perturbation(method="given", perturbations=items, source="user")
+
+
+def perturb_questions(
+    questions: Sequence[str],
+    method: str = "paraphrase",
+    *,
+    n: int = DEFAULT_N_PERTURBATIONS,
+    seed: int = 0,
+    lm: LanguageModel | None = None,
+    embed: Embed | None = None,
+    perturbations: Sequence[Sequence[str] | str] | None = None,
+    similarity_rule: str = "shifted",
+    gaap_options: dict | None = None,
+    paraphrase_max_new_tokens: int | None = None,
+) -> list[Perturbation]:
+    """Perturbations of every question by ``method`` ("paraphrase", "gaap" or "given").
+
+    ``perturbations`` (for "given") holds one list (or newline-separated text) per question.
+    Paraphrases of all questions come from one batched call; GAAP runs per question.
+    """
+    if method not in PERTURBATION_METHODS:
+        raise ConfidantError(
+            f"unknown perturbation method {method!r}; use one of {', '.join(PERTURBATION_METHODS)}"
+        )
+    if method == "given":
+        if perturbations is None or len(perturbations) != len(questions):
+            raise ConfidantError("give one list of perturbations per question")
+        return [given_perturbation(p) for p in perturbations]
+    if method == "paraphrase":
+        if lm is None:
+            raise ConfidantError("paraphrasing needs a generator model")
+        return paraphrase_questions(
+            lm, questions, n, seed=seed, max_new_tokens=paraphrase_max_new_tokens
+        )
+    if embed is None:
+        raise ConfidantError("GAAP needs an embedding model")
+    return [
+        gaap_perturbation(
+            q, embed, n, seed=seed, lm=lm, similarity_rule=similarity_rule, **(gaap_options or {})
+        )
+        for q in questions
+    ]

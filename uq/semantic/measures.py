@@ -1,0 +1,178 @@
+"""The semantic-entropy family as ONE table: each measure is a function of
+:class:`AnswerStatistics` plus one :class:`Measure` line in :data:`MEASURES`. Higher = more
+uncertain; entropies in nats, and those over the answers' distribution are also reported
+divided by log N. The pipeline, the harness, the UI and the exports iterate this table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backends.base import Generation
+from core.errors import ConfidantError
+from uq.semantic.black_box import (
+    degree,
+    eccentricity,
+    eigv,
+    kernel_language_entropy,
+    lexical_uncertainty,
+)
+from uq.semantic.estimators import (
+    discrete_semantic_entropy,
+    kuhn_semantic_entropy,
+    max_token_entropy,
+    maximum_sequence_probability,
+    mean_token_entropy,
+    normalise_by_log_n,
+    number_of_semantic_sets,
+    p_true_uncertainty,
+    predictive_entropy,
+    semantic_entropy,
+)
+from uq.token_stats import perplexity
+
+# --------------------------------------------------------------------------------------------
+# Statistics every measure reads, and the measures
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AnswerStatistics:
+    """The computed-once statistics of one question's answers.
+
+    ``log_likelihoods`` are the per-answer values the likelihood measures use (the mean token
+    log-probability for sampled answers), ``total_log_likelihoods`` the summed ones; both None
+    for pasted answers without them. ``reference`` is the low-temperature answer;
+    ``p_true`` the generator's probability that the reference answer is true.
+    """
+
+    texts: list[str]
+    cluster_ids: list[int]
+    log_likelihoods: list[float] | None = None
+    total_log_likelihoods: list[float] | None = None
+    similarity: np.ndarray | None = None
+    kernel_weights: np.ndarray | None = None
+    reference: Generation | None = None
+    p_true: float | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.texts)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One uncertainty measure: ``compute(stats)`` → float (higher = more uncertain).
+
+    ``needs`` names the statistics it reads beyond the clusters: "likelihoods" (per-answer
+    log-likelihoods), "pairs" (every ordered pair labelled), "reference" (the low-temperature
+    answer's tokens), "generator" (p(True)). ``per_log_n``: an entropy over the answers'
+    distribution, also reported divided by log N.
+    """
+
+    key: str
+    label: str
+    explanation: str
+    compute: Callable[[AnswerStatistics], float]
+    needs: frozenset[str] = frozenset()
+    per_log_n: bool = False
+
+
+def _reference_tokens(stats: AnswerStatistics, what: str) -> list[float]:
+    ref = stats.reference
+    if ref is None or not ref.tokens:
+        raise ConfidantError("the reference answer has no tokens")
+    return [getattr(t, what) for t in ref.tokens]
+
+
+_LL, _PAIRS, _REF, _GEN = "likelihoods", "pairs", "reference", "generator"
+
+# One line per measure. The functions and their formulas live in uq.semantic.estimators and
+# uq.semantic.black_box.
+# fmt: off
+MEASURES: tuple[Measure, ...] = (
+    Measure("discrete_semantic_entropy", "Discrete semantic entropy", "Entropy of the share of answers in each meaning cluster; needs no likelihoods (Farquhar et al. 2024).", lambda s: discrete_semantic_entropy(s.cluster_ids), per_log_n=True),  # noqa: E501
+    Measure("semantic_entropy", "Semantic entropy (likelihood)", "Entropy of the clusters' probability mass, each answer weighted by exp(mean token log-prob), normalised over the clusters seen (Farquhar et al. 2024).", lambda s: semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
+    Measure("kuhn_semantic_entropy", "Semantic entropy (Kuhn 2023 code)", "Mean over clusters of −log of the cluster's unnormalised likelihood mass (Kuhn et al. 2023).", lambda s: kuhn_semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
+    Measure("number_of_semantic_sets", "Number of semantic sets", "How many different meanings the answers have (Kuhn et al. 2023).", lambda s: float(number_of_semantic_sets(s.cluster_ids))),  # noqa: E501
+    Measure("predictive_entropy", "Predictive entropy", "Minus the mean total log-likelihood of the sampled answers (Kuhn et al. 2023).", lambda s: predictive_entropy(s.total_log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
+    Measure("ln_predictive_entropy", "Length-normalised predictive entropy", "Minus the mean of the answers' mean token log-probabilities; Farquhar et al.'s 'naive entropy' (Malinin & Gales 2021).", lambda s: predictive_entropy(s.log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
+    Measure("maximum_sequence_probability", "Maximum sequence probability", "−log p of the reference (low-temperature) answer under the raw model.", lambda s: maximum_sequence_probability(_reference_tokens(s, "logprob")), frozenset({_REF})),  # noqa: E501
+    Measure("perplexity", "Perplexity", "exp of the reference answer's mean token surprisal.", lambda s: perplexity(_reference_tokens(s, "logprob")), frozenset({_REF})),  # noqa: E501
+    Measure("mean_token_entropy", "Mean token entropy", "Mean entropy of the raw next-token distribution over the reference answer (Malinin & Gales 2021).", lambda s: mean_token_entropy(_reference_tokens(s, "entropy")), frozenset({_REF})),  # noqa: E501
+    Measure("max_token_entropy", "Max token entropy", "Largest raw next-token entropy in the reference answer.", lambda s: max_token_entropy(_reference_tokens(s, "entropy")), frozenset({_REF})),  # noqa: E501
+    Measure("lexical_uncertainty", "Lexical similarity (1 − ROUGE-L)", "1 − the mean ROUGE-L between every two answers: answers that share few words are uncertain (Kuhn et al. 2023).", lambda s: lexical_uncertainty(s.texts)),  # noqa: E501
+    Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({_GEN})),  # noqa: E501
+    Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({_PAIRS})),  # noqa: E501
+    Measure("degree", "Degree", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({_PAIRS})),  # noqa: E501
+    Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({_PAIRS})),  # noqa: E501
+    Measure("kernel_language_entropy", "Kernel language entropy", "Von Neumann entropy of a heat kernel over the semantic graph (Nikitin et al. 2024).", lambda s: kernel_language_entropy(s.kernel_weights), frozenset({_PAIRS}), per_log_n=True),  # noqa: E501
+)
+# fmt: on
+
+MEASURE_BY_KEY: dict[str, Measure] = {m.key: m for m in MEASURES}
+
+
+def _log(p: float | None) -> float:
+    if p is None:
+        raise ConfidantError("p(True) was not computed")
+    return math.log(p) if p > 0 else -math.inf
+
+
+def measures_without_pair_matrix() -> list[str]:
+    """Keys of every measure that needs no pair matrix: with these alone the NLI model labels
+    only the pairs the clustering walk compares (often far fewer than N(N−1))."""
+    return [m.key for m in MEASURES if _PAIRS not in m.needs]
+
+
+def select_measures(keys: Sequence[str] | None) -> list[Measure]:
+    """The measures for ``keys`` (all when None), in the order of :data:`MEASURES`."""
+    if keys is None:
+        return list(MEASURES)
+    unknown = [k for k in keys if k not in MEASURE_BY_KEY]
+    if unknown:
+        raise ConfidantError(
+            f"unknown measure(s) {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(MEASURE_BY_KEY)}"
+        )
+    wanted = set(keys)
+    return [m for m in MEASURES if m.key in wanted]
+
+
+_MISSING = {
+    _LL: "needs per-answer log-likelihoods",
+    _PAIRS: "needs the pair matrix",
+    _REF: "needs the reference answer's tokens",
+    _GEN: "needs the generator",
+}
+
+
+def compute_measures(
+    stats: AnswerStatistics, measures: Sequence[Measure], available: set[str]
+) -> dict[str, dict[str, Any]]:
+    """Every measure from the same statistics: ``{key: {"value", "per_log_n", "note"}}``.
+
+    A measure whose needs are not ``available``, or which is undefined on these statistics
+    (e.g. a reference answer with no tokens), gets value None and a note saying why."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in measures:
+        missing = sorted(m.needs - available)
+        if missing:
+            out[m.key] = {"value": None, "per_log_n": None, "note": _MISSING[missing[0]]}
+            continue
+        try:
+            value = float(m.compute(stats))
+        except ConfidantError as exc:
+            out[m.key] = {"value": None, "per_log_n": None, "note": str(exc)}
+            continue
+        if not math.isfinite(value):
+            out[m.key] = {"value": None, "per_log_n": None, "note": "not finite"}
+            continue
+        per = normalise_by_log_n(value, stats.n) if m.per_log_n else None
+        out[m.key] = {"value": value, "per_log_n": per, "note": None}
+    return out

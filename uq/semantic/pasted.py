@@ -1,0 +1,246 @@
+"""Pasted answers (no model): every semantic-family measure that needs no model internals,
+and the parsing of pasted/uploaded answer lists.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import MutableMapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfidantError
+from uq.semantic.entailment import GeneratorEntailment
+from uq.semantic.measures import _LL, _PAIRS, AnswerStatistics, compute_measures, select_measures
+from uq.semantic.pair_stats import pair_statistics
+from uq.semantic.pipeline import _needs
+from uq.semantic.result import SemanticEntropyResult
+from uq.trace import clean_question
+
+MAX_ANSWERS = 200
+MAX_ANSWER_CHARS = 5_000
+
+
+# --------------------------------------------------------------------------------------------
+# Pasted answers (black-box)
+# --------------------------------------------------------------------------------------------
+
+
+def _check_answers(answers: Sequence[Any]) -> list[str]:
+    if isinstance(answers, str) or not isinstance(answers, Sequence):
+        raise ConfidantError("give the answers as a list of strings")
+    out = []
+    for k, a in enumerate(answers, 1):
+        if not isinstance(a, str):
+            raise ConfidantError(f"answer {k} is not text: {a!r}")
+        if "\x00" in a:
+            raise ConfidantError(f"answer {k} contains a NUL character")
+        a = a.strip()
+        if not a:
+            raise ConfidantError(f"answer {k} is empty")
+        if len(a) > MAX_ANSWER_CHARS:
+            raise ConfidantError(
+                f"answer {k} is {len(a):,} characters long; the limit is {MAX_ANSWER_CHARS:,}"
+            )
+        out.append(a)
+    if len(out) < 2:
+        raise ConfidantError(f"paste at least 2 answers to compare, got {len(out)}")
+    if len(out) > MAX_ANSWERS:
+        raise ConfidantError(f"at most {MAX_ANSWERS} answers, got {len(out)}")
+    return out
+
+
+def _check_log_likelihoods(values: Sequence[Any] | None, n: int) -> list[float] | None:
+    if values is None:
+        return None
+    out = []
+    for k, v in enumerate(values, 1):
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise ConfidantError(f"log-likelihood {k} is not a number: {v!r}") from None
+        if not math.isfinite(x):
+            raise ConfidantError(f"log-likelihood {k} must be finite, got {v!r}")
+        if x > 1e-6:
+            raise ConfidantError(f"log-likelihood {k} must be ≤ 0 (a log-probability), got {x}")
+        out.append(min(x, 0.0))
+    if len(out) != n:
+        raise ConfidantError(f"got {len(out)} log-likelihoods for {n} answers; give one each")
+    return out
+
+
+def score_pasted_answers(
+    answers: Sequence[str],
+    entailment,
+    *,
+    question: str = "",
+    log_likelihoods: Sequence[float] | None = None,
+    strict: bool = True,
+    measures: Sequence[str] | None = None,
+    cache: MutableMapping[tuple[str, str], int] | None = None,
+) -> SemanticEntropyResult:
+    """Every measure that needs no model internals, for answers the user supplies.
+
+    Discrete SE, number of sets, lexical similarity, EigV/Degree/Eccentricity and KLE always;
+    likelihood SE, the Kuhn variant and (length-normalised) predictive entropy when
+    ``log_likelihoods`` (one per answer, used as given for both the per-answer and the
+    total log-likelihood) are supplied. ``question`` (optional) is prepended for NLI.
+    """
+    texts = _check_answers(answers)
+    lls = _check_log_likelihoods(log_likelihoods, len(texts))
+    question = clean_question(question) if question and str(question).strip() else ""
+    if isinstance(entailment, GeneratorEntailment):
+        raise ConfidantError("pasted answers are compared with NLI or embeddings")
+    chosen = select_measures(measures)
+    available = {_PAIRS} | ({_LL} if lls is not None else set())
+    started = time.perf_counter()
+    pairs = pair_statistics(
+        question,
+        texts,
+        entailment,
+        strict=strict,
+        full_matrix=_PAIRS in _needs(chosen),
+        cache=cache,
+    )
+    timings = {"entailment": time.perf_counter() - started}
+    stats = AnswerStatistics(
+        texts=texts,
+        cluster_ids=pairs.clustering.cluster_ids,
+        log_likelihoods=lls,
+        total_log_likelihoods=lls,
+        similarity=pairs.similarity,
+        kernel_weights=pairs.kernel_weights,
+    )
+    values = compute_measures(stats, chosen, available)
+    return SemanticEntropyResult(
+        question=question,
+        source="pasted",
+        model=None,
+        params={
+            "n": len(texts),
+            "strict": bool(strict),
+            "measures": [m.key for m in chosen],
+            **entailment.describe(),
+        },
+        texts=texts,
+        clustering=pairs.clustering,
+        measures=values,
+        log_likelihoods=lls,
+        likelihood_source="given" if lls is not None else None,
+        similarity=pairs.similarity.tolist() if pairs.similarity is not None else None,
+        work={
+            "generate_calls": 0,
+            "entailment_pairs": pairs.model_pairs,
+            "entailment_calls": pairs.model_calls,
+            "cached_pairs": pairs.cached_pairs,
+            "embedded_texts": pairs.embedded,
+        },
+        timings=timings,
+    )
+
+
+_ANSWER_FIELDS = ("answer", "text", "response")
+_LL_FIELDS = ("log_likelihood", "loglik", "logprob", "log_prob")
+
+
+def _pick(row: dict, names: Sequence[str]) -> Any:
+    lowered = {str(k).strip().lower(): v for k, v in row.items()}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _from_records(records: list[Any], where: str) -> tuple[list[str], list[float] | None]:
+    if all(isinstance(r, str) for r in records):
+        return list(records), None
+    if not all(isinstance(r, dict) for r in records):
+        raise ConfidantError(f"{where}: give strings, or objects with an 'answer' field")
+    answers, lls = [], []
+    for k, r in enumerate(records, 1):
+        a = _pick(r, _ANSWER_FIELDS)
+        if a is None:
+            raise ConfidantError(f"{where}: item {k} has no 'answer' field")
+        answers.append(a)
+        lls.append(_pick(r, _LL_FIELDS))
+    given = [v not in (None, "") for v in lls]
+    if any(given) and not all(given):
+        raise ConfidantError(f"{where}: give a log-likelihood for every answer or for none")
+    return answers, (lls if all(given) else None)
+
+
+def parse_answers_text(text: str | None) -> tuple[list[str], list[float] | None]:
+    """Answers typed or pasted: a JSON list (of strings, or of objects with "answer" and an
+    optional "log_likelihood"), else one answer per non-blank line. Returns the raw answers
+    and log-likelihoods (None when not given); :func:`score_pasted_answers` validates them."""
+    if text is None or not str(text).strip():
+        raise ConfidantError("Paste some answers first (one per line, or a JSON list).")
+    text = str(text)
+    if "\x00" in text:
+        raise ConfidantError("The answers contain a NUL character; remove it and try again.")
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            records = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ConfidantError(
+                f"the JSON list does not parse: {exc.msg} (line {exc.lineno})"
+            ) from None
+        if not isinstance(records, list):
+            raise ConfidantError("give a JSON list of answers")
+        return _from_records(records, "JSON list")
+    return [line.strip() for line in text.splitlines() if line.strip()], None
+
+
+def read_answers_file(path: str | Path) -> tuple[list[str], list[float] | None]:
+    """Answers from a CSV (header with an "answer" column and an optional "log_likelihood")
+    or a JSONL file (one object or string per line)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfidantError(f"cannot read {path.name}: {exc.strerror}") from None
+    if len(raw) > 20_000_000:
+        raise ConfidantError("the file is larger than 20 MB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfidantError(f"{path.name} is not UTF-8 text") from None
+    if "\x00" in text:
+        raise ConfidantError(f"{path.name} contains NUL characters; is it a text file?")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        if suffix == ".json" and text.strip().startswith("["):
+            return parse_answers_text(text)
+        records = []
+        for k, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ConfidantError(f"{path.name} line {k} is not JSON: {exc.msg}") from None
+        if not records:
+            raise ConfidantError(f"{path.name} has no answers")
+        return _from_records(records, f"{path.name}")
+    if suffix in (".csv", ".tsv", ".txt"):
+        if suffix == ".txt":
+            return parse_answers_text(text)
+        try:
+            rows = list(
+                csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
+            )
+        except csv.Error as exc:
+            raise ConfidantError(f"{path.name} is not valid CSV: {exc}") from None
+        if not rows:
+            raise ConfidantError(f"{path.name} has a header but no answers")
+        if _pick(rows[0], _ANSWER_FIELDS) is None:
+            raise ConfidantError(f"{path.name} needs an 'answer' column")
+        return _from_records(rows, path.name)
+    raise ConfidantError(
+        f"upload a .csv, .tsv, .jsonl or .txt file, not {path.suffix or path.name}"
+    )

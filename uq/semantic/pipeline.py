@@ -1,0 +1,276 @@
+"""The semantic-entropy pipeline: sample, cluster by meaning, compute every measure once.
+
+For one question: N answers at temperature T (default 10 at 1.0) and one reference answer at
+0.1 from ONE batched generate call when the backend can mix temperatures in a batch (two calls
+otherwise); the answers are clustered by bidirectional entailment; then every measure below is
+computed from the same statistics — nothing heavy runs twice.
+
+Entailment is pluggable (:func:`make_entailment`):
+
+- ``"nli"``: an NLI cross-encoder (``backends.nli.NLIModel``), the question prepended to each
+  answer by default (Farquhar et al. 2024; Kuhn et al. 2023);
+- ``"embedding"``: cosine similarity of sentence embeddings above a threshold (offline with
+  MiniLM);
+- ``"generator"``: the generator itself asked whether one answer entails the other
+  (Farquhar et al.'s LLM entailment), read with ``choice_probs`` over the three labels.
+
+How many pairs go to the model depends on the measures asked for. The spectral measures and
+KLE need every ordered pair, so then the full matrix of distinct answers is labelled in ONE
+batched pass and the clustering reads from it; otherwise the clustering asks only the pairs
+the first-member walk compares (``uq.semantic.clustering.cluster_texts``). Identical normalised
+strings are labelled once, and a pair cache can be shared between calls on the same question.
+
+A measure is one function of :class:`AnswerStatistics` plus one line in :data:`MEASURES`.
+Higher = more uncertain; entropies in nats, and those over the answers' distribution are also
+reported divided by log N. Pasted answers (no model) get every measure that needs no model
+internals: :func:`score_pasted_answers`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import asdict
+
+from backends.base import Generation, LanguageModel, SamplingParams
+from core.errors import ConfidantError
+from uq.semantic.clustering import (
+    normalise_answer_text,
+)
+from uq.semantic.measures import (
+    _GEN,
+    _LL,
+    _PAIRS,
+    _REF,
+    AnswerStatistics,
+    Measure,
+    compute_measures,
+    select_measures,
+)
+from uq.semantic.p_true import PTrueExample, fitted_p_true_probability
+from uq.semantic.pair_stats import pair_statistics
+from uq.semantic.result import SemanticEntropyResult
+from uq.trace import clean_question
+
+DEFAULT_N = 10
+DEFAULT_TEMPERATURE = 1.0
+REFERENCE_TEMPERATURE = 0.1
+DEFAULT_MAX_NEW_TOKENS = 64
+DEFAULT_STOP = ("\n",)
+
+# Farquhar et al.'s brief-answer instruction, zero-shot.
+DEFAULT_PROMPT = "Answer the following question as briefly as possible.\n{question}"
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling and p(True)
+# --------------------------------------------------------------------------------------------
+
+
+def _supports_mixed_temperatures(lm) -> bool:
+    try:
+        return "temperatures" in inspect.signature(lm.sample_batch).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def sample_answers(
+    lm: LanguageModel,
+    prompt: str,
+    params: SamplingParams,
+    reference_temperature: float = REFERENCE_TEMPERATURE,
+    *,
+    chat: bool = True,
+) -> tuple[list[Generation], Generation, int]:
+    """``params.n`` samples and one reference answer at ``reference_temperature``.
+
+    When the backend can mix temperatures in a batch and neither temperature is 0, all
+    N + 1 answers come from ONE generate call (the reference is the last row); otherwise the
+    N samples come from one ``sample`` call and the reference from a second. Returns
+    (samples, reference, number of calls). ``params.seed`` is drawn when None and written
+    back.
+    """
+    params.validate()
+    if not (math.isfinite(reference_temperature) and 0.0 <= reference_temperature <= 5.0):
+        raise ConfidantError(
+            f"the reference temperature must be between 0 and 5, got {reference_temperature}"
+        )
+    n = params.n
+    if params.temperature > 0 and reference_temperature > 0 and _supports_mixed_temperatures(lm):
+        one = SamplingParams(**{**asdict(params), "n": 1})
+        out = lm.sample_batch(
+            [prompt] * (n + 1),
+            one,
+            chat=chat,
+            temperatures=[params.temperature] * n + [reference_temperature],
+        )
+        params.seed = one.seed
+        return [row[0] for row in out[:n]], out[n][0], 1
+    samples = lm.sample(prompt, params, chat=chat)
+    ref_params = SamplingParams(
+        **{**asdict(params), "n": 1, "temperature": reference_temperature, "seed": params.seed + 1}
+    )
+    reference = lm.sample(prompt, ref_params, chat=chat)[0]
+    return samples, reference, 2
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+# --------------------------------------------------------------------------------------------
+
+
+def _needs(measures: Sequence[Measure]) -> set[str]:
+    return set().union(*(m.needs for m in measures)) if measures else set()
+
+
+def _mean_logprob(gen: Generation, source: str) -> tuple[float, float]:
+    """(mean, total) token log-probability under the raw or the sampling distribution."""
+    if source == "raw":
+        return gen.mean_logprob, gen.total_logprob
+    values = [t.sampling_logprob for t in gen.tokens]
+    if any(v is None for v in values):
+        raise ConfidantError("this backend does not report sampling-distribution log-probs")
+    total = float(sum(values))
+    return (total / len(values) if values else 0.0), total
+
+
+def run_semantic_entropy(
+    lm: LanguageModel,
+    question: str,
+    entailment,
+    *,
+    n: int = DEFAULT_N,
+    temperature: float = DEFAULT_TEMPERATURE,
+    reference_temperature: float = REFERENCE_TEMPERATURE,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    top_p: float = 1.0,
+    top_k: int = 0,
+    seed: int | None = None,
+    stop: Sequence[str] = DEFAULT_STOP,
+    strict: bool = True,
+    measures: Sequence[str] | None = None,
+    prompt_template: str = DEFAULT_PROMPT,
+    chat: bool = True,
+    likelihood: str = "raw",
+    cache: MutableMapping[tuple[str, str], int] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    p_true_examples: Sequence[PTrueExample] = (),
+) -> SemanticEntropyResult:
+    """Sample, cluster and compute every measure for one question.
+
+    ``entailment`` comes from :func:`make_entailment`. ``likelihood`` picks the token
+    log-probabilities the likelihood measures use: "raw" (the model's own distribution, the
+    default) or "sampling" (after temperature/top-k/top-p, as in Farquhar et al.'s code; the
+    two agree at temperature 1 without truncation). ``measures`` limits what is computed (keys
+    of :data:`MEASURES`; all by default) and with it the NLI work. ``progress(fraction,
+    message)``, when given, hears of each stage as it starts. ``p_true_examples`` make p(True)
+    few-shot (as many as fit the context window; ``params["p_true_examples"]`` records how
+    many were used).
+    """
+    question = clean_question(question)
+    if "{question}" not in prompt_template:
+        raise ConfidantError("the prompt template must contain {question}")
+    if likelihood not in ("raw", "sampling"):
+        raise ConfidantError(f"likelihood must be 'raw' or 'sampling', got {likelihood!r}")
+    chosen = select_measures(measures)
+    needs = _needs(chosen)
+    params = SamplingParams(
+        n=int(n),
+        temperature=float(temperature),
+        top_p=float(top_p),
+        top_k=int(top_k),
+        max_new_tokens=int(max_new_tokens),
+        seed=None if seed is None else int(seed),
+        stop=list(stop),
+    ).validate()
+    prompt = prompt_template.replace("{question}", question)
+
+    def stage(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
+    timings: dict[str, float] = {}
+    stage(0.0, f"Sampling {params.n} answers and the reference answer")
+    started = time.perf_counter()
+    samples, reference, generate_calls = sample_answers(
+        lm, prompt, params, float(reference_temperature), chat=chat
+    )
+    timings["sampling"] = time.perf_counter() - started
+    texts = [g.text.strip() for g in samples]
+
+    distinct = len({normalise_answer_text(t) for t in texts})
+    stage(
+        0.5,
+        f"Comparing {distinct} distinct answers by entailment"
+        + (f" (all {distinct * (distinct - 1)} ordered pairs)" if _PAIRS in needs else ""),
+    )
+    started = time.perf_counter()
+    pairs = pair_statistics(
+        question, texts, entailment, strict=strict, full_matrix=_PAIRS in needs, cache=cache
+    )
+    timings["entailment"] = time.perf_counter() - started
+
+    p_true = None
+    p_true_used = 0
+    if _GEN in needs:
+        stage(0.9, "Asking the generator p(True)")
+        started = time.perf_counter()
+        p_true, p_true_used = fitted_p_true_probability(
+            lm, question, texts, reference.text, chat=chat, examples=p_true_examples
+        )
+        timings["p_true"] = time.perf_counter() - started
+
+    means, totals = zip(*(_mean_logprob(g, likelihood) for g in samples), strict=True)
+    stats = AnswerStatistics(
+        texts=texts,
+        cluster_ids=pairs.clustering.cluster_ids,
+        log_likelihoods=list(means),
+        total_log_likelihoods=list(totals),
+        similarity=pairs.similarity,
+        kernel_weights=pairs.kernel_weights,
+        reference=reference,
+        p_true=p_true,
+    )
+    started = time.perf_counter()
+    values = compute_measures(stats, chosen, {_LL, _PAIRS, _REF, _GEN})
+    timings["measures"] = time.perf_counter() - started
+
+    notes = []
+    if any(g.truncated for g in [*samples, reference]):
+        notes.append("Token entropies come from the server's top-k alternatives (lower bounds).")
+    return SemanticEntropyResult(
+        question=question,
+        source="model",
+        model=getattr(lm, "model_id", None),
+        params={
+            **asdict(params),
+            "reference_temperature": float(reference_temperature),
+            "strict": bool(strict),
+            "prompt_template": prompt_template,
+            "chat": bool(chat),
+            "likelihood": likelihood,
+            "measures": [m.key for m in chosen],
+            "p_true_examples": p_true_used,
+            **entailment.describe(),
+        },
+        texts=texts,
+        clustering=pairs.clustering,
+        measures=values,
+        samples=samples,
+        reference=reference,
+        log_likelihoods=list(means),
+        likelihood_source=f"mean token log-probability ({likelihood} distribution)",
+        similarity=pairs.similarity.tolist() if pairs.similarity is not None else None,
+        p_true=p_true,
+        work={
+            "generate_calls": generate_calls,
+            "entailment_pairs": pairs.model_pairs,
+            "entailment_calls": pairs.model_calls,
+            "cached_pairs": pairs.cached_pairs,
+            "embedded_texts": pairs.embedded,
+        },
+        timings=timings,
+        notes=notes,
+    )
