@@ -2,7 +2,7 @@
 
 A class set is a CSV of ``class,question,answer`` rows (answers ``yes``/``no``) with an answer
 for every (class, question) pair. It becomes a :class:`ClassSet`: the class names, the questions
-and a class × question boolean answer matrix (the "bank"). The game in ``uq/cip/conformal.py`` asks the
+and a class × question boolean answer matrix (the "bank"). The game in ``uq/cip/game.py`` asks the
 bank's questions, answers simulated draws from it, and scores the language model's posterior
 p̂(class | history) through the prompt built by :func:`posterior_prompt`.
 
