@@ -4,6 +4,10 @@ A backend turns prompts into :class:`Generation` records (every token with its l
 under the raw model distribution and under the sampling distribution, its entropy, varentropy
 and top alternatives) and scores given continuations by teacher forcing. The maths in ``uq/``
 and ``judge/`` reads these records; it never touches a model object.
+
+What a backend can do beyond the protocol's minimum is declared in its ``capabilities``
+(:class:`Capabilities`); callers read those fields through :func:`capabilities_of` and never
+test a backend's class.
 """
 
 from __future__ import annotations
@@ -141,11 +145,60 @@ class SamplingParams:
         return self
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a language-model backend can do beyond the :class:`LanguageModel` minimum.
+
+    Every backend class declares one as its ``capabilities`` attribute, and callers choose
+    their path from these fields (through :func:`capabilities_of`), never from the class.
+    The defaults are what the protocol alone promises.
+
+    - ``exact_scoring``: ``score``, ``score_tree`` and ``choice_probs`` return exact
+      teacher-forced log-probabilities of the given text under the model's own distribution,
+      with the chat template applied when asked. False for servers, which may not echo prompt
+      log-probabilities and apply no chat template when scoring; such a backend offers
+      ``sample_with_top`` and callers read distributions from the top-k log-probabilities of
+      sampled text instead (the judge does).
+    - ``per_row_temperature``: ``sample_batch`` takes ``temperatures=`` (one per prompt), so
+      rows at different temperatures share one batched call.
+    - ``streams``: ``sample_batch`` and ``greedy`` take a transformers ``streamer=`` that
+      receives token ids as they are generated (decode them with ``lm.tokenizer``).
+    - ``truncated_logprobs``: token entropies, varentropies and alternatives are computed from
+      the top-k log-probabilities only (lower bounds; ``TokenRecord.truncated`` is set).
+    - ``token_ids``: a local tokenizer is available as ``lm.tokenizer`` (its chat template,
+      token ids).
+    """
+
+    exact_scoring: bool = True
+    per_row_temperature: bool = False
+    streams: bool = False
+    truncated_logprobs: bool = False
+    token_ids: bool = False
+
+
+PROTOCOL_CAPABILITIES = Capabilities()
+
+
+def capabilities_of(lm: Any) -> Capabilities:
+    """``lm.capabilities``, or :data:`PROTOCOL_CAPABILITIES` (only what the protocol promises)
+    for a duck-typed model that declares none."""
+    caps = getattr(lm, "capabilities", None)
+    if caps is None:
+        return PROTOCOL_CAPABILITIES
+    if not isinstance(caps, Capabilities):
+        raise TypeError(
+            f"{type(lm).__name__}.capabilities must be a backends.base.Capabilities, "
+            f"got {type(caps).__name__}"
+        )
+    return caps
+
+
 @runtime_checkable
 class LanguageModel(Protocol):
     """What ``uq/`` and ``judge/`` pipelines need from a causal language model."""
 
     model_id: str
+    capabilities: Capabilities
 
     def sample(self, prompt: str, params: SamplingParams, *, chat: bool = True) -> list[Generation]:
         """``params.n`` answers to ``prompt`` from one batched call."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from backends.base import ContinuationScore, Generation, SamplingParams, TokenRecord
+from backends.base import Capabilities, ContinuationScore, Generation, SamplingParams, TokenRecord
 from core.errors import BackendError, ConfidantError, PromptTooLongError
 
 DEFAULT_KEY_ENV = "CONFIDANT_OPENAI_API_KEY"
@@ -62,6 +62,16 @@ def context_length_error(status: int, text: str, model: str) -> PromptTooLongErr
 
 class OpenAICompatLM:
     """A model served over the OpenAI protocol at ``base_url`` (e.g. http://127.0.0.1:8000/v1)."""
+
+    # Scoring echoes the prompt through /completions (not every server supports it, and no
+    # chat template is applied), so callers read distributions from sample_with_top instead.
+    capabilities = Capabilities(
+        exact_scoring=False,
+        per_row_temperature=False,
+        streams=False,
+        truncated_logprobs=True,
+        token_ids=False,
+    )
 
     def __init__(
         self,

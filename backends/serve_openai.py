@@ -28,18 +28,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from backends.base import Generation, SamplingParams
+from backends.serve_params import RequestError, int_field, sampling_params
 from core.errors import ConfidantError
 
 MAX_TOP_LOGPROBS = 20
 FLOOR = -9999.0  # what OpenAI reports for a probability that underflows to zero
-
-
-class RequestError(ConfidantError):
-    """A request the server refuses (HTTP ``status``)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _error(message: str, status: int) -> JSONResponse:
@@ -49,47 +42,6 @@ def _error(message: str, status: int) -> JSONResponse:
 
 def _lp(value: float) -> float:
     return max(float(value), FLOOR) if not math.isnan(value) else FLOOR
-
-
-def _int(body: dict, key: str, default: int | None, low: int, high: int) -> int | None:
-    value = body.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise RequestError(f"{key} must be an integer between {low} and {high}, got {value!r}")
-    return value
-
-
-def _float(body: dict, key: str, default: float) -> float:
-    value = body.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"{key} must be a number, got {value!r}")
-    return float(value)
-
-
-def sampling_params(body: dict, max_tokens: int) -> SamplingParams:
-    """The request's sampling fields as validated ``SamplingParams`` (``max_tokens`` ≥ 1)."""
-    stop = body.get("stop")
-    if stop is None:
-        stop = []
-    elif isinstance(stop, str):
-        stop = [stop]
-    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
-        raise RequestError("stop must be a string or a list of non-empty strings")
-    if len(stop) > 4:
-        raise RequestError("stop takes at most 4 sequences")
-    top_k = _int(body, "top_k", 0, -1, 100_000)
-    return SamplingParams(
-        n=_int(body, "n", 1, 1, 256),
-        temperature=_float(body, "temperature", 1.0),
-        top_p=_float(body, "top_p", 1.0),
-        top_k=max(0, top_k),  # vLLM's -1 means off, like our 0
-        max_new_tokens=max_tokens,
-        seed=_int(body, "seed", None, -(2**63), 2**63 - 1),
-        stop=stop,
-    ).validate()
 
 
 class OpenAIServer:
@@ -216,9 +168,11 @@ class OpenAIServer:
         self.check_model(body)
         prompt, chat = self.chat_prompt(body.get("messages"))
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-        params = sampling_params(body, _int({"max_tokens": max_tokens}, "max_tokens", 256, 1, 4096))
+        params = sampling_params(
+            body, int_field({"max_tokens": max_tokens}, "max_tokens", 256, 1, 4096)
+        )
         want = bool(body.get("logprobs"))
-        k = _int(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS) if want else 0
+        k = int_field(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS) if want else 0
         with self.lock:
             answers = self.lm.sample(prompt, params, chat=chat)
             alts = [self.alternatives(prompt, chat, g, k) for g in answers] if want else None
@@ -264,8 +218,8 @@ class OpenAIServer:
         ):
             raise RequestError("prompt must be a string or a non-empty list of strings")
         echo = bool(body.get("echo"))
-        max_tokens = _int(body, "max_tokens", 16, 0, 4096)
-        k = _int(body, "logprobs", None, 0, MAX_TOP_LOGPROBS)
+        max_tokens = int_field(body, "max_tokens", 16, 0, 4096)
+        k = int_field(body, "logprobs", None, 0, MAX_TOP_LOGPROBS)
         if max_tokens == 0 and not echo:
             raise RequestError("max_tokens must be at least 1 (0 only with echo)")
         params = sampling_params(body, max(1, max_tokens))

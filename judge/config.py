@@ -20,12 +20,6 @@ RELATION_RULES = ("baseline", "likelihood", "ppl")
 NTR_SIZES = (3, 4, 5)
 
 
-def _is_http(lm: Any) -> bool:
-    from backends.openai_compat import OpenAICompatLM
-
-    return isinstance(lm, OpenAICompatLM)
-
-
 # ----------------------------------------------------------------------------------------------
 # Configuration
 # ----------------------------------------------------------------------------------------------

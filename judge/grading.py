@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Generation, LanguageModel, SamplingParams, TokenRecord
+from backends.base import Generation, LanguageModel, SamplingParams, TokenRecord, capabilities_of
 from core.errors import ConfidantError
-from judge.config import JudgeConfig, Progress, _is_http, _params
+from judge.config import JudgeConfig, Progress, _params
 from judge.prompts import (
     SCORE_CLOSE,
     SCORE_MARKER,
@@ -230,7 +230,7 @@ def grade_batch(
     if item_ids is not None and len(item_ids) != len(items):
         raise ConfidantError("item_ids must have one id per item")
     prompts = [grading_prompt(q, r, config.scale, config.direct) for q, r in items]
-    if _is_http(lm):
+    if not capabilities_of(lm).exact_scoring:
         return [
             _grade_http(lm, prompts[i], q, r, config, i, item_ids[i] if item_ids else None)
             for i, (q, r) in enumerate(items)

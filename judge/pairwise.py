@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from backends.base import Generation, LanguageModel
+from backends.base import Generation, LanguageModel, capabilities_of
 from core.errors import ConfidantError
-from judge.config import JudgeConfig, Progress, _is_http
+from judge.config import JudgeConfig, Progress
 from judge.grading import _emit, _emitted_first, _generate, _sample_with_top, top_k_distribution
 from judge.prompts import (
     SCORE_CLOSE,
@@ -212,7 +212,7 @@ def compare_batch(
             pairwise_prompt(q, x, y, config.direct),
             pairwise_prompt(q, y, x, config.direct),
         ]
-    if _is_http(lm):
+    if not capabilities_of(lm).exact_scoring:
         reads = [_read_verdict_http(lm, p, config) for p in prompts]
     else:
         if progress:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from backends.base import Generation
+from backends.base import Capabilities, Generation
 from core.errors import ConfidantError
 from uq.cip.calibration import CalibrationResult, calibrate_thresholds
 from uq.cip.class_sets import ORACLE_POSTERIOR_LABEL, parse_class_set
@@ -186,6 +186,7 @@ class ScriptedLM:
     """Replies from a list, one per sample call; records the seeds."""
 
     model_id = "scripted"
+    capabilities = Capabilities()
 
     def __init__(self, replies):
         self.replies = list(replies)

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from backends.base import Generation, SamplingParams, TokenRecord
+from backends.base import Capabilities, Generation, SamplingParams, TokenRecord
 from core.errors import ConfidantError
 from uq.inv.maths import inv_entropy
 from uq.inv.measures import inv_entropy_from_responses
@@ -55,6 +55,7 @@ class FakeLM:
     """Answers from a fixed pool, chosen by a seeded rng; paraphrase prompts get ``reply``."""
 
     model_id = "fake-lm"
+    capabilities = Capabilities()
 
     def __init__(self, reply="1. A\n2. B", pool=("Paris", "Lyon", "Paris.", "Marseille")):
         self.reply = reply

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from backends.base import SamplingParams
+from backends.base import Capabilities, SamplingParams
 from backends.nli import NLIModel
 from core.errors import ConfidantError
 from uq.semantic.black_box import (
@@ -108,6 +108,7 @@ def test_without_mixed_temperatures_samples_still_come_from_one_call(
 ):
     class PlainLM:  # a backend whose sample_batch cannot mix temperatures
         model_id = "plain"
+        capabilities = Capabilities(per_row_temperature=False)
 
         def sample(self, prompt, params, *, chat=True):
             return tiny_lm.sample(prompt, params, chat=chat)

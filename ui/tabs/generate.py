@@ -7,7 +7,7 @@ import time
 
 import gradio as gr
 
-from backends.base import SamplingParams
+from backends.base import SamplingParams, capabilities_of
 from store.runs import save_run
 from ui.context import AppContext, annotator_of, session_of, user_errors
 from ui.plots.trace import entropy_highlights, summary_markdown, trace_figure
@@ -47,9 +47,7 @@ def make_generate_handler(ctx: AppContext):
         try:
             from transformers import TextIteratorStreamer
 
-            from backends.hf import HFCausalLM
-
-            if isinstance(lm, HFCausalLM):
+            if capabilities_of(lm).streams:
                 streamer = TextIteratorStreamer(
                     lm.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
                 )

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import SamplingParams
+from backends.base import SamplingParams, capabilities_of
 from core.errors import ConfidantError
 from uq.cip.class_sets import (
     MAX_QUESTION_CHARS,
@@ -63,7 +63,7 @@ def chat_text(lm: Any, system: str, user: str, assistant_prefix: str = "") -> st
     system role gets the system text folded into the user turn. A beginning-of-sequence token
     written by the template is dropped when the tokenizer adds it again on encoding.
     """
-    tok = getattr(lm, "tokenizer", None)
+    tok = lm.tokenizer if capabilities_of(lm).token_ids else None
     template = getattr(tok, "chat_template", None) if tok is not None else None
     if not template:
         return f"{system}\n\n{user}\n\n{assistant_prefix}"

@@ -28,13 +28,12 @@ internals: :func:`score_pasted_answers`.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import asdict
 
-from backends.base import Generation, LanguageModel, SamplingParams
+from backends.base import Generation, LanguageModel, SamplingParams, capabilities_of
 from core.errors import ConfidantError
 from uq.semantic.clustering import (
     normalise_answer_text,
@@ -69,13 +68,6 @@ DEFAULT_PROMPT = "Answer the following question as briefly as possible.\n{questi
 # --------------------------------------------------------------------------------------------
 
 
-def _supports_mixed_temperatures(lm) -> bool:
-    try:
-        return "temperatures" in inspect.signature(lm.sample_batch).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def sample_answers(
     lm: LanguageModel,
     prompt: str,
@@ -98,7 +90,8 @@ def sample_answers(
             f"the reference temperature must be between 0 and 5, got {reference_temperature}"
         )
     n = params.n
-    if params.temperature > 0 and reference_temperature > 0 and _supports_mixed_temperatures(lm):
+    mixed = capabilities_of(lm).per_row_temperature
+    if params.temperature > 0 and reference_temperature > 0 and mixed:
         one = SamplingParams(**{**asdict(params), "n": 1})
         out = lm.sample_batch(
             [prompt] * (n + 1),
