@@ -22,15 +22,11 @@ from store.db import Store
 from store.export import export_runs_csv
 from store.runs import get_run
 from ui.context import AppContext, user_errors
-from ui.tabs.cip import CipTab
-from ui.tabs.generate import make_generate_handler
-from ui.tabs.history import open_run
-from ui.tabs.inv import OFFLINE_EXAMPLE, make_inv_handler, make_offline_handler
-from ui.tabs.semantic_handlers import (
-    make_evaluate_handler,
-    make_pasted_handler,
-    make_semantic_handler,
-)
+from ui.tabs.cip_handlers import CipHandlers
+from ui.tabs.generate import GenerateHandlers
+from ui.tabs.history import HistoryHandlers
+from ui.tabs.inv import OFFLINE_EXAMPLE, InvHandlers
+from ui.tabs.semantic_handlers import SemanticHandlers
 
 NLI = "NLI cross-encoder"
 LONG = "x" * 100_000
@@ -59,7 +55,7 @@ CIP = ["", "oracle", "cip", "posterior", 0.1, False, 20, 3, 0, 2, 0, 0]
 @dataclass
 class App:
     ctx: AppContext
-    cip: CipTab
+    cip: CipHandlers
     tmp: Path
 
     def file(self, name: str, content: str | bytes) -> str:
@@ -88,7 +84,7 @@ def app(tmp_path_factory, tiny_lm_dir, tiny_nli_dir, minilm):
     backends._objects["embedder"] = minilm  # the session's loaded MiniLM
     tmp = tmp_path_factory.mktemp("bad-input")
     ctx = AppContext(backends=backends, store=Store(tmp / "app.db"))
-    return App(ctx=ctx, cip=CipTab(ctx), tmp=tmp)
+    return App(ctx=ctx, cip=CipHandlers(ctx), tmp=tmp)
 
 
 def no_progress(*args, **kwargs):
@@ -100,35 +96,36 @@ def no_progress(*args, **kwargs):
 
 def generate(app, question="What is the capital of France?", temperature=0.0, top_p=1.0,
              top_k=0, max_new_tokens=2, seed=0):  # fmt: skip
-    return list(make_generate_handler(app.ctx)(question, temperature, top_p, top_k,
-                                               max_new_tokens, seed))[-1]  # fmt: skip
+    return list(GenerateHandlers(app.ctx).generate(question, temperature, top_p, top_k,
+                                                   max_new_tokens, seed))[-1]  # fmt: skip
 
 
 def ask(app, question="What is the capital of France?", n=2, temperature=1.0, max_new=2,
         entailment=NLI, threshold=0.75, seed=0):  # fmt: skip
-    return make_semantic_handler(app.ctx)(question, n, temperature, max_new, entailment, True,
-                                          True, threshold, seed)  # fmt: skip
+    return SemanticHandlers(app.ctx).ask(question, n, temperature, max_new, entailment, True,
+                                         True, threshold, seed)  # fmt: skip
 
 
 def pasted(app, answers="Paris\nLondon", upload=None, lls="", entailment=NLI, question="q"):
-    return make_pasted_handler(app.ctx)(question, answers, upload, lls, entailment, True, True,
-                                        0.75)  # fmt: skip
+    return SemanticHandlers(app.ctx).score_pasted(question, answers, upload, lls, entailment,
+                                                  True, True, 0.75)  # fmt: skip
 
 
 def evaluate(app, upload=None, bundled=True, limit=1, n=2, max_new=2):
-    return make_evaluate_handler(app.ctx)(upload, bundled, limit, n, max_new, NLI,
-                                          "SQuAD F1 ≥ 0.5", 0, progress=no_progress)  # fmt: skip
+    return SemanticHandlers(app.ctx).evaluate(upload, bundled, limit, n, max_new, NLI,
+                                              "SQuAD F1 ≥ 0.5", 0,
+                                              progress=no_progress)  # fmt: skip
 
 
 def inv(app, question="What is the capital of France?", method="given",
         own="Name the French capital.", n=1, replicates=2, bootstraps=2, temperature=0.7,
         max_new=2, delta=0.7):  # fmt: skip
-    return make_inv_handler(app.ctx)(question, method, own, n, replicates, "embedding",
-                                     bootstraps, 0, temperature, max_new, delta)  # fmt: skip
+    return InvHandlers(app.ctx).measure(question, method, own, n, replicates, "embedding",
+                                        bootstraps, 0, temperature, max_new, delta)  # fmt: skip
 
 
 def offline(app, table=OFFLINE_EXAMPLE, upload=None, bootstraps=2):
-    return make_offline_handler(app.ctx)(table, upload, "embedding", bootstraps, 0)
+    return InvHandlers(app.ctx).measure_offline(table, upload, "embedding", bootstraps, 0)
 
 
 def cip_start(app, **changes):
@@ -164,7 +161,7 @@ def cip_benchmark(app, seeds="0", classes="", key=None):
 def history_open(app, run_id=None):
     if run_id is None:
         run_id = _saved_run(app)
-    return user_errors(lambda rid: open_run(app.ctx, rid))(run_id)
+    return HistoryHandlers(app.ctx).open_run(run_id)
 
 
 def _saved_run(app) -> str:

@@ -27,7 +27,7 @@ from tests.backends.fake_openai import FakeOpenAI
 from tests.helpers import free_port
 from ui.app import build_app
 from ui.context import AppContext
-from ui.tabs.generate import make_generate_handler
+from ui.tabs.generate import GenerateHandlers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -236,7 +236,7 @@ def test_openai_server_failures_reach_the_generate_handler_as_messages(
     )
     fake_server.mode = mode
     with pytest.raises(gr.Error, match=message):
-        list(make_generate_handler(ctx)("Capital of France?", 0.0, 1.0, 0, 8, 0, None))
+        list(GenerateHandlers(ctx).generate("Capital of France?", 0.0, 1.0, 0, 8, 0, None))
     assert list_runs(ctx.store) == []
 
 
@@ -252,7 +252,7 @@ def test_an_unreachable_server_is_a_message(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     ctx = context_from_flags("--openai-base-url", url, "--db", str(tmp_path / "a.db"))
     with pytest.raises(gr.Error, match="Could not reach the server"):
-        list(make_generate_handler(ctx)("hi", 0.0, 1.0, 0, 4, 0, None))
+        list(GenerateHandlers(ctx).generate("hi", 0.0, 1.0, 0, 4, 0, None))
 
 
 def test_an_nli_model_that_fails_to_load_is_a_clear_message_and_not_cached(tmp_path, tiny_lm_dir):

@@ -35,7 +35,7 @@ from tests.backends.fake_openai import FakeOpenAI
 from tests.helpers import free_port, serving
 from ui.app import build_app
 from ui.context import AppContext, annotator_of, redact
-from ui.tabs.generate import make_generate_handler
+from ui.tabs.generate import GenerateHandlers
 
 USERS = [("alice", "pw-alice"), ("bob", "pw-bob")]
 SENTINEL = "sentinel-" + secrets.token_hex(6)  # stored data no anonymous answer may contain
@@ -366,7 +366,7 @@ def test_api_keys_never_reach_the_database_exports_or_logs(tmp_path, monkeypatch
                 ]
             )
         )
-        generate = make_generate_handler(ctx)
+        generate = GenerateHandlers(ctx).generate
         *_, status = list(generate("Capital of France?", 0.0, 1.0, 0, 8, 0, None))[-1]
         assert "Saved as run" in status
         # A server whose error reply quotes the key it was sent.

@@ -15,8 +15,8 @@ from store.runs import list_runs
 from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
-from ui.tabs.generate import make_generate_handler
-from ui.tabs.history import open_run
+from ui.tabs.generate import GenerateHandlers, render_trace
+from ui.tabs.history import HistoryHandlers
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def ctx(tmp_path, tiny_lm_dir):
 
 
 def test_generate_handler_streams_then_saves_and_history_rebuilds(ctx):
-    handler = make_generate_handler(ctx)
+    handler = GenerateHandlers(ctx).generate
     outputs = list(handler("What is the capital of France?", 0.0, 1.0, 0, 12, 0, None))
     assert len(outputs) >= 2
     text, fig, highlights, summary, status = outputs[-1]
@@ -36,14 +36,13 @@ def test_generate_handler_streams_then_saves_and_history_rebuilds(ctx):
     assert "".join(t for t, _ in highlights) == text
     runs = list_runs(ctx.store)
     assert len(runs) == 1 and runs[0]["kind"] == "trace"
-    view = open_run(
+    view = HistoryHandlers(
         AppContext(
             backends=Backends(BackendConfig(model="no-such-model")),
             store=ctx.store,
-            history_renderers={"trace": __import__("ui.tabs.history", fromlist=["x"]).render_trace},
-        ),
-        runs[0]["id"],
-    )
+            history_renderers={"trace": render_trace},
+        )
+    ).run_view(runs[0]["id"])
     assert list(view["plot"].data[0].y) == list(fig.data[0].y)
     assert view["highlights"] == highlights
 
@@ -60,7 +59,7 @@ def test_generate_handler_streams_then_saves_and_history_rebuilds(ctx):
     ],
 )
 def test_bad_input_is_a_message_and_stores_nothing(ctx, question, temperature, max_new, message):
-    handler = make_generate_handler(ctx)
+    handler = GenerateHandlers(ctx).generate
     with pytest.raises(gr.Error, match=message):
         list(handler(question, temperature, 1.0, 0, max_new, 0, None))
     assert list_runs(ctx.store) == []
@@ -72,7 +71,7 @@ def test_a_model_that_cannot_load_is_a_message_and_the_app_keeps_going(tmp_path)
         store=Store(tmp_path / "a.db"),
     )
     with pytest.raises(gr.Error, match="Could not load model"):
-        list(make_generate_handler(ctx)("hi", 0.0, 1.0, 0, 5, 0, None))
+        list(GenerateHandlers(ctx).generate("hi", 0.0, 1.0, 0, 5, 0, None))
 
 
 def test_app_in_process_with_gradio_client(ctx):

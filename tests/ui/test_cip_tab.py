@@ -20,7 +20,7 @@ from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
 from ui.plots.cip import set_markdown
-from ui.tabs.cip import CipTab, render_cip_game
+from ui.tabs.cip_handlers import CipHandlers, render_cip_game
 
 # class key, posterior, method, hypotheses, alpha, finite, n_cal, L, cal seed, n_est, ε, seed
 SETTINGS = ["", "oracle", "cip", "posterior", 0.1, False, 30, 6, 0, 4, 0, 0]
@@ -34,7 +34,7 @@ def ctx(tmp_path, tiny_lm_dir):
 
 @pytest.fixture
 def tab(ctx):
-    return CipTab(ctx)
+    return CipHandlers(ctx)
 
 
 def test_human_game_turn_by_turn_stored_and_reviewable(tab, ctx):
@@ -231,7 +231,7 @@ def test_tab_endpoints_over_gradio_client(ctx):
 def test_user_errors_wrap_gives_gradio_message(ctx):
     from ui.context import user_errors
 
-    tab = CipTab(ctx)
+    tab = CipHandlers(ctx)
     with pytest.raises(gr.Error, match="Start a game"):
         user_errors(tab.answer)("", "yes")
 

@@ -15,12 +15,11 @@ from store.db import Store
 from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.context import AppContext
-from ui.tabs.history import open_run
+from ui.tabs.history import HistoryHandlers
 from ui.tabs.inv import (
     OFFLINE_EXAMPLE,
+    InvHandlers,
     create_inv_entropy_tab,
-    make_inv_handler,
-    make_offline_handler,
     render_inv_entropy,
 )
 
@@ -53,7 +52,7 @@ def _args(**overrides):
 
 
 def test_handler_shows_everything_saves_and_history_rebuilds(ctx):
-    inputs, responses, heatmaps, histogram, measures, status = make_inv_handler(ctx)(*_args())
+    inputs, responses, heatmaps, histogram, measures, status = InvHandlers(ctx).measure(*_args())
     assert "Saved as run" in status
     assert [row[3] for row in inputs] == ["What is the capital of France?"] + OWN.splitlines()
     assert inputs[0][2] == 1.0 and all(0.0 <= row[2] <= 1.0 for row in inputs)
@@ -72,7 +71,7 @@ def test_handler_shows_everything_saves_and_history_rebuilds(ctx):
         store=ctx.store,
         history_renderers={"inv_entropy": render_inv_entropy},
     )
-    view = open_run(offline_ctx, run["id"])
+    view = HistoryHandlers(offline_ctx).run_view(run["id"])
     for rebuilt, fresh in zip(view["plot"].data, heatmaps.data, strict=True):
         assert np.array_equal(np.asarray(rebuilt.z), np.asarray(fresh.z))
     assert [list(t.x) for t in view["plot2"].data] == [list(t.x) for t in histogram.data]
@@ -80,7 +79,7 @@ def test_handler_shows_everything_saves_and_history_rebuilds(ctx):
 
 
 def test_paraphrase_handler_on_the_tiny_model(ctx):
-    inputs, *_, status = make_inv_handler(ctx)(
+    inputs, *_, status = InvHandlers(ctx).measure(
         *_args(method="paraphrase", own_list="", n=3, max_new_tokens=3)
     )
     assert len(inputs) == 4 and "Saved as run" in status
@@ -113,12 +112,12 @@ def test_paraphrase_handler_on_the_tiny_model(ctx):
 )
 def test_bad_input_is_a_message_and_stores_nothing(ctx, overrides, message):
     with pytest.raises(gr.Error, match=message):
-        make_inv_handler(ctx)(*_args(**overrides))
+        InvHandlers(ctx).measure(*_args(**overrides))
     assert list_runs(ctx.store) == []
 
 
 def test_offline_handler_with_pasted_text_and_with_a_file(ctx, tmp_path):
-    handler = make_offline_handler(ctx)
+    handler = InvHandlers(ctx).measure_offline
     inputs, responses, heatmaps, histogram, measures, status = handler(
         OFFLINE_EXAMPLE, None, "embedding", 8, 1
     )
@@ -152,7 +151,7 @@ def test_offline_handler_with_pasted_text_and_with_a_file(ctx, tmp_path):
 )
 def test_offline_bad_input_is_a_message(ctx, table, similarity, bootstraps, message):
     with pytest.raises(gr.Error, match=message):
-        make_offline_handler(ctx)(table, None, similarity, bootstraps, 0)
+        InvHandlers(ctx).measure_offline(table, None, similarity, bootstraps, 0)
     assert list_runs(ctx.store) == []
 
 

@@ -14,13 +14,11 @@ from store.db import Store
 from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.context import AppContext
-from ui.tabs.history import create_history_tab, open_run
+from ui.tabs.history import HistoryHandlers, create_history_tab
 from ui.tabs.semantic import create_semantic_tab
 from ui.tabs.semantic_handlers import (
+    SemanticHandlers,
     generation_view,
-    make_evaluate_handler,
-    make_pasted_handler,
-    make_semantic_handler,
     render_semantic,
 )
 
@@ -41,7 +39,7 @@ def ctx(tmp_path, tiny_lm_dir, tiny_nli_dir):
 def ask(ctx, question="What is the capital of France?", n=4, temperature=1.0, max_new=6,
         entailment=NLI, strict=True, condition=True, threshold=0.75, seed=1,
         pair_measures=True):  # fmt: skip
-    handler = make_semantic_handler(ctx)
+    handler = SemanticHandlers(ctx).ask
     return handler(question, n, temperature, max_new, entailment, strict, condition, threshold,
                    seed, pair_measures, None, progress=no_progress)  # fmt: skip
 
@@ -79,7 +77,7 @@ def test_ask_saves_a_run_that_history_rebuilds_without_a_model(ctx):
         store=ctx.store,
         history_renderers={"semantic_entropy": render_semantic},
     )
-    view = open_run(offline, runs[0]["id"])
+    view = HistoryHandlers(offline).run_view(runs[0]["id"])
     assert list(view["plot"].data[0].y) == list(clusters.data[0].y)
     assert view["plot2"].data[0].z.tolist() == heat.data[0].z.tolist()
     fig, hl = generation_view(state, "sample #2")
@@ -88,7 +86,7 @@ def test_ask_saves_a_run_that_history_rebuilds_without_a_model(ctx):
 
 
 def test_pasted_answers_with_embeddings(ctx):
-    handler = make_pasted_handler(ctx)
+    handler = SemanticHandlers(ctx).score_pasted
     md, clusters, heat, answers, status = handler(
         "Capital of France?", "Paris\nIt is Paris.\nLondon", None, "-0.1\n-0.2\n-3", EMB,
         True, True, 0.75, None,
@@ -101,7 +99,7 @@ def test_pasted_answers_with_embeddings(ctx):
 def test_pasted_answers_from_a_file(ctx, tmp_path):
     path = tmp_path / "answers.csv"
     path.write_text("answer,log_likelihood\nParis,-0.5\nParis.,-0.7\nLyon,-2\n")
-    md, clusters, heat, answers, status = make_pasted_handler(ctx)(
+    md, clusters, heat, answers, status = SemanticHandlers(ctx).score_pasted(
         "", "", str(path), "", NLI, True, False, 0.75, None
     )
     assert "Saved as run" in status and "Semantic entropy (likelihood)" in md
@@ -152,12 +150,14 @@ def test_ask_bad_input_is_a_message_and_stores_nothing(ctx, overrides, message):
 )
 def test_pasted_bad_input_is_a_message_and_stores_nothing(ctx, answers, lls, entailment, message):
     with pytest.raises(gr.Error, match=message):
-        make_pasted_handler(ctx)("q", answers, None, lls, entailment, True, True, 0.75, None)
+        SemanticHandlers(ctx).score_pasted(
+            "q", answers, None, lls, entailment, True, True, 0.75, None
+        )
     assert list_runs(ctx.store) == []
 
 
 def test_evaluate_handler_runs_the_bundled_set_and_resumes(ctx):
-    handler = make_evaluate_handler(ctx)
+    handler = SemanticHandlers(ctx).evaluate
     args = (None, True, 2, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0)
     metrics, questions, roc, rej, files, status = handler(*args, progress=no_progress)
     assert "2 computed, 0 from the cache" in status
@@ -190,15 +190,15 @@ def test_evaluate_handler_runs_the_bundled_set_and_resumes(ctx):
 )
 def test_evaluate_bad_input(ctx, args, message):
     with pytest.raises(gr.Error, match=message):
-        make_evaluate_handler(ctx)(*args, progress=no_progress)
+        SemanticHandlers(ctx).evaluate(*args, progress=no_progress)
 
 
 def test_evaluate_bad_upload(ctx, tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("question,gold\nq,a\n")
     with pytest.raises(gr.Error, match="columns"):
-        make_evaluate_handler(ctx)(str(path), False, 2, 2, 4, NLI, "Exact match", 0,
-                                   progress=no_progress)  # fmt: skip
+        SemanticHandlers(ctx).evaluate(str(path), False, 2, 2, 4, NLI, "Exact match", 0,
+                                       progress=no_progress)  # fmt: skip
 
 
 def test_semantic_endpoints_with_gradio_client(ctx):

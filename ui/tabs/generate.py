@@ -9,6 +9,7 @@ import gradio as gr
 
 from backends.base import SamplingParams, capabilities_of
 from store.runs import save_run
+from ui.components.results import saved_note, token_highlights
 from ui.context import AppContext, annotator_of, session_of, user_errors
 from ui.plots.trace import entropy_highlights, summary_markdown, trace_figure
 from uq.trace import TraceResult, clean_question, run_trace
@@ -25,11 +26,18 @@ def trace_views(result: TraceResult):
     )
 
 
-def make_generate_handler(ctx: AppContext):
+class GenerateHandlers:
+    """The Generate tab's event handlers, callable directly (tests) or from Gradio."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
     @user_errors
     def generate(
-        question, temperature, top_p, top_k, max_new_tokens, seed, request: gr.Request = None
+        self, question, temperature, top_p, top_k, max_new_tokens, seed, request: gr.Request = None
     ):
+        """Stream the answer as it is generated, then save the run; yields (answer text,
+        entropy figure, highlights, summary markdown, status)."""
         question = clean_question(question)
         params = SamplingParams(
             n=1,
@@ -39,7 +47,7 @@ def make_generate_handler(ctx: AppContext):
             max_new_tokens=int(max_new_tokens),
             seed=int(seed) if seed not in (None, "") else None,
         ).validate()
-        lm = ctx.backends.generator()
+        lm = self.ctx.backends.generator()
         yield "", None, None, "Generating…", ""
         started = time.perf_counter()
         box: dict = {}
@@ -75,7 +83,7 @@ def make_generate_handler(ctx: AppContext):
             raise box["error"]
         result: TraceResult = box["result"]
         run_id = save_run(
-            ctx.store,
+            self.ctx.store,
             kind="trace",
             model=result.model,
             params=result.params,
@@ -88,12 +96,24 @@ def make_generate_handler(ctx: AppContext):
             duration=time.perf_counter() - started,
         )
         text, fig, highlights, summary = trace_views(result)
-        yield text, fig, highlights, summary, f"Saved as run `{run_id}` (History tab)."
+        yield text, fig, highlights, summary, saved_note(run_id)
 
-    return generate
+
+def render_trace(run: dict) -> dict:
+    """History view of a stored trace run, rebuilt without a model."""
+    result = TraceResult.from_dict(run["result"])
+    return {
+        "markdown": f"**Question:** {result.question}\n\n**Answer:** {result.generation.text}\n\n"
+        + summary_markdown(result.summary, result.notes),
+        "plot": trace_figure(result.generation),
+        "highlights": entropy_highlights(result.generation),
+    }
 
 
 def create_generate_tab(ctx: AppContext) -> None:
+    """Lay out the Generate tab and wire its button to ``GenerateHandlers.generate``."""
+    ctx.history_renderers["trace"] = render_trace
+    handlers = GenerateHandlers(ctx)
     with gr.Tab("Generate", id="generate"):
         gr.Markdown(
             "Ask a question and watch the model answer. Each token is scored by the **entropy** "
@@ -117,16 +137,12 @@ def create_generate_tab(ctx: AppContext) -> None:
                     max_new = gr.Slider(1, 1024, value=64, step=1, label="Max new tokens")
                     seed = gr.Number(value=0, precision=0, label="Seed")
         answer = gr.Textbox(label="Answer", lines=4, interactive=False)
-        highlights = gr.HighlightedText(
-            label="Answer coloured by token entropy (darker = more uncertain)",
-            combine_adjacent=False,
-            show_legend=True,
-        )
+        highlights = token_highlights("Answer coloured by token entropy (darker = more uncertain)")
         plot = gr.Plot(label="Entropy and surprisal per token")
         summary = gr.Markdown()
         status = gr.Markdown()
         go_btn.click(
-            make_generate_handler(ctx),
+            handlers.generate,
             inputs=[question, temperature, top_p, top_k, max_new, seed],
             outputs=[answer, plot, highlights, summary, status],
             api_name="generate",

@@ -8,52 +8,86 @@ from core.errors import ConfidantError
 from store.export import export_runs_csv
 from store.judgements import export_judgements
 from store.runs import get_run, list_runs
+from ui.components.results import first_cell_of_selected_row, token_highlights
 from ui.context import AppContext, annotator_of, user_errors
-from ui.plots.trace import entropy_highlights, summary_markdown, trace_figure
-from uq.trace import TraceResult
 
 RUN_TABLE_COLUMNS = ["id", "kind", "title", "model", "created", "annotator"]
 
 
-def render_trace(run: dict) -> dict:
-    result = TraceResult.from_dict(run["result"])
-    return {
-        "markdown": f"**Question:** {result.question}\n\n**Answer:** {result.generation.text}\n\n"
-        + summary_markdown(result.summary, result.notes),
-        "plot": trace_figure(result.generation),
-        "highlights": entropy_highlights(result.generation),
-    }
+class HistoryHandlers:
+    """The History tab's event handlers, callable directly (tests) or from Gradio. Each kind of
+    run is shown by the ``render_<kind>(run) -> dict`` its own tab registers in
+    ``ctx.history_renderers``."""
 
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
 
-def runs_table(ctx: AppContext, kind: str | None = None) -> list[list]:
-    rows = list_runs(ctx.store, kind=None if kind in (None, "", "all") else kind)
-    return [[r.get(c) or "" for c in RUN_TABLE_COLUMNS] for r in rows]
+    @user_errors
+    def list_runs(self, k):
+        """The runs table, newest first, of one kind or of all (``"all"``)."""
+        rows = list_runs(self.ctx.store, kind=None if k in (None, "", "all") else k)
+        return [[r.get(c) or "" for c in RUN_TABLE_COLUMNS] for r in rows]
 
+    def run_view(self, run_id: str) -> dict:
+        """The view of a stored run (markdown, plot, plot2, highlights, json), rebuilt from the
+        database by the renderer of its kind; a ``ConfidantError`` for a missing id."""
+        run_id = (run_id or "").strip()
+        if not run_id:
+            raise ConfidantError("Pick a run from the table (or paste its id) first.")
+        run = get_run(self.ctx.store, run_id)
+        if run is None:
+            raise ConfidantError(f"No run with id {run_id!r}.")
+        renderer = self.ctx.history_renderers.get(run["kind"])
+        no_view = f"Runs of kind `{run['kind']}` have no view; the stored result is below."
+        view = renderer(run) if renderer else {"markdown": no_view}
+        header = (
+            f"### {run['kind']} · {run['created']}\nmodel `{run['model']}` · seed {run['seed']} · "
+            f"{(run['duration'] or 0):.2f} s\n\n"
+        )
+        view["markdown"] = header + view.get("markdown", "")
+        view["json"] = {"params": run["params"], "result": run["result"]}
+        return view
 
-def open_run(ctx: AppContext, run_id: str) -> dict:
-    run_id = (run_id or "").strip()
-    if not run_id:
-        raise ConfidantError("Pick a run from the table (or paste its id) first.")
-    run = get_run(ctx.store, run_id)
-    if run is None:
-        raise ConfidantError(f"No run with id {run_id!r}.")
-    renderer = ctx.history_renderers.get(run["kind"])
-    view = (
-        renderer(run)
-        if renderer
-        else {"markdown": f"Runs of kind `{run['kind']}` have no view; the stored result is below."}
-    )
-    header = (
-        f"### {run['kind']} · {run['created']}\nmodel `{run['model']}` · seed {run['seed']} · "
-        f"{(run['duration'] or 0):.2f} s\n\n"
-    )
-    view["markdown"] = header + view.get("markdown", "")
-    view["json"] = {"params": run["params"], "result": run["result"]}
-    return view
+    @user_errors
+    def open_run(self, rid):
+        """(markdown, highlights, plot, second plot, stored JSON) of one run."""
+        v = self.run_view(rid)
+        return (
+            v.get("markdown", ""),
+            v.get("highlights"),
+            v.get("plot"),
+            v.get("plot2"),
+            v.get("json"),
+        )
+
+    @user_errors
+    def export_runs(self):
+        return str(export_runs_csv(self.ctx.store))
+
+    @user_errors
+    def export_mine(self, request: gr.Request = None):
+        """The logged-in (or named) annotator's judgements as CSV."""
+        who = annotator_of(request)
+        if not who:  # never fall through to "everyone's" (annotator=None means all)
+            raise ConfidantError(
+                "Log in to export your judgements."
+                if self.ctx.auth_enabled
+                else "Nobody is logged in, so no judgements are yours: use “Export all judgements”."
+            )
+        return str(export_judgements(self.ctx.store, annotator=who))
+
+    @user_errors
+    def export_all(self, request: gr.Request = None):
+        """Every annotator's judgements as CSV; refused when login is on."""
+        # A logged-in request means login is on, whatever the context says.
+        if self.ctx.auth_enabled or getattr(request, "username", None):
+            raise ConfidantError("With login on, each annotator exports their own judgements.")
+        return str(export_judgements(self.ctx.store))
 
 
 def create_history_tab(ctx: AppContext) -> None:
-    ctx.history_renderers.setdefault("trace", render_trace)
+    """Lay out the History tab and wire its buttons to ``HistoryHandlers``."""
+    h = HistoryHandlers(ctx)
     with gr.Tab("History", id="history"):
         gr.Markdown("Every run is saved. Open one to see it again, rebuilt from the database.")
         with gr.Row():
@@ -69,9 +103,7 @@ def create_history_tab(ctx: AppContext) -> None:
             run_id = gr.Textbox(label="Run id", scale=3)
             open_btn = gr.Button("Open", variant="primary", scale=0)
         md = gr.Markdown()
-        highlights = gr.HighlightedText(
-            label="Tokens coloured by entropy", combine_adjacent=False, show_legend=True
-        )
+        highlights = token_highlights()
         plot = gr.Plot(label="Plot")
         plot2 = gr.Plot(label="Second plot", visible=True)
         raw = gr.JSON(label="Stored parameters and result", open=False)
@@ -81,56 +113,13 @@ def create_history_tab(ctx: AppContext) -> None:
             all_judg_btn = gr.Button("Export all judgements (CSV)", visible=not ctx.auth_enabled)
         export_file = gr.File(label="Download", interactive=False)
 
-        @user_errors
-        def do_refresh(k):
-            return runs_table(ctx, k)
-
-        @user_errors
-        def do_open(rid):
-            v = open_run(ctx, rid)
-            return (
-                v.get("markdown", ""),
-                v.get("highlights"),
-                v.get("plot"),
-                v.get("plot2"),
-                v.get("json"),
-            )
-
-        def pick(evt: gr.SelectData, data):
-            try:
-                row = evt.index[0]
-                return data.iloc[row, 0] if hasattr(data, "iloc") else data[row][0]
-            except Exception:  # noqa: BLE001
-                return gr.skip()
-
-        @user_errors
-        def do_export_runs():
-            return str(export_runs_csv(ctx.store))
-
-        @user_errors
-        def do_export_mine(request: gr.Request = None):
-            who = annotator_of(request)
-            if not who:  # never fall through to "everyone's" (annotator=None means all)
-                raise ConfidantError(
-                    "Log in to export your judgements."
-                    if ctx.auth_enabled
-                    else "Nobody is logged in, so no judgements are yours: use "
-                    "“Export all judgements”."
-                )
-            return str(export_judgements(ctx.store, annotator=who))
-
-        @user_errors
-        def do_export_all(request: gr.Request = None):
-            # A logged-in request means login is on, whatever the context says.
-            if ctx.auth_enabled or getattr(request, "username", None):
-                raise ConfidantError("With login on, each annotator exports their own judgements.")
-            return str(export_judgements(ctx.store))
-
-        refresh.click(do_refresh, [kind], [table], api_name="list_runs")
-        kind.change(do_refresh, [kind], [table], api_visibility="private")
-        table.select(pick, [table], [run_id], api_visibility="private")
-        open_btn.click(do_open, [run_id], [md, highlights, plot, plot2, raw], api_name="open_run")
-        runs_btn.click(do_export_runs, None, [export_file], api_name="export_runs")
-        judg_btn.click(do_export_mine, None, [export_file], api_name="export_my_judgements")
-        all_judg_btn.click(do_export_all, None, [export_file], api_name="export_all_judgements")
-        ctx.on_load.append((do_refresh, [kind], [table]))
+        refresh.click(h.list_runs, [kind], [table], api_name="list_runs")
+        kind.change(h.list_runs, [kind], [table], api_visibility="private")
+        table.select(first_cell_of_selected_row, [table], [run_id], api_visibility="private")
+        open_btn.click(
+            h.open_run, [run_id], [md, highlights, plot, plot2, raw], api_name="open_run"
+        )
+        runs_btn.click(h.export_runs, None, [export_file], api_name="export_runs")
+        judg_btn.click(h.export_mine, None, [export_file], api_name="export_my_judgements")
+        all_judg_btn.click(h.export_all, None, [export_file], api_name="export_all_judgements")
+        ctx.on_load.append((h.list_runs, [kind], [table]))

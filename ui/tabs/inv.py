@@ -4,13 +4,14 @@ perturbations moved the answer; plus an offline mode for answers collected elsew
 
 from __future__ import annotations
 
-import math
 import time
 
 import gradio as gr
 
 from core.errors import ConfidantError
 from store.runs import save_run
+from ui.components.inputs import number
+from ui.components.results import saved_note
 from ui.context import AppContext, annotator_of, session_of, user_errors
 from ui.plots.inv import (
     INPUT_COLUMNS,
@@ -73,40 +74,35 @@ def render_inv_entropy(run: dict) -> dict:
     }
 
 
-def _number(value, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfidantError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ConfidantError(f"{name} must be a finite number")
-    return number
+class InvHandlers:
+    """The Inv-Entropy tab's event handlers, callable directly (tests) or from Gradio."""
 
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
 
-def _save(ctx: AppContext, run: InvEntropyRun, request, started: float, model: str | None) -> str:
-    generations = [
-        (f"x{i}.r{k + 1}", generation)
-        for i, row in enumerate(run.generations or [])
-        for k, generation in enumerate(row)
-    ]
-    return save_run(
-        ctx.store,
-        kind="inv_entropy",
-        model=model,
-        params=run.params,
-        seed=run.params.get("seed"),
-        result=run.to_dict(),
-        generations=generations,
-        title=run.question[:200],
-        annotator=annotator_of(request),
-        session_id=session_of(request),
-        duration=time.perf_counter() - started,
-    )
+    def _save(self, run: InvEntropyRun, request, started: float, model: str | None) -> str:
+        generations = [
+            (f"x{i}.r{k + 1}", generation)
+            for i, row in enumerate(run.generations or [])
+            for k, generation in enumerate(row)
+        ]
+        return save_run(
+            self.ctx.store,
+            kind="inv_entropy",
+            model=model,
+            params=run.params,
+            seed=run.params.get("seed"),
+            result=run.to_dict(),
+            generations=generations,
+            title=run.question[:200],
+            annotator=annotator_of(request),
+            session_id=session_of(request),
+            duration=time.perf_counter() - started,
+        )
 
-
-def make_inv_handler(ctx: AppContext):
     @user_errors
-    def inv_entropy(
+    def measure(
+        self,
         question,
         method,
         own_list,
@@ -120,6 +116,8 @@ def make_inv_handler(ctx: AppContext):
         delta=0.7,
         request: gr.Request = None,
     ):
+        """Perturb the question, answer every version several times, save the run; returns
+        (inputs table, answers table, heatmaps, bootstrap histogram, measures, status)."""
         question = clean_question(question)
         options = check_options(
             perturbation=method,
@@ -129,17 +127,17 @@ def make_inv_handler(ctx: AppContext):
             bootstraps=bootstraps,
             seed=seed,
         )
-        temperature = _number(temperature, "the temperature")
-        max_new_tokens = int(_number(max_new_tokens, "max new tokens"))
-        delta = _number(delta, "GAAP δ")
+        temperature = number(temperature, "the temperature")
+        max_new_tokens = int(number(max_new_tokens, "max new tokens"))
+        delta = number(delta, "GAAP δ")
         if not 0.0 < delta < 1.0:
             raise ConfidantError(f"GAAP δ must be between 0 and 1, got {delta}")
         own = given_perturbation(own_list).perturbations if method == "given" else None
         started = time.perf_counter()
-        lm = ctx.backends.generator()
+        lm = self.ctx.backends.generator()
         needs_embedder = similarity != "nli" or method == "gaap"
-        embed = ctx.backends.embedder() if needs_embedder else None
-        nli = ctx.backends.nli() if similarity == "nli" else None
+        embed = self.ctx.backends.embedder() if needs_embedder else None
+        nli = self.ctx.backends.nli() if similarity == "nli" else None
         run = run_inv_entropy(
             question,
             lm,
@@ -156,25 +154,23 @@ def make_inv_handler(ctx: AppContext):
             max_new_tokens=max_new_tokens,
             gaap_options={"delta": delta} if method == "gaap" else None,
         )
-        run_id = _save(ctx, run, request, started, lm.model_id)
-        return (*inv_views(run), f"Saved as run `{run_id}` (History tab).")
+        run_id = self._save(run, request, started, lm.model_id)
+        return (*inv_views(run), saved_note(run_id))
 
-    return inv_entropy
-
-
-def make_offline_handler(ctx: AppContext):
     @user_errors
-    def inv_entropy_offline_handler(
-        table, upload, similarity, bootstraps, seed, request: gr.Request = None
+    def measure_offline(
+        self, table, upload, similarity, bootstraps, seed, request: gr.Request = None
     ):
+        """Inv-Entropy of answers collected elsewhere (a pasted or uploaded table), saved as a
+        run; returns the same six outputs as ``measure``."""
         options = check_options(
             perturbation="given", similarity=similarity, bootstraps=bootstraps, seed=seed
         )
         path = upload if isinstance(upload, str) and upload else None
         inputs, responses = parse_offline_table(table if not path else None, path=path)
         started = time.perf_counter()
-        embed = ctx.backends.embedder() if similarity != "nli" else None
-        nli = ctx.backends.nli() if similarity == "nli" else None
+        embed = self.ctx.backends.embedder() if similarity != "nli" else None
+        nli = self.ctx.backends.nli() if similarity == "nli" else None
         run = inv_entropy_offline(
             inputs,
             responses,
@@ -184,10 +180,8 @@ def make_offline_handler(ctx: AppContext):
             bootstraps=options["bootstraps"],
             seed=options["seed"],
         )
-        run_id = _save(ctx, run, request, started, "black box (answers supplied)")
-        return (*inv_views(run), f"Saved as run `{run_id}` (History tab).")
-
-    return inv_entropy_offline_handler
+        run_id = self._save(run, request, started, "black box (answers supplied)")
+        return (*inv_views(run), saved_note(run_id))
 
 
 def _result_components():
@@ -205,7 +199,9 @@ def _result_components():
 
 
 def create_inv_entropy_tab(ctx: AppContext) -> None:
+    """Lay out the Inv-Entropy tab and wire its buttons to ``InvHandlers``."""
     ctx.history_renderers["inv_entropy"] = render_inv_entropy
+    handlers = InvHandlers(ctx)
     with gr.Tab("Inv-Entropy", id="inv_entropy"):
         gr.Markdown(
             "**Inv-Entropy** (Song et al. 2025) asks the question in several ways, answers each "
@@ -237,7 +233,7 @@ def create_inv_entropy_tab(ctx: AppContext) -> None:
                     delta = gr.Slider(0.5, 0.95, value=0.7, step=0.01, label="GAAP δ")
         outputs = _result_components()
         go_btn.click(
-            make_inv_handler(ctx),
+            handlers.measure,
             inputs=[
                 question,
                 method,
@@ -275,7 +271,7 @@ def create_inv_entropy_tab(ctx: AppContext) -> None:
             off_btn = gr.Button("Measure my answers")
             off_outputs = _result_components()
             off_btn.click(
-                make_offline_handler(ctx),
+                handlers.measure_offline,
                 inputs=[table, upload, off_similarity, off_bootstraps, off_seed],
                 outputs=off_outputs,
                 api_name="inv_entropy_offline",

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui.components.results import token_highlights
 from ui.context import AppContext
 from ui.tabs.semantic_handlers import (
     CORRECTNESS_CHOICES,
     ENTAILMENT_CHOICES,
     MAX_UI_SAMPLES,
+    SemanticHandlers,
     generation_view,
-    make_evaluate_handler,
-    make_pasted_handler,
-    make_semantic_handler,
     render_semantic,
 )
 from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD
@@ -44,7 +43,10 @@ def _entailment_controls(ctx: AppContext, with_generator: bool = True):
 
 
 def create_semantic_tab(ctx: AppContext) -> None:
+    """Lay out the Semantic entropy tab (ask, pasted answers, evaluate a dataset) and wire its
+    buttons to ``SemanticHandlers``."""
     ctx.history_renderers["semantic_entropy"] = render_semantic
+    handlers = SemanticHandlers(ctx)
     with gr.Tab("Semantic entropy", id="semantic_entropy"):
         gr.Markdown(
             "Sample several answers, group them by **meaning** (bidirectional entailment), and "
@@ -88,11 +90,9 @@ def create_semantic_tab(ctx: AppContext) -> None:
                 state = gr.State()
                 which = gr.Dropdown([], label="Token trace of", interactive=True)
                 trace = gr.Plot(label="Per-token entropy (raw distribution) and surprisal")
-                highlights = gr.HighlightedText(
-                    label="Tokens coloured by entropy", combine_adjacent=False, show_legend=True
-                )
+                highlights = token_highlights()
                 go_btn.click(
-                    make_semantic_handler(ctx),
+                    handlers.ask,
                     inputs=[
                         question,
                         n,
@@ -153,7 +153,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
                     p_heat = gr.Plot(label="Entailment label matrix")
                 p_answers_md = gr.Markdown()
                 p_btn.click(
-                    make_pasted_handler(ctx),
+                    handlers.score_pasted,
                     inputs=[p_question, p_answers, p_file, p_lls, p_ent, p_strict, p_cond, p_thr],
                     outputs=[p_measures, p_clusters, p_heat, p_answers_md, p_status],
                     api_name="score_answers",
@@ -175,7 +175,8 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         )
                         e_bundled = gr.Checkbox(
                             value=True,
-                            label="Use the bundled trivia set (55 questions) when no file is uploaded",
+                            label="Use the bundled trivia set (55 questions) when no file is "
+                            "uploaded",
                         )
                     with gr.Column():
                         e_limit = gr.Number(value=10, precision=0, label="Questions (first N)")
@@ -208,7 +209,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
                 e_questions = gr.Dataframe(label="Per question", interactive=False, wrap=True)
                 e_files = gr.File(label="Download CSV / JSON", file_count="multiple")
                 e_btn.click(
-                    make_evaluate_handler(ctx),
+                    handlers.evaluate,
                     inputs=[
                         e_file,
                         e_bundled,

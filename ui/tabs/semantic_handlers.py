@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -13,6 +12,8 @@ from core.errors import ConfidantError
 from store.eval_cache import EvalCache, export_evaluation
 from store.export import export_dir
 from store.runs import save_run
+from ui.components.inputs import number, upload_path, whole_number
+from ui.components.results import saved_note
 from ui.context import AppContext, annotator_of, session_of, user_errors
 from ui.plots.semantic import (
     answers_markdown,
@@ -45,44 +46,6 @@ CORRECTNESS_CHOICES = {
     "LLM judge (the generator)": "judge",
 }
 MAX_UI_SAMPLES = 50
-
-
-def _int(value, name: str, low: int, high: int) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfidantError(f"{name} must be a whole number") from None
-    if not math.isfinite(number) or number != int(number):
-        raise ConfidantError(f"{name} must be a whole number, got {value}")
-    if not low <= int(number) <= high:
-        raise ConfidantError(f"{name} must be between {low} and {high}, got {int(number)}")
-    return int(number)
-
-
-def _float(value, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfidantError(f"{name} must be a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise ConfidantError(f"{name} must be a finite number")
-    return number
-
-
-def _entailment(ctx: AppContext, choice: str, condition: bool, threshold, *, allow_generator=True):
-    method = ENTAILMENT_CHOICES.get(choice)
-    if method is None:
-        raise ConfidantError(f"unknown entailment choice {choice!r}")
-    if method == "generator" and not allow_generator:
-        raise ConfidantError("pasted answers are compared with NLI or embeddings")
-    return make_entailment(
-        method,
-        nli=ctx.backends.nli() if method == "nli" else None,
-        embedder=ctx.backends.embedder() if method == "embedding" else None,
-        lm=ctx.backends.generator() if method == "generator" else None,
-        condition_on_question=bool(condition),
-        threshold=_float(threshold, "the similarity threshold"),
-    )
 
 
 def result_views(result: SemanticEntropyResult):
@@ -118,9 +81,31 @@ def generation_view(result_dict: dict | None, choice: str | None):
     return trace_figure(gen, title=f"Token trace of the {choice}"), entropy_highlights(gen)
 
 
-def make_semantic_handler(ctx: AppContext):
+class SemanticHandlers:
+    """The Semantic entropy tab's event handlers (ask, pasted answers, dataset evaluation),
+    callable directly (tests) or from Gradio."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    def _entailment(self, choice: str, condition: bool, threshold, *, allow_generator=True):
+        method = ENTAILMENT_CHOICES.get(choice)
+        if method is None:
+            raise ConfidantError(f"unknown entailment choice {choice!r}")
+        if method == "generator" and not allow_generator:
+            raise ConfidantError("pasted answers are compared with NLI or embeddings")
+        return make_entailment(
+            method,
+            nli=self.ctx.backends.nli() if method == "nli" else None,
+            embedder=self.ctx.backends.embedder() if method == "embedding" else None,
+            lm=self.ctx.backends.generator() if method == "generator" else None,
+            condition_on_question=bool(condition),
+            threshold=number(threshold, "the similarity threshold"),
+        )
+
     @user_errors
     def ask(
+        self,
         question,
         n,
         temperature,
@@ -134,12 +119,14 @@ def make_semantic_handler(ctx: AppContext):
         request: gr.Request = None,
         progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
     ):
-        n = _int(n, "N", 2, MAX_UI_SAMPLES)
-        max_new = _int(max_new_tokens, "max new tokens", 1, 1024)
-        temperature = _float(temperature, "temperature")
-        seed = None if seed in (None, "") else _int(seed, "the seed", 0, 2**31 - 1)
-        lm = ctx.backends.generator()
-        ent = _entailment(ctx, entailment, condition, threshold)
+        """Sample N answers, cluster them by meaning, save the run; returns (measures, clusters,
+        heatmap, answers, trace choices, trace, highlights, reference, state, status)."""
+        n = whole_number(n, "N", 2, MAX_UI_SAMPLES)
+        max_new = whole_number(max_new_tokens, "max new tokens", 1, 1024)
+        temperature = number(temperature, "temperature")
+        seed = None if seed in (None, "") else whole_number(seed, "the seed", 0, 2**31 - 1)
+        lm = self.ctx.backends.generator()
+        ent = self._entailment(entailment, condition, threshold)
         started = time.perf_counter()
         result = run_semantic_entropy(
             lm,
@@ -154,7 +141,7 @@ def make_semantic_handler(ctx: AppContext):
             progress=lambda fraction, message: progress(fraction, desc=message),
         )
         run_id = save_run(
-            ctx.store,
+            self.ctx.store,
             kind="semantic_entropy",
             model=result.model or "",
             params=result.params,
@@ -181,15 +168,12 @@ def make_semantic_handler(ctx: AppContext):
             highlights,
             result.reference.text if result.reference else "",
             state,
-            f"Saved as run `{run_id}` (History tab).",
+            saved_note(run_id),
         )
 
-    return ask
-
-
-def make_pasted_handler(ctx: AppContext):
     @user_errors
-    def score(
+    def score_pasted(
+        self,
         question,
         answers_text,
         upload,
@@ -200,9 +184,10 @@ def make_pasted_handler(ctx: AppContext):
         threshold,
         request: gr.Request = None,
     ):
+        """Every measure the pasted or uploaded answers allow, saved as a run; returns (measures,
+        clusters, heatmap, answers, status)."""
         if upload:
-            path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
-            answers, lls = read_answers_file(path)
+            answers, lls = read_answers_file(upload_path(upload))
         else:
             answers, lls = parse_answers_text(answers_text)
         typed = (log_likelihoods_text or "").strip()
@@ -212,13 +197,13 @@ def make_pasted_handler(ctx: AppContext):
                     "log-likelihoods are given twice (in the answers and in their own box)"
                 )
             lls = [line.strip() for line in typed.splitlines() if line.strip()]
-        ent = _entailment(ctx, entailment, condition, threshold, allow_generator=False)
+        ent = self._entailment(entailment, condition, threshold, allow_generator=False)
         started = time.perf_counter()
         result = score_pasted_answers(
             answers, ent, question=question or "", log_likelihoods=lls, strict=bool(strict)
         )
         run_id = save_run(
-            ctx.store,
+            self.ctx.store,
             kind="semantic_entropy",
             model="(pasted answers)",
             params=result.params,
@@ -230,14 +215,11 @@ def make_pasted_handler(ctx: AppContext):
             duration=time.perf_counter() - started,
         )
         md, clusters, heat, answers_md = result_views(result)
-        return md, clusters, heat, answers_md, f"Saved as run `{run_id}` (History tab)."
+        return md, clusters, heat, answers_md, saved_note(run_id)
 
-    return score
-
-
-def make_evaluate_handler(ctx: AppContext):
     @user_errors
     def evaluate(
+        self,
         upload,
         use_bundled,
         limit,
@@ -249,29 +231,31 @@ def make_evaluate_handler(ctx: AppContext):
         p_true_fewshot=0,
         progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
     ):
+        """Every measure on a dataset (the harness, cached per question); returns (metrics, per
+        question table, ROC, rejection curve, files, status)."""
+        ctx = self.ctx
         if upload:  # an uploaded file wins over the bundled set (ticked by default)
-            path = upload if isinstance(upload, str) else getattr(upload, "name", str(upload))
-            items = load_dataset(path)
+            items = load_dataset(upload_path(upload))
         elif use_bundled:
             items = load_dataset(BUNDLED_DATASET)
         else:
             raise ConfidantError("Upload a dataset (.jsonl or .csv) or tick the bundled one.")
-        limit = _int(limit, "the number of questions", 1, 100_000)
+        limit = whole_number(limit, "the number of questions", 1, 100_000)
         items = items[:limit]
         method = CORRECTNESS_CHOICES.get(correctness)
         if method is None:
             raise ConfidantError(f"unknown correctness choice {correctness!r}")
         settings = EvalSettings(
-            n=_int(n, "N", 2, MAX_UI_SAMPLES),
-            max_new_tokens=_int(max_new_tokens, "max new tokens", 1, 1024),
-            seed=_int(seed, "the seed", 0, 2**31 - 1),
+            n=whole_number(n, "N", 2, MAX_UI_SAMPLES),
+            max_new_tokens=whole_number(max_new_tokens, "max new tokens", 1, 1024),
+            seed=whole_number(seed, "the seed", 0, 2**31 - 1),
             correctness=method,
-            p_true_fewshot=_int(
+            p_true_fewshot=whole_number(
                 p_true_fewshot or 0, "p(True) worked examples", 0, MAX_P_TRUE_FEWSHOT
             ),
         ).validate()
         lm = ctx.backends.generator()
-        ent = _entailment(ctx, entailment, True, DEFAULT_EMBEDDING_THRESHOLD)
+        ent = self._entailment(entailment, True, DEFAULT_EMBEDDING_THRESHOLD)
         progress(0, desc="Starting")
 
         def tick(done: int, total: int, message: str) -> None:
@@ -296,8 +280,6 @@ def make_evaluate_handler(ctx: AppContext):
             [str(p) for p in paths],
             status,
         )
-
-    return evaluate
 
 
 def render_semantic(run: dict) -> dict:
