@@ -334,3 +334,12 @@ def test_cli_few_shot_p_true(tmp_path, capsys):
     assert "few-shot" in capsys.readouterr().err
     assert main([*args, "--p-true-fewshot", "3"]) == 2
     assert "leave none" in capsys.readouterr().err
+
+
+def test_an_empty_reference_answer_is_wrong_even_against_golds_that_normalise_away():
+    from uq.evaluation.datasets import EvalItem
+    from uq.evaluation.harness import _correctness
+
+    for method in ("squad_f1", "em", "rougeL"):
+        item = EvalItem(id="1", question="Which letter?", answers=["A", "The"])
+        assert _correctness(None, item, "", EvalSettings(correctness=method)) == (0.0, False)

@@ -252,7 +252,9 @@ def _correctness(
         prompt = judge_prompt(item.question, item.answers, answer)
         score = float(lm.choice_probs(prompt, options, chat=settings.chat)[0])
     else:
-        score = correctness_score(answer, item.answers, settings.method)
+        # An empty answer is wrong: SQuAD normalisation maps golds such as "A" or "The" to the
+        # empty string, which the overlap scores would count as a perfect match.
+        score = correctness_score(answer, item.answers, settings.method) if answer else 0.0
     return score, bool(score >= settings.threshold)
 
 
