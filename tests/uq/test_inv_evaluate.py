@@ -134,3 +134,15 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path, extra, message, caps
     code = main(["--data", str(data), "--model", "tiny-random", "--out", str(tmp_path), *extra])
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_another_embedding_model_is_another_provider_version():
+    from uq.evaluation.harness import unregister_measure_provider
+
+    class OtherEmbedder(CharEmbedder):
+        model_id = "other-embedder"
+
+    try:
+        assert register_inv_entropy(CharEmbedder(), n=3) != register_inv_entropy(OtherEmbedder(), n=3)
+    finally:
+        unregister_measure_provider("inv")

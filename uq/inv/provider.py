@@ -30,6 +30,7 @@ from uq.evaluation.metrics import evaluation_metrics
 from uq.inv.options import (
     DEFAULT_ANSWER_INSTRUCTION,
     Embed,
+    _model_name,
 )
 from uq.inv.pipeline import answer_prompt, clean_response, run_inv_entropy
 from uq.inv.result import measure_values
@@ -91,12 +92,14 @@ def make_inv_entropy_provider(
 def register_inv_entropy(embed: Embed | None, nli: Any = None, **options: Any) -> str:
     """Add the Inv-Entropy measures to :mod:`uq.evaluation.harness`'s tables as columns ``inv.<measure>``.
 
-    The provider's version hashes ``options``, so the harness's cache recomputes questions when
-    they change. Returns the version.
+    The provider's version hashes ``options`` and the embedding and NLI models' ids, so the
+    harness's cache recomputes questions when they change. Returns the version.
     """
     from uq.evaluation.harness import register_measure_provider
 
-    payload = json.dumps(options, sort_keys=True, default=str)
+    # The models decide the values too: another embedding or NLI model must miss the cache.
+    models = {"embedding_model": _model_name(embed), "nli_model": _model_name(nli)}
+    payload = json.dumps({**options, **models}, sort_keys=True, default=str)
     version = "1-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
     register_measure_provider(
         "inv", make_inv_entropy_provider(embed, nli, **options), version=version
