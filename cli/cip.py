@@ -1,4 +1,4 @@
-"""Command line for C-IP 20 Questions: calibrate, play, benchmark.
+"""``python -m cli cip``: C-IP 20 Questions from the command line — calibrate, play, benchmark.
 
     python -m cli cip calibrate --model tiny-random --alpha 0.1
     python -m cli cip play --model tiny-random --posterior oracle --hidden penguin
@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cli.common import run_cli
+from cli.common import add_model_arguments, backends_from_args, run_cli
 from core.errors import ConfidantError
 from uq.cip.benchmark import BenchmarkResult, run_benchmark
 from uq.cip.calibration import CalibrationResult, get_or_calibrate
@@ -79,8 +79,7 @@ def _seeds(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", default="tiny-random", help="hub id, directory or tiny-random")
-    common.add_argument("--openai-base-url", default=None, help="score through this server")
+    add_model_arguments(common, embedding=False, nli=False)
     common.add_argument(
         "--posterior",
         choices=POSTERIOR_KINDS,
@@ -140,10 +139,7 @@ def _setup(args) -> tuple[Any, ClassSet, Callable, Any]:
     lm = None
     needs_lm = args.posterior == "llm" or getattr(args, "answerer", "bank") == "llm"
     if needs_lm:
-        from backends.registry import BackendConfig, Backends
-
-        lm = Backends(BackendConfig(model=args.model, openai_base_url=args.openai_base_url))
-        lm = lm.generator()
+        lm = backends_from_args(args).generator()
     posterior = make_posterior(args.posterior, class_set, lm)
     if args.posterior == "oracle":
         print(f"posterior: {posterior.label}", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""Shared command-line conventions: model flags, and user errors printed without a traceback
-(exit code 2).
+"""Shared command-line conventions of ``python -m cli``: the model flags (one set of names and
+defaults, from ``BackendConfig.from_env()``), and user errors printed as ``error: …`` without a
+traceback (exit code 2).
 """
 
 from __future__ import annotations
@@ -7,36 +8,70 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from core.errors import ConfidantError
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    server: bool = True,
+    embedding: bool = True,
+    nli: bool = True,
+) -> None:
+    """The "models" flags: ``--model`` and ``--device`` always; ``--openai-base-url``,
+    ``--embedding-model`` and ``--nli-model`` unless the command has no use for them. Defaults
+    come from the environment (``CONFIDANT_MODEL``, ``CONFIDANT_DEVICE``, ...), as in the app.
+    """
     from backends.registry import BackendConfig
 
     env = BackendConfig.from_env()
     g = parser.add_argument_group("models")
-    g.add_argument("--model", default=env.model, help="hub id, local directory, or tiny-random")
     g.add_argument(
-        "--openai-base-url",
-        default=env.openai_base_url,
-        help="OpenAI-compatible server (key from CONFIDANT_OPENAI_API_KEY)",
+        "--model",
+        default=env.model,
+        help="hub id, local directory, or tiny-random (default: %(default)s; env CONFIDANT_MODEL)",
     )
-    g.add_argument("--embedding-model", default=env.embedding_model)
-    g.add_argument("--nli-model", default=env.nli_model)
-    g.add_argument("--device", default=env.device)
+    if server:
+        g.add_argument(
+            "--openai-base-url",
+            default=env.openai_base_url,
+            help="OpenAI-compatible server (key from CONFIDANT_OPENAI_API_KEY)",
+        )
+    if embedding:
+        g.add_argument(
+            "--embedding-model",
+            default=env.embedding_model,
+            help="sentence-embedding model (default: %(default)s)",
+        )
+    if nli:
+        g.add_argument(
+            "--nli-model",
+            default=env.nli_model,
+            help="NLI model (default: microsoft/deberta-large-mnli; tiny-random-nli with "
+            "tiny-random)",
+        )
+    g.add_argument(
+        "--device",
+        default=env.device,
+        help="cpu, cuda or mps (default: automatic; env CONFIDANT_DEVICE)",
+    )
 
 
-def backends_from_args(args: argparse.Namespace):
+def backends_from_args(args: argparse.Namespace) -> Any:
+    """The ``backends.registry.Backends`` the model flags name (flags a command lacks take
+    ``BackendConfig``'s defaults)."""
     from backends.registry import BackendConfig, Backends
 
+    defaults = BackendConfig()
     return Backends(
         BackendConfig(
             model=args.model,
-            openai_base_url=args.openai_base_url,
-            embedding_model=args.embedding_model,
-            nli_model=args.nli_model,
-            device=args.device,
+            openai_base_url=getattr(args, "openai_base_url", None),
+            embedding_model=getattr(args, "embedding_model", defaults.embedding_model),
+            nli_model=getattr(args, "nli_model", None),
+            device=getattr(args, "device", None),
         )
     )
 

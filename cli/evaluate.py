@@ -1,6 +1,12 @@
 """``python -m cli evaluate``: the dataset evaluation harness from the command line.
 
     python -m cli evaluate --data data/qa/trivia_small.jsonl --model tiny-random --out results/
+    python -m cli evaluate --data data/qa/trivia_small.jsonl --model tiny-random --out results/ \\
+        --limit 5 --inv-entropy --inv-n 3 --inv-replicates 2
+
+Finished questions are cached in SQLite (``--db``; default the app's database), so a repeated or
+interrupted run computes only what is missing. ``--inv-entropy`` passes the Inv-Entropy measure
+provider (:class:`uq.inv.provider.InvEntropyProvider`) to the harness: columns ``inv.*``.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from cli.common import run_cli
+from cli.common import add_model_arguments, backends_from_args, run_cli
 from core.errors import ConfidantError
 from uq.evaluation.datasets import load_dataset
 from uq.evaluation.harness import EvalSettings, run_evaluation
@@ -32,14 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Score every uncertainty measure on a dataset of questions with gold answers.",
     )
     ap.add_argument("--data", required=True, help="a .jsonl or .csv file (id, question, answers)")
-    ap.add_argument("--model", required=True, help="hub id, local directory or tiny-random")
     ap.add_argument("--out", required=True, help="directory for the CSV and JSON results")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--n", type=int, default=DEFAULT_N, help="sampled answers per question")
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--nli", default=None, help="NLI model (default: deberta-large-mnli)")
     ap.add_argument("--entailment", choices=["nli", "embedding", "generator"], default="nli")
     ap.add_argument(
         "--threshold",
@@ -73,7 +77,6 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--db", default=None, help="SQLite file for the resume cache")
     ap.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
-    ap.add_argument("--openai-base-url", default=None, help="an OpenAI-compatible server")
     ap.add_argument(
         "--inv-entropy",
         action="store_true",
@@ -81,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--inv-n", type=int, default=9, help="perturbations per question")
     ap.add_argument("--inv-replicates", type=int, default=5, help="answers per perturbation")
+    add_model_arguments(ap)
     return ap
 
 
@@ -91,7 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_cli(args: argparse.Namespace) -> int:
     # The CLI is an entry point: it wires the backends and the SQLite cache around the harness.
-    from backends.registry import BackendConfig, Backends
     from store.db import Store
     from store.eval_cache import EvalCache, export_evaluation
     from uq.semantic.entailment import make_entailment
@@ -124,9 +127,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfidantError(f"--out {out_dir} exists and is not a directory")
-    backends = Backends(
-        BackendConfig(model=args.model, openai_base_url=args.openai_base_url, nli_model=args.nli)
-    )
+    backends = backends_from_args(args)
     lm = backends.generator()
     entailment = make_entailment(
         args.entailment,
@@ -136,17 +137,24 @@ def _run_cli(args: argparse.Namespace) -> int:
         condition_on_question=not args.no_question,
         threshold=args.threshold,
     )
+    providers = []
     if args.inv_entropy:
-        from uq.inv.provider import register_inv_entropy
+        from uq.inv.provider import make_inv_entropy_provider
 
-        register_inv_entropy(backends.embedder(), n=args.inv_n, replicates=args.inv_replicates)
+        providers.append(
+            make_inv_entropy_provider(
+                backends.embedder(), n=args.inv_n, replicates=args.inv_replicates
+            )
+        )
     cache = None if args.no_cache else EvalCache(Store(args.db) if args.db else Store())
     print(f"evaluating {len(items)} questions from {args.data} with {lm.model_id}", flush=True)
 
     def progress(done: int, total: int, message: str) -> None:
         print(f"[{done}/{total}] {message}", flush=True)
 
-    result = run_evaluation(items, lm, entailment, settings, cache=cache, progress=progress)
+    result = run_evaluation(
+        items, lm, entailment, settings, providers=providers, cache=cache, progress=progress
+    )
     paths = export_evaluation(result, out_dir)
     print(
         f"accuracy {result.accuracy:.3f} · {result.n_computed} computed, {result.n_cached} cached"

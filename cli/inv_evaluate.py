@@ -1,20 +1,34 @@
-"""``python -m cli inv-evaluate``: Inv-Entropy over a dataset from the command line."""
+"""``python -m cli inv-evaluate``: Inv-Entropy over a dataset — per-question measures, AUROC /
+PRR against gold answers, and TSU.
+
+For each question of a JSONL or CSV file (``id``, ``question``, ``answers``; the format of
+:func:`uq.evaluation.datasets.load_dataset`) the evaluation harness
+(:func:`uq.evaluation.harness.run_evaluation`) runs the Inv-Entropy provider
+(:class:`uq.inv.provider.InvEntropyProvider`; questions in batches: one paraphrase call and one
+answering call per batch), scores the greedy reference answer to the original question against
+the gold answers (SQuAD F1 ≥ 0.5 by default, :mod:`uq.evaluation.correctness`), and gives every
+measure — Inv-Entropy, NI-Entropy, NR-Inv-Entropy, WD-px-py, MAX-py-x and the semantic entropy
+of the same answers — AUROC and PRR with bootstrap intervals. Finished questions are cached in
+SQLite (``--db``; default the app's database), so a repeated or interrupted run computes only
+what is missing. With ``--tsu`` the same perturbations are answered again at every temperature of
+the grid and each measure's TSU is reported (Song et al. 2025, eq. 7; no labels needed).
+
+    python -m cli inv-evaluate --data data/qa/trivia_small.jsonl --model tiny-random \\
+        --out results/inv --limit 10 --tsu
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from cli.common import run_cli
+from cli.common import add_model_arguments, backends_from_args, run_cli
 from core.errors import ConfidantError
-from uq.evaluation.correctness import correctness_score
+from uq.evaluation.harness import EvalSettings, EvaluationResult, run_evaluation
 from uq.evaluation.tsu import DEFAULT_TSU_TEMPERATURES
 from uq.inv.options import (
     DEFAULT_BOOTSTRAPS,
@@ -23,12 +37,16 @@ from uq.inv.options import (
     check_options,
 )
 from uq.inv.paraphrase import DEFAULT_N_PERTURBATIONS
-from uq.inv.pipeline import run_inv_entropy_batch
-from uq.inv.provider import CORRECTNESS, TABLE_METRICS, reference_answers, score_rows
-from uq.inv.result import measure_values
+from uq.inv.provider import (
+    CORRECTNESS_CHOICES,
+    TABLE_METRICS,
+    GreedyReference,
+    inv_metrics,
+    inv_perturbations,
+    inv_rows,
+    make_inv_entropy_provider,
+)
 from uq.inv.tsu_sweep import inv_entropy_tsu
-
-# --------------------------------------------------------------------------- command line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +56,6 @@ def _parser() -> argparse.ArgumentParser:
         "AUROC/PRR against gold answers, and TSU over a temperature grid.",
     )
     ap.add_argument("--data", required=True, help="a .jsonl or .csv file (id, question, answers)")
-    ap.add_argument("--model", required=True, help="hub id, local directory or tiny-random")
     ap.add_argument("--out", required=True, help="directory for the results")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--perturbation", choices=["paraphrase", "gaap"], default="paraphrase")
@@ -51,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--paraphrase-max-new-tokens", type=int, default=None, help="default 24·n + 32")
     ap.add_argument("--batch-size", type=int, default=8, help="questions per batched call")
-    ap.add_argument("--correctness", choices=list(CORRECTNESS), default="squad_f1")
+    ap.add_argument("--correctness", choices=list(CORRECTNESS_CHOICES), default="squad_f1")
     ap.add_argument("--correctness-threshold", type=float, default=None)
     ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for metrics")
     ap.add_argument("--tsu", action="store_true", help="also TSU over the temperature grid")
@@ -60,8 +77,9 @@ def _parser() -> argparse.ArgumentParser:
         default=",".join(str(t) for t in DEFAULT_TSU_TEMPERATURES),
         help="the TSU grid, comma-separated (default 0.3,0.7,1.0,1.4)",
     )
-    ap.add_argument("--nli", default=None, help="NLI model for --similarity nli")
-    ap.add_argument("--openai-base-url", default=None, help="an OpenAI-compatible server")
+    ap.add_argument("--db", default=None, help="SQLite file for the resume cache")
+    ap.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    add_model_arguments(ap)
     return ap
 
 
@@ -77,9 +95,9 @@ def _fmt(metric: dict | None) -> str:
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    # The CLI is an entry point: it wires the backends and the file writers around the maths.
-    from backends.registry import BackendConfig, Backends
-    from store.export import write_csv, write_jsonl
+    # The CLI is an entry point: it wires the backends, the cache and the file writers.
+    from store.db import Store
+    from store.eval_cache import EvalCache
     from uq.evaluation.datasets import load_dataset
 
     options = check_options(
@@ -94,12 +112,13 @@ def _run_cli(args: argparse.Namespace) -> int:
         raise ConfidantError(f"--limit must be at least 1, got {args.limit}")
     if args.batch_size < 1:
         raise ConfidantError(f"--batch-size must be at least 1, got {args.batch_size}")
-    method, default_threshold = CORRECTNESS[args.correctness]
-    threshold = (
-        default_threshold if args.correctness_threshold is None else args.correctness_threshold
-    )
-    if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
-        raise ConfidantError(f"the correctness threshold must be in [0, 1], got {threshold}")
+    settings = EvalSettings(
+        seed=options["seed"],
+        correctness=args.correctness,
+        correctness_threshold=args.correctness_threshold,
+        n_boot=args.n_boot,
+        metrics_seed=options["seed"],
+    ).validate()
     try:
         grid = [float(t) for t in args.temperatures.split(",") if t.strip()]
     except ValueError:
@@ -109,9 +128,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfidantError(f"--out {out_dir} exists and is not a directory")
 
-    backends = Backends(
-        BackendConfig(model=args.model, openai_base_url=args.openai_base_url, nli_model=args.nli)
-    )
+    backends = backends_from_args(args)
     lm = backends.generator()
     needs_embedder = options["similarity"] != "nli" or options["perturbation"] == "gaap"
     embed = backends.embedder() if needs_embedder else None
@@ -126,36 +143,30 @@ def _run_cli(args: argparse.Namespace) -> int:
         "max_new_tokens": args.max_new_tokens,
         "paraphrase_max_new_tokens": args.paraphrase_max_new_tokens,
     }
+    # With a seed in its options the provider runs each batch as one pipeline call.
+    provider = make_inv_entropy_provider(
+        embed, nli, perturbation=options["perturbation"], **run_options
+    )
+    cache = None if args.no_cache else EvalCache(Store(args.db) if args.db else Store())
     print(f"Inv-Entropy on {len(items)} questions from {args.data} with {lm.model_id}", flush=True)
     started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    perturbed = []
-    for start in range(0, len(items), args.batch_size):
-        batch = items[start : start + args.batch_size]
-        questions = [item.question for item in batch]
-        runs = run_inv_entropy_batch(
-            questions, lm, embed, nli, perturbation=options["perturbation"], **run_options
-        )
-        answers = reference_answers(lm, questions, max_new_tokens=args.max_new_tokens)
-        for item, run, answer in zip(batch, runs, answers, strict=True):
-            score = correctness_score(answer, item.answers, method) if answer else 0.0
-            perturbed.append(run.perturbation)
-            rows.append(
-                {
-                    "id": item.id,
-                    "question": item.question,
-                    "golds": item.answers,
-                    "answer": answer,
-                    "score": score,
-                    "correct": bool(score >= threshold),
-                    "measures": measure_values(run),
-                    "perturbations": run.perturbation.perturbations,
-                    "perturbation_source": run.perturbation.source,
-                }
-            )
-        print(f"[{len(rows)}/{len(items)}] {time.perf_counter() - started:.1f} s", flush=True)
 
-    metrics = score_rows(rows, n_boot=args.n_boot, seed=options["seed"])
+    def progress(done: int, total: int, message: str) -> None:
+        print(f"[{done}/{total}] {message}", flush=True)
+
+    result = run_evaluation(
+        items,
+        lm,
+        None,
+        settings,
+        providers=[provider],
+        answerer=GreedyReference(max_new_tokens=args.max_new_tokens),
+        batch_size=args.batch_size,
+        cache=cache,
+        progress=progress,
+    )
+    rows = inv_rows(result, provider.name)
+    metrics = inv_metrics(result, provider.name)
     summary: dict[str, Any] = {
         "params": {
             **run_options,
@@ -165,13 +176,13 @@ def _run_cli(args: argparse.Namespace) -> int:
             "nli_model": getattr(nli, "model_id", None),
             "data": str(args.data),
             "n_questions": len(rows),
-            "correctness": method,
-            "correctness_threshold": threshold,
+            "correctness": settings.method,
+            "correctness_threshold": settings.threshold,
             "reference_answer": "greedy, first line",
             "n_boot": args.n_boot,
             "batch_size": args.batch_size,
         },
-        "accuracy": float(np.mean([r["correct"] for r in rows])),
+        "accuracy": result.accuracy,
         "metrics": metrics,
     }
     if args.tsu:
@@ -182,12 +193,24 @@ def _run_cli(args: argparse.Namespace) -> int:
             embed,
             nli,
             temperatures=grid,
-            perturbed=perturbed,
+            perturbed=inv_perturbations(result, provider.name),
             batch_size=args.batch_size,
             **{k: v for k, v in run_options.items() if k not in ("n", "temperature")},
         )
         summary["tsu"] = sweep.to_dict()
     summary["duration"] = time.perf_counter() - started
+    return _write(args, out_dir, rows, metrics, summary, result)
+
+
+def _write(
+    args: argparse.Namespace,
+    out_dir: Path,
+    rows: list[dict[str, Any]],
+    metrics: dict[str, Any],
+    summary: dict[str, Any],
+    result: EvaluationResult,
+) -> int:
+    from store.export import write_csv, write_jsonl
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [
@@ -206,7 +229,10 @@ def _run_cli(args: argparse.Namespace) -> int:
     columns = ["measure", *TABLE_METRICS] + (["tsu"] if args.tsu else [])
     paths.append(write_csv(table, columns, out_dir / "inv_entropy_metrics.csv"))
 
-    print(f"accuracy {summary['accuracy']:.3f} · {summary['duration']:.1f} s")
+    print(
+        f"accuracy {summary['accuracy']:.3f} · {result.n_computed} computed, "
+        f"{result.n_cached} cached · {summary['duration']:.1f} s"
+    )
     for name, values in metrics.items():
         print(
             f"  {name:<36} AUROC {_fmt(values.get('auroc'))}  "

@@ -1,17 +1,24 @@
-"""``python -m cli trace "question"``: one answer's token trace, as text or JSON."""
+"""``python -m cli trace "question"``: one answer's token trace, as text or JSON.
+
+    python -m cli trace "What is the capital of Australia?" --model tiny-random
+    python -m cli trace "What is the capital of Australia?" --json > trace.json
+"""
 
 from __future__ import annotations
 
 from backends.base import SamplingParams
+from cli.common import add_model_arguments, backends_from_args, run_cli
 from uq.trace import clean_question, run_trace
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m cli trace "question" [--model ...] [--json]``: one answer's token trace."""
+    return run_cli(_trace, argv)
+
+
+def _trace(argv: list[str] | None) -> int:
     import argparse
     import json
-
-    from cli.common import add_model_arguments, backends_from_args
 
     p = argparse.ArgumentParser(prog="python -m cli trace", description=main.__doc__)
     p.add_argument("question")
@@ -21,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
-    add_model_arguments(p)
+    add_model_arguments(p, embedding=False, nli=False)
     args = p.parse_args(argv)
     params = SamplingParams(
         temperature=args.temperature,

@@ -18,12 +18,11 @@ from uq.evaluation.harness import (
     EvaluationResult,
     QuestionContext,
     params_hash,
-    register_measure_provider,
     run_evaluation,
     run_params,
-    unregister_measure_provider,
 )
 from uq.evaluation.metrics import evaluation_metrics
+from uq.evaluation.providers import measure_provider
 from uq.semantic.entailment import NLIEntailment
 
 DATA = "data/qa/trivia_small.jsonl"
@@ -137,12 +136,9 @@ def test_measure_providers_add_columns_and_enter_the_cache_key(tiny_lm):
 
     settings = EvalSettings(**FAST, measures=["discrete_semantic_entropy"])
     before = params_hash(run_params(tiny_lm, ent, settings))
-    register_measure_provider("length", answer_length, version="2")
-    try:
-        result = run_evaluation(items, tiny_lm, ent, settings)
-        after = params_hash(run_params(tiny_lm, ent, settings))
-    finally:
-        unregister_measure_provider("length")
+    length = measure_provider("length", answer_length, version="2")
+    result = run_evaluation(items, tiny_lm, ent, settings, providers=[length])
+    after = params_hash(run_params(tiny_lm, ent, settings, providers=[length]))
     assert seen == ["trivia-001", "trivia-002"] and before != after
     assert set(result.metrics) == {
         "discrete_semantic_entropy",
@@ -153,7 +149,7 @@ def test_measure_providers_add_columns_and_enter_the_cache_key(tiny_lm):
     assert result.metrics["length.nothing"]["auroc"] is None
     assert result.params["providers"] == {"length": "2"}
     with pytest.raises(ConfidantError):
-        register_measure_provider("a.b", answer_length)
+        measure_provider("a.b", answer_length)
 
 
 def test_judge_correctness_reads_p_yes(tiny_lm):
@@ -239,10 +235,7 @@ def test_cli_puts_inv_entropy_beside_semantic_entropy(tmp_path, capsys):
         "--limit", "2", "--n", "2", "--max-new-tokens", "4", "--bootstrap", "10",
         "--no-cache", "--inv-entropy", "--inv-n", "2", "--inv-replicates", "2",
     ]  # fmt: skip
-    try:
-        assert main(args) == 0
-    finally:
-        unregister_measure_provider("inv")
+    assert main(args) == 0
     with open(tmp_path / "res" / "questions.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2

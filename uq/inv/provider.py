@@ -1,45 +1,39 @@
-"""Inv-Entropy on a dataset: per-question measures, AUROC / PRR against gold answers, and TSU.
+"""Inv-Entropy as a measure provider of the evaluation harness, and its dataset views.
 
-For each question of a JSONL or CSV file (``id``, ``question``, ``answers``; the format of
-:func:`uq.evaluation.datasets.load_dataset`) the Inv-Entropy pipeline runs (questions in batches: one
-paraphrase call and one answering call per batch), a greedy reference answer to the original
-question is scored against the gold answers (SQuAD F1 ≥ 0.5 by default,
-:mod:`uq.evaluation.correctness`), and every measure — Inv-Entropy, NI-Entropy, NR-Inv-Entropy, WD-px-py,
-MAX-py-x and the semantic entropy of the same answers — gets AUROC and PRR with bootstrap
-intervals (:func:`uq.evaluation.metrics.evaluation_metrics`). With ``--tsu`` the same perturbations are
-answered again at every temperature of the grid and each measure's TSU is reported (Song et al.
-2025, eq. 7; no labels needed).
+:class:`InvEntropyProvider` gives the harness (:func:`uq.evaluation.harness.run_evaluation`,
+``providers=[...]``) every Inv-Entropy measure — Inv-Entropy, NI-Entropy, NR-Inv-Entropy,
+WD-px-py, MAX-py-x and the semantic entropy of the same answers — as columns ``inv.<measure>``
+(Song et al. 2025, Algorithm 1). :class:`GreedyReference` is the reference answerer of a run
+without the semantic-entropy pipeline: the greedy answer to the original question, first line.
+``python -m cli inv-evaluate`` runs the harness with both; ``python -m cli evaluate
+--inv-entropy`` puts the provider beside semantic entropy.
 
-    python -m cli inv-evaluate --data data/qa/trivia_small.jsonl --model tiny-random \
+    python -m cli inv-evaluate --data data/qa/trivia_small.jsonl --model tiny-random \\
         --out results/inv --limit 10 --tsu
-
-The harness :mod:`uq.evaluation.harness` takes the same measures as extra columns through
-:func:`register_inv_entropy` (a measure provider named "inv").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import LanguageModel, SamplingParams
 from core.errors import ConfidantError
-from uq.evaluation.metrics import evaluation_metrics
+from uq.evaluation.harness import EvalSettings, EvaluationResult, score_measures
+from uq.evaluation.providers import ProviderValues, QuestionContext
 from uq.inv.options import (
     DEFAULT_ANSWER_INSTRUCTION,
     Embed,
     _model_name,
 )
-from uq.inv.pipeline import answer_prompt, clean_response, run_inv_entropy
-from uq.inv.result import measure_values
+from uq.inv.perturbation import Perturbation
+from uq.inv.pipeline import answer_prompt, clean_response, run_inv_entropy, run_inv_entropy_batch
+from uq.inv.result import InvEntropyRun, measure_values
 
-CORRECTNESS = {
-    "squad_f1": ("squad_f1", 0.5),
-    "em": ("exact_match", 1.0),
-    "rougeL": ("rouge_l", 0.3),
-}
+CORRECTNESS_CHOICES = ("squad_f1", "em", "rougeL")
 TABLE_METRICS = ("auroc", "prr_normalised", "prr")
 
 
@@ -72,39 +66,71 @@ def inv_entropy_record(
     return measure_values(run)
 
 
+def _values(run: InvEntropyRun) -> ProviderValues:
+    p = run.perturbation
+    details = {
+        "perturbations": list(p.perturbations),
+        "perturbation_source": p.source,
+        "perturbation_method": p.method,
+        "perturbation_seed": p.seed,
+    }
+    return ProviderValues(measure_values(run), details)
+
+
+@dataclass
+class InvEntropyProvider:
+    """The Inv-Entropy measures of each question, for the harness (columns ``inv.<measure>``).
+
+    ``options`` go to :func:`uq.inv.pipeline.run_inv_entropy_batch` (perturbation, n,
+    replicates, similarity, bootstraps, temperature, ...). Without ``seed`` in ``options`` each
+    question runs alone with the harness's seed for it (a resumed run reproduces every value);
+    with ``seed`` the harness's batch of questions runs as one batched pipeline call with that
+    seed (one paraphrase call and one answering call per batch; the values depend on which
+    questions share a batch). The version hashes the options and the embedding and NLI
+    models' ids, so the harness's cache recomputes questions when they change.
+    """
+
+    embed: Embed | None
+    nli: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+    name: str = "inv"
+
+    @property
+    def version(self) -> str:
+        # The models decide the values too: another embedding or NLI model must miss the cache.
+        models = {"embedding_model": _model_name(self.embed), "nli_model": _model_name(self.nli)}
+        payload = json.dumps({**self.options, **models}, sort_keys=True, default=str)
+        return "1-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+    def measure_batch(self, contexts: Sequence[QuestionContext]) -> list[ProviderValues]:
+        """Per question: its Inv-Entropy measures, and its perturbations as details."""
+        if not contexts:
+            return []
+        if "seed" not in self.options:
+            return [
+                _values(
+                    run_inv_entropy(
+                        _question_of(c.item), c.lm, self.embed, self.nli,
+                        seed=int(c.seed), **self.options,
+                    )  # fmt: skip
+                )
+                for c in contexts
+            ]
+        runs = run_inv_entropy_batch(
+            [_question_of(c.item) for c in contexts],
+            contexts[0].lm,
+            self.embed,
+            self.nli,
+            **self.options,
+        )
+        return [_values(run) for run in runs]
+
+
 def make_inv_entropy_provider(
     embed: Embed | None, nli: Any = None, **options: Any
-) -> Callable[[Any], dict[str, float | None]]:
-    """A measure provider for :func:`uq.evaluation.harness.register_measure_provider`.
-
-    It reads the question, the generator and the question's seed from the harness's
-    ``QuestionContext`` and returns :func:`inv_entropy_record`'s values.
-    """
-
-    def provider(context: Any) -> dict[str, float | None]:
-        return inv_entropy_record(
-            context.item, context.lm, embed, nli, seed=int(context.seed), **options
-        )
-
-    return provider
-
-
-def register_inv_entropy(embed: Embed | None, nli: Any = None, **options: Any) -> str:
-    """Add the Inv-Entropy measures to :mod:`uq.evaluation.harness`'s tables as columns ``inv.<measure>``.
-
-    The provider's version hashes ``options`` and the embedding and NLI models' ids, so the
-    harness's cache recomputes questions when they change. Returns the version.
-    """
-    from uq.evaluation.harness import register_measure_provider
-
-    # The models decide the values too: another embedding or NLI model must miss the cache.
-    models = {"embedding_model": _model_name(embed), "nli_model": _model_name(nli)}
-    payload = json.dumps({**options, **models}, sort_keys=True, default=str)
-    version = "1-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
-    register_measure_provider(
-        "inv", make_inv_entropy_provider(embed, nli, **options), version=version
-    )
-    return version
+) -> InvEntropyProvider:
+    """The Inv-Entropy measure provider (:class:`InvEntropyProvider`) with these options."""
+    return InvEntropyProvider(embed, nli, dict(options))
 
 
 def reference_answers(
@@ -121,25 +147,92 @@ def reference_answers(
     return [clean_response(reply[0].text) for reply in replies]
 
 
+@dataclass
+class GreedyReference:
+    """The harness's reference answerer for Inv-Entropy runs: :func:`reference_answers`."""
+
+    max_new_tokens: int = 32
+    instruction: str = DEFAULT_ANSWER_INSTRUCTION
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "greedy, first line",
+            "max_new_tokens": int(self.max_new_tokens),
+            "instruction": self.instruction,
+        }
+
+    def answer(self, lm: LanguageModel, questions: Sequence[str]) -> list[str]:
+        return reference_answers(
+            lm, questions, max_new_tokens=self.max_new_tokens, instruction=self.instruction
+        )
+
+
+# --------------------------------------------------------------------------- dataset views
+
+
+def _scored(metrics: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The measures with a value for at least two questions (fewer leave no metric)."""
+    return {
+        name: values
+        for name, values in metrics.items()
+        if sum(r["measures"].get(name) is not None for r in rows) >= 2
+    }
+
+
 def score_rows(
     rows: Sequence[dict[str, Any]], *, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, dict[str, dict | None]]:
     """AUROC, AURAC, rejection accuracies and PRR (raw and normalised) with bootstrap intervals
-    for every measure column of ``rows`` (each with ``measures``, ``correct`` and ``score``),
-    over the questions where the measure has a value (:func:`uq.evaluation.metrics.evaluation_metrics`).
+    for every measure column of ``rows`` (each with ``measures``, ``correct`` and ``score``)
+    that has a value for at least two questions, over those questions
+    (:func:`uq.evaluation.harness.score_measures`, bootstrap seeded by ``seed``).
     """
-    names = list(dict.fromkeys(name for row in rows for name in row["measures"]))
-    table: dict[str, dict[str, dict | None]] = {}
-    for name in names:
-        used = [r for r in rows if r["measures"].get(name) is not None]
-        if len(used) < 2:
-            continue
-        metrics = evaluation_metrics(
-            [r["measures"][name] for r in used],
-            [r["correct"] for r in used],
-            [r["score"] for r in used],
-            n_boot=n_boot,
-            seed=seed,
+    settings = EvalSettings(n_boot=n_boot, metrics_seed=seed)
+    return _scored(score_measures(rows, settings)[0], rows)
+
+
+def _unprefixed(measures: dict[str, Any], name: str) -> dict[str, Any]:
+    prefix = name + "."
+    return {k[len(prefix) :]: v for k, v in measures.items() if k.startswith(prefix)}
+
+
+def inv_rows(result: EvaluationResult, name: str = "inv") -> list[dict[str, Any]]:
+    """The per-question rows of an Inv-Entropy evaluation as ``inv-evaluate`` writes them: the
+    answer, its score and label, the measures (without the provider prefix) and the
+    perturbations."""
+    out = []
+    for r in result.rows:
+        details = r.get("details", {}).get(name, {})
+        out.append(
+            {
+                **{k: r[k] for k in ("id", "question", "golds", "answer", "score", "correct")},
+                "measures": _unprefixed(r["measures"], name),
+                "perturbations": details.get("perturbations"),
+                "perturbation_source": details.get("perturbation_source"),
+            }
         )
-        table[name] = {k: (v.to_dict() if v is not None else None) for k, v in metrics.items()}
-    return table
+    return out
+
+
+def inv_metrics(result: EvaluationResult, name: str = "inv") -> dict[str, Any]:
+    """The metrics of an Inv-Entropy evaluation by measure (without the provider prefix), for
+    the measures with a value for at least two questions."""
+    return _unprefixed(_scored(result.metrics, result.rows), name)
+
+
+def inv_perturbations(result: EvaluationResult, name: str = "inv") -> list[Perturbation]:
+    """Each question's perturbations, as made in the evaluation (for the TSU sweep)."""
+    out = []
+    for r in result.rows:
+        d = r.get("details", {}).get(name)
+        if not d:
+            raise ConfidantError(f"question {r['id']!r} has no Inv-Entropy perturbations")
+        out.append(
+            Perturbation(
+                method=d["perturbation_method"],
+                perturbations=list(d["perturbations"]),
+                source=d["perturbation_source"],
+                seed=d.get("perturbation_seed"),
+            )
+        )
+    return out
