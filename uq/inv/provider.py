@@ -4,9 +4,9 @@ For each question of a JSONL or CSV file (``id``, ``question``, ``answers``; the
 :func:`uq.evaluation.datasets.load_dataset`) the Inv-Entropy pipeline runs (questions in batches: one
 paraphrase call and one answering call per batch), a greedy reference answer to the original
 question is scored against the gold answers (SQuAD F1 ≥ 0.5 by default,
-:mod:`uq.evaluation.correctness`), and every measure — Inv-Entropy, NI-Entropy, NR-Inv-Entropy, WD-px-py,
-MAX-py-x and the semantic entropy of the same answers — gets AUROC and PRR with bootstrap
-intervals (:func:`uq.evaluation.metrics.evaluation_metrics`). With ``--tsu`` the same perturbations are
+:mod:`uq.evaluation.correctness`), and every measure of :data:`uq.inv.measures.MEASURES`
+(Inv-Entropy, its variants and the semantic entropy of the same answers) gets AUROC and PRR with
+bootstrap intervals (:func:`uq.evaluation.metrics.evaluation_metrics`). With ``--tsu`` the same perturbations are
 answered again at every temperature of the grid and each measure's TSU is reported (Song et al.
 2025, eq. 7; no labels needed).
 
@@ -61,8 +61,8 @@ def inv_entropy_record(
     **options: Any,
 ) -> dict[str, float | None]:
     """Every Inv-Entropy measure for one question record (a dict or an object with
-    ``question``), by name: inv_entropy, ni_entropy, nr_inv_entropy, wd_px_py, max_py_x and the
-    semantic entropy of the same answers (:func:`uq.inv.result.measure_values`).
+    ``question``), by key of :data:`uq.inv.measures.MEASURES`: the harness's column names
+    (:func:`uq.inv.result.measure_values`).
 
     ``options`` go to :func:`uq.inv.pipeline.run_inv_entropy` (perturbation, n, replicates,
     similarity, bootstraps, temperature, ...). Song et al. (2025), Algorithm 1.
