@@ -108,6 +108,14 @@ def _reference_tokens(stats: AnswerStatistics, what: str) -> list[float]:
     return [getattr(t, what) for t in ref.tokens]
 
 
+def _likelihoods(stats: AnswerStatistics) -> list[float]:
+    # semantic_entropy(ids, None) is the discrete entropy: never let a missing statistic
+    # pass for it.
+    if stats.log_likelihoods is None:
+        raise ConfidantError("no per-answer log-likelihoods")
+    return stats.log_likelihoods
+
+
 _LL, _PAIRS, _REF, _GEN = "likelihoods", "pairs", "reference", "generator"
 
 # One line per measure. The functions and their formulas live in uq.semantic.estimators and
@@ -115,7 +123,7 @@ _LL, _PAIRS, _REF, _GEN = "likelihoods", "pairs", "reference", "generator"
 # fmt: off
 MEASURES: tuple[Measure, ...] = (
     Measure("discrete_semantic_entropy", "Discrete semantic entropy", "Entropy of the share of answers in each meaning cluster; needs no likelihoods (Farquhar et al. 2024).", lambda s: discrete_semantic_entropy(s.cluster_ids), per_log_n=True, upper=LOG_N),  # noqa: E501
-    Measure("semantic_entropy", "Semantic entropy (likelihood)", "Entropy of the clusters' probability mass, each answer weighted by exp(mean token log-prob), normalised over the clusters seen (Farquhar et al. 2024).", lambda s: semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({_LL}), per_log_n=True, upper=LOG_N),  # noqa: E501
+    Measure("semantic_entropy", "Semantic entropy (likelihood)", "Entropy of the clusters' probability mass, each answer weighted by exp(mean token log-prob), normalised over the clusters seen (Farquhar et al. 2024).", lambda s: semantic_entropy(s.cluster_ids, _likelihoods(s)), frozenset({_LL}), per_log_n=True, upper=LOG_N),  # noqa: E501
     Measure("kuhn_semantic_entropy", "Semantic entropy (Kuhn 2023 code)", "Mean over clusters of −log of the cluster's unnormalised likelihood mass (Kuhn et al. 2023).", lambda s: kuhn_semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({_LL}), per_log_n=True, lower=None),  # noqa: E501
     Measure("number_of_semantic_sets", "Number of semantic sets", "How many different meanings the answers have (Kuhn et al. 2023).", lambda s: float(number_of_semantic_sets(s.cluster_ids)), lower=1.0, upper=N_ANSWERS),  # noqa: E501
     Measure("predictive_entropy", "Predictive entropy", "Minus the mean total log-likelihood of the sampled answers (Kuhn et al. 2023).", lambda s: predictive_entropy(s.total_log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
