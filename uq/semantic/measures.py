@@ -77,6 +77,7 @@ class Bound:
 LOG_N = Bound("log N", lambda s: math.log(s.n))
 N_ANSWERS = Bound("N", lambda s: float(s.n))
 ONE = Bound("1", lambda s: 1.0)
+ROOT_N_MINUS_1 = Bound("√(N−1)", lambda s: math.sqrt(s.n - 1))
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({_GEN}), upper=ONE),  # noqa: E501
     Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({_PAIRS}), upper=N_ANSWERS),  # noqa: E501
     Measure("degree", "Degree", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({_PAIRS}), upper=ONE),  # noqa: E501
-    Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({_PAIRS})),  # noqa: E501
+    Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({_PAIRS}), upper=ROOT_N_MINUS_1),  # noqa: E501
     Measure("kernel_language_entropy", "Kernel language entropy", "Von Neumann entropy of a heat kernel over the semantic graph (Nikitin et al. 2024).", lambda s: kernel_language_entropy(s.kernel_weights), frozenset({_PAIRS}), per_log_n=True, upper=LOG_N),  # noqa: E501
 )
 # fmt: on
