@@ -87,7 +87,7 @@ _BOOT, _NR, _CLUSTERS, _LL = "bootstraps", "no_replication", "clusters", "likeli
 
 MISSING_NOTES = {
     _BOOT: "needs the bootstrap output matrices",
-    _NR: "needs one response per input (no replication)",
+    _NR: "needs the no-replication output matrix",
     _CLUSTERS: "needs the answers' meaning clusters",
     _LL: "needs the answers' log-probabilities",
 }
