@@ -256,3 +256,10 @@ def test_kle_checks():
         kernel_language_entropy(np.ones((2, 2)), t=0)
     with pytest.raises(ConfidantError, match="unknown"):
         kernel_language_entropy(np.ones((2, 2)), laplacian="random-walk")
+
+
+def test_eccentricity_does_not_depend_on_the_answers_order_at_the_threshold():
+    # This similarity's normalised Laplacian has an eigenvalue of exactly 0.9, the threshold.
+    w = np.array([[1, 0, 0.5, 0.5], [0, 1, 0.5, 0.5], [0.5, 0.5, 1, 0.5], [0.5, 0.5, 0.5, 1]])
+    order = [0, 2, 3, 1]
+    assert eccentricity(w[np.ix_(order, order)]) == pytest.approx(eccentricity(w), abs=1e-12)

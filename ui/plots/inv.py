@@ -12,8 +12,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from uq.inv.options import MEASURE_DESCRIPTIONS, SIMILARITIES
-from uq.inv.result import InvEntropyRun
+from uq.inv.measures import MEASURE_BY_KEY, MEASURES
+from uq.inv.options import SIMILARITIES
+from uq.inv.result import InvEntropyRun, measure_values
 
 INPUT_COLUMNS = ["#", "kind", "similarity to original", "input"]
 RESPONSE_COLUMNS = ["input #", "replicate", "meaning cluster", "response"]
@@ -97,10 +98,11 @@ def bootstrap_histogram(run: InvEntropyRun) -> go.Figure:
     """The per-bootstrap values of Inv-Entropy and NI-Entropy, with their means marked."""
     m = run.measures
     fig = go.Figure()
-    for name, values, mean in (
-        ("Inv-Entropy", m.inv_entropy_per_bootstrap, m.inv_entropy),
-        ("NI-Entropy", m.ni_entropy_per_bootstrap, m.ni_entropy),
+    for key, values in (
+        ("inv_entropy", m.inv_entropy_per_bootstrap),
+        ("ni_entropy", m.ni_entropy_per_bootstrap),
     ):
+        name, mean = MEASURE_BY_KEY[key].label, m.values[key]
         fig.add_trace(go.Histogram(x=values, name=name, opacity=0.6, nbinsx=20))
         fig.add_vline(
             x=mean, line_dash="dash", annotation_text=f"{name} mean {mean:.3f}", line_width=1
@@ -121,23 +123,22 @@ def _number(value) -> str:
 
 
 def measures_markdown(run: InvEntropyRun) -> str:
-    """Every measure with a one-line explanation, semantic entropy beside them, and the setup."""
+    """Every measure of :data:`uq.inv.measures.MEASURES` with its value and one-line
+    explanation, the meaning clusters, and the setup."""
     m, se, p = run.measures, run.semantic_entropy, run.params
     lines = ["| measure | value | what it says |", "|---|---|---|"]
-    for name in ("inv_entropy", "ni_entropy", "nr_inv_entropy", "wd_px_py", "max_py_x"):
-        label, _, meaning = MEASURE_DESCRIPTIONS[name].partition(": ")
-        lines.append(f"| **{label}** | {_number(getattr(m, name))} | {meaning} |")
+    values = measure_values(run)
+    for measure in MEASURES:
+        lines.append(
+            f"| **{measure.label}** | {_number(values[measure.key])} | {measure.explanation} |"
+        )
     r = len(run.responses[0]) if run.responses else 0
-    lines += [
-        f"| Semantic entropy, answers to the original ({r}) | "
-        f"{_number(se.get('likelihood_original'))} · discrete "
-        f"{_number(se.get('discrete_original'))} | Entropy over meaning clusters of the "
-        f"original question's answers ({se.get('n_clusters_original')} clusters); "
-        "likelihood-weighted when the model's log-probabilities are known. |",
-        f"| Semantic entropy, all answers ({len(run.inputs) * r}) | "
-        f"{_number(se.get('likelihood_all'))} · discrete {_number(se.get('discrete_all'))} | "
-        f"The same over every input's answers ({se.get('n_clusters_all')} clusters). |",
-    ]
+    lines.append(
+        f"\nSemantic entropy clusters the same answers by meaning: "
+        f"{se.get('n_clusters_original')} clusters among the {r} answers to the original, "
+        f"{se.get('n_clusters_all')} among all {len(run.inputs) * r}; the likelihood-weighted "
+        "values need the model's log-probabilities (— without them)."
+    )
     source = run.perturbation.source
     method = {"paraphrase": "LLM paraphrases", "gaap": "GAAP", "given": "your own list"}.get(
         run.perturbation.method, run.perturbation.method

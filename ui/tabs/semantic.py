@@ -17,6 +17,7 @@ from ui.tabs.semantic_handlers import (
     render_semantic,
 )
 from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD
+from uq.semantic.measures import pair_matrix_measures
 
 
 def _entailment_controls(ctx: AppContext, with_generator: bool = True):
@@ -73,7 +74,8 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         entailment, strict, condition, threshold = _entailment_controls(ctx)
                         pair_measures = gr.Checkbox(
                             value=True,
-                            label="Pair-matrix measures (EigV, Degree, Eccentricity, KLE)",
+                            label="Pair-matrix measures "
+                            f"({', '.join(m.label for m in pair_matrix_measures())})",
                             info="These need every ordered pair of distinct answers labelled, "
                             "N(N−1) pairs; without them only the pairs the clustering compares "
                             "go to the entailment model (much faster with NLI on a CPU).",

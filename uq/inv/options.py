@@ -28,18 +28,6 @@ SIMILARITIES = {
 }
 PERTURBATION_METHODS = ("paraphrase", "gaap", "given")
 
-MEASURE_DESCRIPTIONS = {
-    "inv_entropy": "Inv-Entropy: mean over bootstraps of −Σ p(x_i|y_i) ln p(x_i|y_i); "
-    "higher when the answers do not point back to their own inputs.",
-    "ni_entropy": "NI-Entropy: the same entropy of the forward conditional p(y_i|x_i) "
-    "(by Bayes), the non-inverse variant.",
-    "nr_inv_entropy": "NR-Inv-Entropy: Inv-Entropy from one response per input "
-    "(replicate 1), no bootstrap.",
-    "wd_px_py": "WD-px-py: Wasserstein distance between the values of p(X) and p(Y).",
-    "max_py_x": "MAX-py-x: max_i p(y_i|x_i), the paper's definition (a confidence: higher "
-    "means the best input-answer pair is more certain).",
-}
-
 MAX_TEXT_CHARS = 20_000
 MAX_INPUTS = 51
 MAX_REPLICATES = 50

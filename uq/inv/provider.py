@@ -2,7 +2,8 @@
 
 :class:`InvEntropyProvider` gives the harness (:func:`uq.evaluation.harness.run_evaluation`,
 ``providers=[...]``) every Inv-Entropy measure — Inv-Entropy, NI-Entropy, NR-Inv-Entropy,
-WD-px-py, MAX-py-x and the semantic entropy of the same answers — as columns ``inv.<measure>``
+WD-px-py, MAX-py-x and the semantic entropy of the same answers: every entry of
+:data:`uq.inv.measures.MEASURES` — as columns ``inv.<measure>``
 (Song et al. 2025, Algorithm 1). :class:`GreedyReference` is the reference answerer of a run
 without the semantic-entropy pipeline: the greedy answer to the original question, first line.
 ``python -m cli inv-evaluate`` runs the harness with both; ``python -m cli evaluate
@@ -56,8 +57,8 @@ def inv_entropy_record(
     **options: Any,
 ) -> dict[str, float | None]:
     """Every Inv-Entropy measure for one question record (a dict or an object with
-    ``question``), by name: inv_entropy, ni_entropy, nr_inv_entropy, wd_px_py, max_py_x and the
-    semantic entropy of the same answers (:func:`uq.inv.result.measure_values`).
+    ``question``), by key of :data:`uq.inv.measures.MEASURES`: the harness's column names
+    (:func:`uq.inv.result.measure_values`).
 
     ``options`` go to :func:`uq.inv.pipeline.run_inv_entropy` (perturbation, n, replicates,
     similarity, bootstraps, temperature, ...). Song et al. (2025), Algorithm 1.

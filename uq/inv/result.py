@@ -7,13 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from backends.base import Generation
-from uq.inv.maths import (
-    dual_random_walk,
-)
 from uq.inv.measures import (
+    MEASURES,
     InvEntropyResult,
+    InvStatistics,
     bootstrap_output_similarities,
-    inv_entropy_from_responses,
+    compute_inv_measures,
+    inv_entropy_result,
+    response_statistics,
 )
 from uq.inv.perturbation import Perturbation
 from uq.inv.similarity import _semantic_entropy
@@ -97,21 +98,29 @@ class InvEntropyRun:
         )
 
 
-def measure_values(run: InvEntropyRun) -> dict[str, float | None]:
-    """Every uncertainty value of a run by name (Inv-Entropy family, then semantic entropy)."""
-    m = run.measures
+def stored_statistics(run: InvEntropyRun) -> InvStatistics:
+    """The statistics a run keeps: the answers' meaning clusters and mean token
+    log-probabilities (the walks are not kept; their measures are stored in ``run.measures``)."""
+    replicates = len(run.responses[0]) if run.responses else 0
+    flat = [v for row in run.response_mean_logprobs or [] for v in row] or None
     se = run.semantic_entropy
-    return {
-        "inv_entropy": m.inv_entropy,
-        "ni_entropy": m.ni_entropy,
-        "nr_inv_entropy": m.nr_inv_entropy,
-        "wd_px_py": m.wd_px_py,
-        "max_py_x": m.max_py_x,
-        "semantic_entropy_discrete_original": se["discrete_original"],
-        "semantic_entropy_discrete_all": se["discrete_all"],
-        "semantic_entropy_original": se["likelihood_original"],
-        "semantic_entropy_all": se["likelihood_all"],
-    }
+    return InvStatistics(
+        n_inputs=len(run.inputs),
+        cluster_ids_original=se.get("cluster_ids_original"),
+        cluster_ids_all=se.get("cluster_ids_all"),
+        mean_logprobs_original=flat[:replicates] if flat is not None else None,
+        mean_logprobs_all=flat,
+    )
+
+
+def measure_values(run: InvEntropyRun) -> dict[str, float | None]:
+    """Every measure of :data:`uq.inv.measures.MEASURES` for a run, by key and in table order:
+    those of the walks as stored in ``run.measures``, the others (semantic entropy of the same
+    answers) from :func:`stored_statistics`; None where a statistic is missing."""
+    stored = run.measures.values
+    rest = [m for m in MEASURES if m.key not in stored]
+    computed = compute_inv_measures(stored_statistics(run), rest) if rest else {}
+    return {m.key: stored[m.key] if m.key in stored else computed[m.key] for m in MEASURES}
 
 
 def _measure(
@@ -129,15 +138,11 @@ def _measure(
     inputs = [question] + list(perturbation.perturbations)
     replicates = len(responses[0])
     flat = [text for row in responses for text in row]
-    measures = inv_entropy_from_responses(
+    flat_logprobs = [v for row in mean_logprobs for v in row] if mean_logprobs else None
+    inv_stats, indices = response_statistics(
         stats["sim_x"], stats["response_similarity"], replicates, bootstraps, seed
     )
-    indices = np.asarray(measures.bootstrap_indices)
-    walks = [
-        dual_random_walk(stats["sim_x"], s)
-        for s in bootstrap_output_similarities(stats["response_similarity"], indices)
-    ]
-    flat_logprobs = [v for row in mean_logprobs for v in row] if mean_logprobs else None
+    measures = inv_entropy_result(inv_stats, indices, seed)
     return InvEntropyRun(
         question=question,
         inputs=inputs,
@@ -147,7 +152,7 @@ def _measure(
         mean_sim_y=np.mean(
             bootstrap_output_similarities(stats["response_similarity"], indices), axis=0
         ).tolist(),
-        mean_p_x_given_y=np.mean([w.p_x_given_y for w in walks], axis=0).tolist(),
+        mean_p_x_given_y=np.mean([w.p_x_given_y for w in inv_stats.walks], axis=0).tolist(),
         measures=measures,
         semantic_entropy=_semantic_entropy(flat, stats["labels"], replicates, flat_logprobs),
         perturbation=perturbation,

@@ -225,6 +225,9 @@ def degree(similarity: Sequence[Sequence[float]] | np.ndarray) -> float:
     return float(np.trace(n * np.eye(n) - np.diag(w.sum(axis=1))) / n**2)
 
 
+_EIGENVALUE_ROUNDING = 1e-9
+
+
 def eccentricity(
     similarity: Sequence[Sequence[float]] | np.ndarray, eigenvalue_threshold: float = 0.9
 ) -> float:
@@ -241,7 +244,10 @@ def eccentricity(
     if not (math.isfinite(threshold) and threshold > 0):
         raise ConfidantError("the eigenvalue threshold must be a positive number")
     eigenvalues, eigenvectors = np.linalg.eigh(_normalised_laplacian(w))
-    embedding = eigenvectors[:, eigenvalues < threshold]
+    # Similarities from NLI labels (0, ½, 1) can give an eigenvalue of exactly 0.9; rounding
+    # then put it on either side of the threshold depending on the answers' order. Within
+    # rounding of the threshold counts as equal to it, so not below it.
+    embedding = eigenvectors[:, eigenvalues < threshold - _EIGENVALUE_ROUNDING]
     centred = embedding - embedding.mean(axis=0, keepdims=True)
     return float(np.linalg.norm(centred))
 

@@ -66,13 +66,29 @@ class AnswerStatistics:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """An upper bound of a measure: ``text`` for the docs (e.g. "log N"), ``value(stats)`` the
+    number for these statistics."""
+
+    text: str
+    value: Callable[[Any], float]
+
+
+LOG_N = Bound("log N", lambda s: math.log(s.n))
+N_ANSWERS = Bound("N", lambda s: float(s.n))
+ONE = Bound("1", lambda s: 1.0)
+ROOT_N_MINUS_1 = Bound("√(N−1)", lambda s: math.sqrt(s.n - 1))
+
+
+@dataclass(frozen=True)
 class Measure:
     """One uncertainty measure: ``compute(stats)`` → float (higher = more uncertain).
 
     ``needs`` names the statistics it reads beyond the clusters: "likelihoods" (per-answer
     log-likelihoods), "pairs" (every ordered pair labelled), "reference" (the low-temperature
     answer's tokens), "generator" (p(True)). ``per_log_n``: an entropy over the answers'
-    distribution, also reported divided by log N.
+    distribution, also reported divided by log N. ``lower`` / ``upper``: the range every value
+    lies in (None: unbounded on that side); N is the number of answers.
     """
 
     key: str
@@ -81,6 +97,9 @@ class Measure:
     compute: Callable[[AnswerStatistics], float]
     needs: frozenset[str] = frozenset()
     per_log_n: bool = False
+    lower: float | None = 0.0
+    upper: Bound | None = None
+    higher_is_uncertain: bool = True
 
 
 def _reference_tokens(stats: AnswerStatistics, what: str) -> list[float]:
@@ -90,28 +109,36 @@ def _reference_tokens(stats: AnswerStatistics, what: str) -> list[float]:
     return [getattr(t, what) for t in ref.tokens]
 
 
+def _likelihoods(stats: AnswerStatistics) -> list[float]:
+    # semantic_entropy(ids, None) is the discrete entropy: never let a missing statistic
+    # pass for it.
+    if stats.log_likelihoods is None:
+        raise ConfidantError("no per-answer log-likelihoods")
+    return stats.log_likelihoods
+
+
 _LL, _PAIRS, _REF, _GEN = "likelihoods", "pairs", "reference", "generator"
 
 # One line per measure. The functions and their formulas live in uq.semantic.estimators and
 # uq.semantic.black_box.
 # fmt: off
 MEASURES: tuple[Measure, ...] = (
-    Measure("discrete_semantic_entropy", "Discrete semantic entropy", "Entropy of the share of answers in each meaning cluster; needs no likelihoods (Farquhar et al. 2024).", lambda s: discrete_semantic_entropy(s.cluster_ids), per_log_n=True),  # noqa: E501
-    Measure("semantic_entropy", "Semantic entropy (likelihood)", "Entropy of the clusters' probability mass, each answer weighted by exp(mean token log-prob), normalised over the clusters seen (Farquhar et al. 2024).", lambda s: semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
-    Measure("kuhn_semantic_entropy", "Semantic entropy (Kuhn 2023 code)", "Mean over clusters of −log of the cluster's unnormalised likelihood mass (Kuhn et al. 2023).", lambda s: kuhn_semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
-    Measure("number_of_semantic_sets", "Number of semantic sets", "How many different meanings the answers have (Kuhn et al. 2023).", lambda s: float(number_of_semantic_sets(s.cluster_ids))),  # noqa: E501
+    Measure("discrete_semantic_entropy", "Discrete semantic entropy", "Entropy of the share of answers in each meaning cluster; needs no likelihoods (Farquhar et al. 2024).", lambda s: discrete_semantic_entropy(s.cluster_ids), per_log_n=True, upper=LOG_N),  # noqa: E501
+    Measure("semantic_entropy", "Semantic entropy (likelihood)", "Entropy of the clusters' probability mass, each answer weighted by exp(mean token log-prob), normalised over the clusters seen (Farquhar et al. 2024).", lambda s: semantic_entropy(s.cluster_ids, _likelihoods(s)), frozenset({_LL}), per_log_n=True, upper=LOG_N),  # noqa: E501
+    Measure("kuhn_semantic_entropy", "Semantic entropy (Kuhn 2023 code)", "Mean over clusters of −log of the cluster's unnormalised likelihood mass (Kuhn et al. 2023).", lambda s: kuhn_semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({_LL}), per_log_n=True, lower=None),  # noqa: E501
+    Measure("number_of_semantic_sets", "Number of semantic sets", "How many different meanings the answers have (Kuhn et al. 2023).", lambda s: float(number_of_semantic_sets(s.cluster_ids)), lower=1.0, upper=N_ANSWERS),  # noqa: E501
     Measure("predictive_entropy", "Predictive entropy", "Minus the mean total log-likelihood of the sampled answers (Kuhn et al. 2023).", lambda s: predictive_entropy(s.total_log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
     Measure("ln_predictive_entropy", "Length-normalised predictive entropy", "Minus the mean of the answers' mean token log-probabilities; Farquhar et al.'s 'naive entropy' (Malinin & Gales 2021).", lambda s: predictive_entropy(s.log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
     Measure("maximum_sequence_probability", "Maximum sequence probability", "−log p of the reference (low-temperature) answer under the raw model.", lambda s: maximum_sequence_probability(_reference_tokens(s, "logprob")), frozenset({_REF})),  # noqa: E501
-    Measure("perplexity", "Perplexity", "exp of the reference answer's mean token surprisal.", lambda s: perplexity(_reference_tokens(s, "logprob")), frozenset({_REF})),  # noqa: E501
+    Measure("perplexity", "Perplexity", "exp of the reference answer's mean token surprisal.", lambda s: perplexity(_reference_tokens(s, "logprob")), frozenset({_REF}), lower=1.0),  # noqa: E501
     Measure("mean_token_entropy", "Mean token entropy", "Mean entropy of the raw next-token distribution over the reference answer (Malinin & Gales 2021).", lambda s: mean_token_entropy(_reference_tokens(s, "entropy")), frozenset({_REF})),  # noqa: E501
     Measure("max_token_entropy", "Max token entropy", "Largest raw next-token entropy in the reference answer.", lambda s: max_token_entropy(_reference_tokens(s, "entropy")), frozenset({_REF})),  # noqa: E501
-    Measure("lexical_uncertainty", "Lexical similarity (1 − ROUGE-L)", "1 − the mean ROUGE-L between every two answers: answers that share few words are uncertain (Kuhn et al. 2023).", lambda s: lexical_uncertainty(s.texts)),  # noqa: E501
-    Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({_GEN})),  # noqa: E501
-    Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({_PAIRS})),  # noqa: E501
-    Measure("degree", "Degree", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({_PAIRS})),  # noqa: E501
-    Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({_PAIRS})),  # noqa: E501
-    Measure("kernel_language_entropy", "Kernel language entropy", "Von Neumann entropy of a heat kernel over the semantic graph (Nikitin et al. 2024).", lambda s: kernel_language_entropy(s.kernel_weights), frozenset({_PAIRS}), per_log_n=True),  # noqa: E501
+    Measure("lexical_uncertainty", "Lexical similarity (1 − ROUGE-L)", "1 − the mean ROUGE-L between every two answers: answers that share few words are uncertain (Kuhn et al. 2023).", lambda s: lexical_uncertainty(s.texts), upper=ONE),  # noqa: E501
+    Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({_GEN}), upper=ONE),  # noqa: E501
+    Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({_PAIRS}), upper=N_ANSWERS),  # noqa: E501
+    Measure("degree", "Degree", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({_PAIRS}), upper=ONE),  # noqa: E501
+    Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({_PAIRS}), upper=ROOT_N_MINUS_1),  # noqa: E501
+    Measure("kernel_language_entropy", "Kernel language entropy", "Von Neumann entropy of a heat kernel over the semantic graph (Nikitin et al. 2024).", lambda s: kernel_language_entropy(s.kernel_weights), frozenset({_PAIRS}), per_log_n=True, upper=LOG_N),  # noqa: E501
 )
 # fmt: on
 
@@ -130,6 +157,12 @@ def measures_without_pair_matrix() -> list[str]:
     return [m.key for m in MEASURES if _PAIRS not in m.needs]
 
 
+def pair_matrix_measures() -> list[Measure]:
+    """The measures that read every ordered pair's label (the complement of
+    :func:`measures_without_pair_matrix`)."""
+    return [m for m in MEASURES if _PAIRS in m.needs]
+
+
 def select_measures(keys: Sequence[str] | None) -> list[Measure]:
     """The measures for ``keys`` (all when None), in the order of :data:`MEASURES`."""
     if keys is None:
@@ -144,7 +177,7 @@ def select_measures(keys: Sequence[str] | None) -> list[Measure]:
     return [m for m in MEASURES if m.key in wanted]
 
 
-_MISSING = {
+MISSING_NOTES = {
     _LL: "needs per-answer log-likelihoods",
     _PAIRS: "needs the pair matrix",
     _REF: "needs the reference answer's tokens",
@@ -163,7 +196,7 @@ def compute_measures(
     for m in measures:
         missing = sorted(m.needs - available)
         if missing:
-            out[m.key] = {"value": None, "per_log_n": None, "note": _MISSING[missing[0]]}
+            out[m.key] = {"value": None, "per_log_n": None, "note": MISSING_NOTES[missing[0]]}
             continue
         try:
             value = float(m.compute(stats))
