@@ -34,7 +34,9 @@ from core.errors import ConfidantError
 from judge.config import NTR_SIZES, JudgeConfig, Progress
 from judge.consistency import conflicting_pairs, non_transitivity_ratio
 from judge.grading import GradeResult, grade_batch
+from judge.grading import grade as grade  # re-exported: every judging entry point is here
 from judge.pairwise import PairwiseResult, compare_batch
+from judge.pairwise import compare as compare
 from judge.prompts import SCALES
 from judge.scores import SCORE_BY_KEY
 from judge.trustjudge import rescale_score
