@@ -18,6 +18,8 @@ from ui.tabs.judge_handlers import JudgeHandlers, render_judge_run
 
 
 def create_judge_tab(ctx: AppContext) -> None:
+    """Lay out the Judge tab, wire its events to a :class:`JudgeHandlers` and register its
+    History view."""
     h = JudgeHandlers(ctx)
     ctx.history_renderers["judge"] = render_judge_run
     with gr.Tab("Judge", id="judge"):
