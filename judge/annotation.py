@@ -1,4 +1,8 @@
-"""Agreement between annotators and the judge over stored judgements.
+"""Annotation rows, and agreement between annotators and the judge over stored judgements.
+
+:func:`annotation_record` checks one person's answer to an item and builds the row stored
+beside the judge's result (and the run that records both); it is a plain function of the item,
+the judge's result dict and what the person typed, so the Judge tab only shows and saves.
 
 Each stored judgement is a plain dict (one row of ``store.judgements``): the item, the
 annotator, the human score (single items) or preference A / B / C (pairs), and the judge's
@@ -25,18 +29,21 @@ Krippendorff's α over the people, then over the people with the judge (:mod:`ju
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ConfidantError
 from judge.agreement import agreement_table, krippendorff_alpha
+from judge.grading import GradeResult
+from judge.pairwise import PairwiseResult
+from judge.scores import SCORE_METHODS
 
-# Judge raters of single items: (name, key in the stored scores, discrete?)
-SINGLE_JUDGE_RATERS = (
-    ("judge: emitted", "emitted", True),
-    ("judge: G-Eval", "geval", False),
-    ("judge: expectation", "expectation", False),
-    ("judge: TrustJudge", "trustjudge", False),
+# Judge raters of single items: (name, key in the stored scores, discrete?), one per score
+# method that the table marks as a rater.
+SINGLE_JUDGE_RATERS = tuple(
+    (f"judge: {m.label}", m.key, m.discrete) for m in SCORE_METHODS if m.rater
 )
 PAIR_JUDGE_RATERS = (
     ("judge: baseline", "baseline"),
@@ -44,6 +51,139 @@ PAIR_JUDGE_RATERS = (
     ("judge: PPL", "ppl"),
 )
 PREFERENCE_TO_RELATION = {"A": 1, "B": -1, "C": 0}
+PREFERENCE_WORDS = {"A": "first better", "B": "second better", "C": "tie"}
+MAX_NOTE_CHARS = 5_000
+MAX_CLIENT_KEY_CHARS = 100
+
+
+# ----------------------------------------------------------------------------------------------
+# One person's judgement of one item
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AnnotationRecord:
+    """What to store for one judgement: ``row`` is one row of the judgements table (its
+    ``run_id`` still to come), ``answer`` the person's answer in words ("4 / 5", "tie"),
+    ``run`` the fields of the run that records the item, the judge's result and the answer
+    (kind, model, params, seed, result, title, annotator, session_id)."""
+
+    row: dict[str, Any]
+    answer: str
+    run: dict[str, Any]
+
+
+def _client_key(client_key: Any) -> str:
+    key = str(client_key or "").strip()
+    if not key or len(key) > MAX_CLIENT_KEY_CHARS:
+        raise ConfidantError("This submission has no valid key; show the item again.")
+    return key
+
+
+def _note(note: Any) -> str:
+    note = "" if note is None else str(note)
+    if "\x00" in note:
+        raise ConfidantError("The note contains a NUL character.")
+    if len(note) > MAX_NOTE_CHARS:
+        raise ConfidantError(
+            f"The note is {len(note):,} characters; the limit is {MAX_NOTE_CHARS:,}."
+        )
+    return note.strip()
+
+
+def _human_score(human_score: Any, scale: int) -> float:
+    try:
+        value = float(human_score)
+    except (TypeError, ValueError):
+        raise ConfidantError("Give your score before saving.") from None
+    if not math.isfinite(value):
+        raise ConfidantError("Your score must be a finite number.")
+    if not value.is_integer() or not 1 <= value <= scale:
+        raise ConfidantError(f"Your score must be a whole number from 1 to {scale}.")
+    return value
+
+
+def annotation_record(
+    item: Mapping[str, Any],
+    result: Mapping[str, Any],
+    *,
+    annotator: str,
+    client_key: Any,
+    human_score: Any = None,
+    preference: Any = None,
+    note: Any = "",
+    blind: bool = False,
+    shown: str | None = None,
+    session_id: str | None = None,
+) -> AnnotationRecord:
+    """Check a person's answer to ``item`` and build the judgement row beside the judge's
+    ``result`` (a ``GradeResult`` or ``PairwiseResult`` dict).
+
+    Single items take ``human_score``, a whole number from 1 to the judge's scale; pairs take
+    ``preference``, whose first letter is A, B or C (tie). ``client_key`` (at most 100
+    characters) makes the submission idempotent; ``note`` is at most 5,000 characters without
+    NUL. Every problem is a ``ConfidantError`` naming it; nothing is built half-way.
+    """
+    key = _client_key(client_key)
+    note = _note(note)
+    row: dict[str, Any] = {
+        "client_key": key,
+        "item_id": item["item_id"],
+        "kind": item["kind"],
+        "annotator": annotator,
+        "session_id": session_id,
+        "question": item["question"],
+        "note": note,
+        "judge_model": result["model"],
+        "blind": int(bool(blind)),
+        "shown": shown or None,
+    }
+    if item["kind"] == "pairwise":
+        letter = str(preference or "").strip()[:1].upper()
+        if letter not in PREFERENCE_WORDS:
+            raise ConfidantError("Choose A, B or C (tie) before saving.")
+        pr = PairwiseResult.from_dict(result)
+        view = pr.judge_view()
+        row.update(
+            response=item["response_a"],
+            response_b=item["response_b"],
+            human_preference=letter,
+            judge=view,
+            scores={"relations": pr.relations, "emitted": view["emitted"]},
+        )
+        answer = PREFERENCE_WORDS[letter]
+    else:
+        g = GradeResult.from_dict(result)
+        value = _human_score(human_score, g.scale)
+        row.update(
+            response=item["response"],
+            human_score=value,
+            scale=g.scale,
+            judge={
+                "distribution": {str(k): p for k, p in g.distribution.items()},
+                "raw": {str(k): p for k, p in g.raw.items()},
+                "source": g.source,
+                "truncated": g.truncated,
+            },
+            scores=g.scores(),
+        )
+        answer = f"{int(value)} / {g.scale}"
+    run = {
+        "kind": "judge",
+        "model": result["model"],
+        "params": result["config"],
+        "seed": result["config"].get("seed"),
+        "result": {
+            "type": "annotation",
+            "item": item,
+            "judge": result,
+            "human": {"annotator": annotator, "answer": answer, "note": note},
+        },
+        "title": item["question"][:200],
+        "annotator": annotator,
+        "session_id": session_id,
+    }
+    return AnnotationRecord(row=row, answer=answer, run=run)
 
 
 def _scores(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from judge.prompts import (
     score_prefix,
     score_values,
 )
-from judge.trustjudge import ScoreSummary, score_summary
+from judge.scores import SCORE_BY_KEY, ScoreSummary, score_summary
 from judge.verdicts import clean_token
 
 # Reference code: look at most this many positions past "[" for the closing "]".
@@ -130,28 +130,23 @@ class GradeResult:
         return {v: self.raw.get(v, 0.0) / mass for v in values}
 
     def score(self, method: str) -> float | None:
-        """One score: "emitted", "argmax", "geval", "expectation" or "trustjudge"."""
+        """One score: a key of :data:`judge.scores.SCORE_METHODS` ("emitted", "geval", ...)."""
         if self.summary is None:
             return None
-        if method == "emitted":
-            return float(self.summary.first)
-        if method in ("argmax", "geval", "expectation", "trustjudge"):
-            return float(getattr(self.summary, method))
-        raise ConfidantError(f"unknown score {method!r}")
+        if method not in SCORE_BY_KEY:
+            raise ConfidantError(f"unknown score {method!r}")
+        return float(self.summary.scores[method])
 
     def scores(self) -> dict[str, Any]:
-        """Every score and statistic, for storing beside a human judgement."""
+        """Every score and statistic, for storing beside a human judgement: one entry per
+        score method, then TrustJudge's temperature, the entropy and the mass."""
         if self.summary is None:
             return {"scale": self.scale, "scored": False}
         s = self.summary
         return {
             "scale": self.scale,
             "scored": True,
-            "emitted": s.first,
-            "argmax": s.argmax,
-            "geval": s.geval,
-            "expectation": s.expectation,
-            "trustjudge": s.trustjudge,
+            **s.scores,
             "trustjudge_temperature": s.temperature,
             "entropy": s.entropy,
             "mass": s.mass,

@@ -34,10 +34,11 @@ from core.errors import ConfidantError
 from judge.config import NTR_SIZES, JudgeConfig, Progress
 from judge.consistency import conflicting_pairs, non_transitivity_ratio
 from judge.grading import GradeResult, grade_batch
+from judge.grading import grade as grade  # re-exported: every judging entry point is here
 from judge.pairwise import PairwiseResult, compare_batch
-from judge.prompts import (
-    SCALES,
-)
+from judge.pairwise import compare as compare
+from judge.prompts import SCALES
+from judge.scores import SCORE_BY_KEY
 from judge.trustjudge import rescale_score
 
 # ----------------------------------------------------------------------------------------------
@@ -126,19 +127,33 @@ class QuestionRun:
         )
 
 
-# (method, the single score it uses for CR, the pairwise rule it uses for NTR)
-CONSISTENCY_METHODS = (
-    ("baseline", "emitted", "baseline"),
-    ("geval", "geval", None),
-    ("trustjudge", "trustjudge", "likelihood"),
-    ("trustjudge_ppl", None, "ppl"),
+@dataclass(frozen=True)
+class ConsistencyMethod:
+    """One row of the consistency table: the single score (a key of
+    :data:`judge.scores.SCORE_METHODS`) its Conflict Ratio uses, the pairwise rule its NTR_k
+    uses (None where it has none), and which of the run's scales its grades come from
+    (``"baseline"`` or ``"trustjudge"``). ``label`` defaults to the score method's label."""
+
+    key: str
+    score: str | None
+    relation: str | None
+    scale: str = "baseline"
+    label: str | None = None
+
+    @property
+    def display_label(self) -> str:
+        if self.label is not None:
+            return self.label
+        return SCORE_BY_KEY[self.score].label if self.score else self.key
+
+
+CONSISTENCY_METHODS: tuple[ConsistencyMethod, ...] = (
+    ConsistencyMethod("baseline", "emitted", "baseline", label="Baseline"),
+    ConsistencyMethod("geval", "geval", None),
+    ConsistencyMethod("trustjudge", "trustjudge", "likelihood", scale="trustjudge"),
+    ConsistencyMethod("trustjudge_ppl", None, "ppl", label="TrustJudge (PPL)"),
 )
-METHOD_LABELS = {
-    "baseline": "Baseline",
-    "geval": "G-Eval",
-    "trustjudge": "TrustJudge",
-    "trustjudge_ppl": "TrustJudge (PPL)",
-}
+METHOD_LABELS = {m.key: m.display_label for m in CONSISTENCY_METHODS}
 
 
 @dataclass
@@ -190,11 +205,13 @@ class ConsistencyResult:
         )
 
 
-def _single_scores(run: QuestionRun, score: str, config: ConsistencyConfig) -> list[float | None]:
-    scale = config.trustjudge_scale if score == "trustjudge" else config.baseline_scale
+def _single_scores(
+    run: QuestionRun, method: ConsistencyMethod, config: ConsistencyConfig
+) -> list[float | None]:
+    scale = config.trustjudge_scale if method.scale == "trustjudge" else config.baseline_scale
     out: list[float | None] = []
     for g in run.grades[scale]:
-        value = g.score(score)
+        value = g.score(method.score)
         if value is not None and scale != config.baseline_scale:
             value = rescale_score(value, scale, config.baseline_scale)
         out.append(value)
@@ -214,12 +231,15 @@ def consistency_table(
     circular and equivalence violations counted separately.
     """
     rows = []
-    for method, score, rule in CONSISTENCY_METHODS:
+    for method in CONSISTENCY_METHODS:
+        rule = method.relation
         conflicts = compared = 0
-        if score is not None:
+        if method.score is not None:
             for run in questions:
                 found, n = conflicting_pairs(
-                    _single_scores(run, score, config), run.relations("baseline"), config.tolerance
+                    _single_scores(run, method, config),
+                    run.relations("baseline"),
+                    config.tolerance,
                 )
                 conflicts += len(found)
                 compared += n
@@ -237,8 +257,8 @@ def consistency_table(
                     ntr[k] = pooled.to_dict()
         rows.append(
             ConsistencyRow(
-                method=method,
-                score=score,
+                method=method.key,
+                score=method.score,
                 relation=rule,
                 conflict_ratio=conflicts / compared if compared else None,
                 conflicts=conflicts,

@@ -17,15 +17,14 @@ Everything here is a plain function of numbers::
     >>> round(expected_score(dist, "trustjudge"), 2)
     80.07
 
-Pairwise relations and verdict letters live in :mod:`judge.verdicts`.
+Pairwise relations and verdict letters live in :mod:`judge.verdicts`; the table of score
+methods built on these functions is :mod:`judge.scores`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 from scipy.special import softmax
@@ -33,7 +32,8 @@ from scipy.stats import entropy as _entropy
 
 from core.errors import ConfidantError
 
-SCORE_METHODS = ("geval", "expectation", "trustjudge")
+# The ``method`` choices of expected_score; the table of every score method is judge.scores.
+EXPECTED_SCORE_METHODS = ("geval", "expectation", "trustjudge")
 RELATION_METHODS = ("baseline", "likelihood")
 DISCRETE_RULES = ("argmax", "first", "sample")
 VERDICT_LETTERS = ("A", "B", "C")
@@ -138,7 +138,9 @@ def expected_score(dist: Mapping[int, float], method: str, temperature: float = 
     if method == "trustjudge":
         weights = trustjudge_weights(clean, temperature)
         return float(sum(s * w for s, w in weights.items()))
-    raise ConfidantError(f"unknown scoring method {method!r}; choose one of {SCORE_METHODS}")
+    raise ConfidantError(
+        f"unknown scoring method {method!r}; choose one of {EXPECTED_SCORE_METHODS}"
+    )
 
 
 def discrete_score(dist: Mapping[int, float], rule: str = "argmax", seed: int | None = None) -> int:
@@ -202,50 +204,3 @@ def rescale_score(
     if not math.isfinite(x):
         raise ConfidantError(f"score must be finite, got {score!r}")
     return new_lo + (x - lo) * (new_hi - new_lo) / (hi - lo)
-
-
-@dataclass
-class ScoreSummary:
-    """Every score of one distribution, with the parameters that produced them."""
-
-    distribution: dict[int, float]
-    argmax: int
-    first: int
-    geval: float
-    expectation: float
-    trustjudge: float
-    entropy: float
-    mass: float  # Σp over the scale; below 1 when other tokens took probability
-    temperature: float
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        # JSON object keys are strings; keep the scores readable back with int(key).
-        d["distribution"] = {str(s): p for s, p in self.distribution.items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ScoreSummary:
-        return cls(**{**d, "distribution": {int(s): p for s, p in d["distribution"].items()}})
-
-
-def score_summary(
-    dist: Mapping[int, float],
-    temperature: float = 0.2,
-    scale: tuple[int, int] | int | None = None,
-) -> ScoreSummary:
-    """All scores of one distribution at once: argmax, the emitted (first) score, G-Eval,
-    expectation, TrustJudge at ``temperature``, entropy (nats) and the mass on the scale."""
-    clean = validate_distribution(dist, _as_scale(scale) if scale is not None else None)
-    t = _validate_temperature(temperature)
-    return ScoreSummary(
-        distribution=clean,
-        argmax=discrete_score(clean, "argmax"),
-        first=discrete_score(clean, "first"),
-        geval=expected_score(clean, "geval"),
-        expectation=expected_score(clean, "expectation"),
-        trustjudge=expected_score(clean, "trustjudge", t),
-        entropy=distribution_entropy(clean),
-        mass=float(sum(clean.values())),
-        temperature=t,
-    )

@@ -14,7 +14,7 @@ from sqlite_utils import Migrations
 from core.errors import ConfidantError
 from store.db import Store
 from store.export import export_dir, write_csv, write_jsonl
-from store.runs import _dumps, ensure_annotator, now_iso
+from store.runs import _dumps, ensure_annotator, now_iso, save_run
 
 migrations = Migrations("confidant.judgements")
 
@@ -80,6 +80,21 @@ JUDGEMENT_COLUMNS = [
 ]
 
 
+def _stored_id(db, client_key: str | None, annotator: str | None) -> int | None:
+    """The id of the judgement already stored under ``client_key`` (None when the key is new
+    or empty); a key stored by another annotator is an error, and nothing is saved."""
+    if not client_key:
+        return None
+    found = list(
+        db["judgements"].rows_where("client_key = ?", [client_key], select="id, annotator")
+    )
+    if not found:
+        return None
+    if found[0]["annotator"] != annotator:
+        raise ConfidantError("This submission key belongs to another annotator; nothing was saved.")
+    return found[0]["id"]
+
+
 def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
     """Store one judgement; returns its id (the existing id when ``client_key`` was seen)."""
     row = {k: judgement.get(k) for k in JUDGEMENT_COLUMNS if k not in ("id", "created")}
@@ -90,19 +105,28 @@ def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
             row[key] = _dumps(row[key])
 
     def tx(db):
-        key = row.get("client_key")
-        if key:
-            found = list(
-                db["judgements"].rows_where("client_key = ?", [key], select="id, annotator")
-            )
-            if found:
-                if found[0]["annotator"] != row.get("annotator"):
-                    raise ConfidantError(
-                        "This submission key belongs to another annotator; nothing was saved."
-                    )
-                return found[0]["id"]
+        found = _stored_id(db, row.get("client_key"), row.get("annotator"))
+        if found is not None:
+            return found
         ensure_annotator(db, row.get("annotator"))
         return db["judgements"].insert(row).last_pk
+
+    return store.write(tx)
+
+
+def save_annotation(store: Store, judgement: dict[str, Any], run: dict[str, Any]) -> int:
+    """Store a judgement and the run that records it (``run``: the keyword arguments of
+    :func:`store.runs.save_run`) in one transaction: both land or neither does. Returns the
+    judgement's id. A ``client_key`` seen before stores neither and returns the stored id, so a
+    retried submission arriving while the first is being saved finds it (the store's lock
+    serialises the two) instead of storing a second run beside it."""
+
+    def tx(db):
+        found = _stored_id(db, judgement.get("client_key"), judgement.get("annotator"))
+        if found is not None:
+            return found
+        run_id = save_run(store, **run)
+        return save_judgement(store, {**judgement, "run_id": run_id})
 
     return store.write(tx)
 

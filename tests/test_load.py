@@ -25,7 +25,7 @@ from store.runs import list_runs
 from tests.helpers import free_port
 from ui.app import build_app
 from ui.context import AppContext
-from ui.tabs.judge import JudgeHandlers
+from ui.tabs.judge_handlers import JudgeHandlers
 
 ANNOTATORS = 16
 PER_ANNOTATOR = 100
@@ -84,7 +84,7 @@ def test_a_submission_sent_several_times_at_once_is_stored_once(handlers):
 
 
 def test_a_judgement_that_fails_to_save_leaves_no_run(handlers, monkeypatch):
-    import ui.tabs.judge as tab
+    import store.judgements as tab
 
     items, _, _ = handlers.load_items("Demo set", None, "single")
     out = handlers.show_item(items, 1, 5, True, 4, True)

@@ -6,13 +6,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.errors import ConfidantError
+from judge.scores import ScoreSummary, score_summary
 from judge.trustjudge import (
-    ScoreSummary,
     discrete_score,
     distribution_entropy,
     expected_score,
     rescale_score,
-    score_summary,
     trustjudge_weights,
     validate_distribution,
 )

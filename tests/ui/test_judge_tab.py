@@ -19,7 +19,8 @@ from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
 from ui.tabs.history import open_run
-from ui.tabs.judge import HIDDEN, JudgeHandlers, create_judge_tab
+from ui.tabs.judge import create_judge_tab
+from ui.tabs.judge_handlers import HIDDEN, JudgeHandlers
 
 MAX_NEW = 4
 
@@ -96,7 +97,7 @@ def test_the_same_item_gets_the_same_judge_for_every_annotator(ctx, monkeypatch)
     h = JudgeHandlers(ctx)
     items, _, _ = h.load_items("Demo set", None, "single")
     first = show(h, items, 1, blind=True)[8]["result"]
-    import ui.tabs.judge as tab
+    import ui.tabs.judge_handlers as tab
 
     monkeypatch.setattr(tab, "grade", lambda *a, **k: pytest.fail("the judge ran twice"))
     assert show(h, items, 1, blind=True)[8]["result"] == first

@@ -1,20 +1,23 @@
-"""Figures and tables for the Judge tab, built from stored results. No gradio import."""
+"""Figures, tables and Markdown views for the Judge tab, built from stored results. No gradio
+import."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import cycle
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from judge.pipeline import METHOD_LABELS
+from judge.grading import GradeResult
+from judge.pairwise import PairwiseResult
+from judge.pipeline import METHOD_LABELS, ConsistencyResult
+from judge.scores import SCORE_METHODS
 
-_SCORE_LINES = (
-    ("expectation", "expectation", "#1f77b4"),
-    ("trustjudge", "TrustJudge", "#d62728"),
-    ("geval", "G-Eval", "#2ca02c"),
-)
+# Colours of the continuous scores' lines; a method without one takes the next of _SPARE.
+_SCORE_COLOURS = {"expectation": "#1f77b4", "trustjudge": "#d62728", "geval": "#2ca02c"}
+_SPARE = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 _VERDICT_LABELS = {"A": "first answer better (A)", "B": "second answer better (B)", "C": "tie (C)"}
 
 
@@ -33,14 +36,17 @@ def score_distribution_figure(
             hovertemplate="score %{x}: p = %{y:.4f}<extra></extra>",
         )
     )
-    for key, label, colour in _SCORE_LINES:
-        value = (scores or {}).get(key)
+    continuous = [m for m in SCORE_METHODS if not m.discrete]
+    spare = cycle(_SPARE)
+    for m in continuous:
+        colour = _SCORE_COLOURS.get(m.key) or next(spare)
+        value = (scores or {}).get(m.key)
         if value is not None:
             fig.add_vline(
                 x=float(value),
                 line_color=colour,
                 line_dash="dash",
-                annotation_text=f"{label} {float(value):.2f}",
+                annotation_text=f"{m.label} {float(value):.2f}",
                 annotation_position="top",
             )
     mass = (scores or {}).get("mass")
@@ -207,3 +213,87 @@ def agreement_rows(report: Mapping[str, Any]) -> list[list]:
                 ]
             )
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Markdown views of one judged item and of a consistency run
+# ----------------------------------------------------------------------------------------------
+
+
+def _markdown_table(heads: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def judge_markdown(result: dict) -> str:
+    """The judge's numbers for one item (grade or pairwise result dict) as Markdown."""
+    if result.get("type") == "pairwise":
+        pr = PairwiseResult.from_dict(result)
+        view = pr.judge_view()
+        first, second = view["first_order"], view["second_order_swapped"]
+        lines = [
+            "| | first better (A) | second better (B) | tie (C) | emitted | perplexity |",
+            "|---|---|---|---|---|---|",
+        ]
+        for label, probs, read in (
+            ("order 1", first, pr.first),
+            ("order 2 (swapped back)", second, pr.second),
+        ):
+            ppl = f"{read.perplexity:.3g}" if read.perplexity is not None else "—"
+            lines.append(
+                f"| {label} | {probs['A']:.3f} | {probs['B']:.3f} | {probs['C']:.3f} | "
+                f"{read.emitted or '—'} | {ppl} |"
+            )
+        names = {1: "first better", 0: "tie", -1: "second better", None: "—"}
+        rel = " · ".join(f"{rule}: **{names[r]}**" for rule, r in pr.relations.items())
+        trunc = " (top-k only)" if pr.first.truncated else ""
+        return (
+            "\n".join(lines)
+            + f"\n\nRelations{trunc}: {rel}\n\n"
+            + _rationales([pr.first.judgement, pr.second.judgement])
+        )
+    gr_ = GradeResult.from_dict(result)
+    if gr_.summary is None:
+        return "The judge's reply could not be scored: " + "; ".join(gr_.notes)
+    s = gr_.summary
+    trunc = " (top-k log-probabilities only: a lower bound on the mass)" if gr_.truncated else ""
+    heads = [
+        f"{m.label} (T={s.temperature:g})" if m.uses_temperature else m.label for m in SCORE_METHODS
+    ]
+    cells = [
+        str(s.scores[m.key]) if m.discrete else f"{s.scores[m.key]:.3f}" for m in SCORE_METHODS
+    ]
+    heads += ["entropy (nats)", "mass on scale"]
+    cells += [f"{s.entropy:.3f}", f"{s.mass:.3g}{trunc}"]
+    return _markdown_table(heads, [cells]) + "\n\n" + _rationales([gr_.judgement])
+
+
+def _rationales(texts: list[str]) -> str:
+    shown = [t.strip() for t in texts if t and t.strip()]
+    if not shown:
+        return ""
+    quoted = "\n\n".join("> " + t[:2000].replace("\n", "\n> ") for t in shown)
+    return "**Judge's rationale**\n\n" + quoted
+
+
+def judge_figure(result: dict) -> go.Figure:
+    """The judge's score distribution (a grade) or verdict probabilities (a pairwise result)."""
+    if result.get("type") == "pairwise":
+        return verdict_figure(PairwiseResult.from_dict(result).judge_view())
+    g = GradeResult.from_dict(result)
+    return score_distribution_figure(g.distribution, g.scores(), f"Judge · 1..{g.scale}")
+
+
+def consistency_markdown(res: ConsistencyResult) -> str:
+    """A consistency run's settings and its CR / NTR_k table as Markdown."""
+    cfg = res.config
+    table = _markdown_table(
+        CONSISTENCY_HEADERS, consistency_rows([r.to_dict() for r in res.table], cfg.ks)
+    )
+    return (
+        f"**Consistency run** on {len(res.questions)} question(s) · model `{res.model}` · "
+        f"baseline and G-Eval on 1..{cfg.baseline_scale}, TrustJudge on 1..{cfg.trustjudge_scale} "
+        f"rescaled · δ = {cfg.tolerance:g} · {'direct' if cfg.judge.direct else 'rationale'} "
+        f"mode\n\nCR compares single scores with the baseline two-pass verdicts; NTR_k counts "
+        f"k-subsets of candidates with a cycle or a broken tie.\n\n{table}"
+    )

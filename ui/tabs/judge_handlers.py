@@ -1,0 +1,345 @@
+"""The Judge tab's handlers (:class:`JudgeHandlers`) and its History view
+(:func:`render_judge_run`); the page itself is laid out in :mod:`ui.tabs.judge`.
+
+Annotate items beside the LLM judge, measure agreement, export, and run the TrustJudge
+consistency diagnostics. Checking a person's answer and building the stored row is
+:func:`judge.annotation.annotation_record`; saving it with its run is
+:func:`store.judgements.save_annotation`.
+
+Blind mode: the judge runs when an item is shown, but its result stays in server-side state
+(``gr.State`` is never sent to the browser) and nothing of it is returned until the person's own
+judgement is saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from core.errors import ConfidantError
+from judge.annotation import agreement_report, annotation_record
+from judge.config import JudgeConfig
+from judge.grading import grade
+from judge.items import KINDS, demo_items, load_questions, parse_items
+from judge.pairwise import compare
+from judge.pipeline import ConsistencyConfig, ConsistencyResult, consistency_table, run_consistency
+from store.judgements import export_judgements, list_judgements, save_annotation
+from store.runs import now_iso, save_run
+from ui.context import AppContext, annotator_of, session_of, user_errors
+from ui.plots.judge import (
+    agreement_rows,
+    consistency_figure,
+    consistency_markdown,
+    consistency_rows,
+    judge_figure,
+    judge_markdown,
+)
+
+HIDDEN = "*The judge is hidden until you save your own judgement (blind mode).*"
+_CACHE_SIZE = 256
+
+
+def _who(ctx: AppContext, request: gr.Request | None, name: str | None) -> str:
+    """The annotator: the logged-in user when login is on (a typed name is ignored), else the
+    typed name."""
+    if ctx.auth_enabled:
+        user = getattr(request, "username", None) if request is not None else None
+        if not user:
+            raise ConfidantError("Log in to annotate: with login on, judgements are yours only.")
+        return str(user)
+    who = annotator_of(request, name)
+    if not who:
+        raise ConfidantError("Type your name first, so your judgements are kept apart.")
+    if "\x00" in who:
+        raise ConfidantError("The name contains a NUL character.")
+    return who
+
+
+def _item_at(items: list[dict] | None, index: Any) -> tuple[int, dict]:
+    if not items:
+        raise ConfidantError("Load items first (the demo set or a file).")
+    try:
+        i = int(index)
+    except (TypeError, ValueError):
+        raise ConfidantError(f"The item number must be a whole number, got {index!r}.") from None
+    if not 1 <= i <= len(items):
+        raise ConfidantError(f"The item number must be between 1 and {len(items)}, got {i}.")
+    return i, items[i - 1]
+
+
+def _judge_config(scale: Any, direct: Any, max_new_tokens: Any) -> JudgeConfig:
+    try:
+        return JudgeConfig(
+            scale=int(scale), direct=bool(direct), max_new_tokens=int(max_new_tokens)
+        ).validate()
+    except (TypeError, ValueError):
+        raise ConfidantError("The scale and max new tokens must be whole numbers.") from None
+
+
+def render_judge_run(run: dict) -> dict:
+    """History view of a stored run of kind "judge" (an item judged, or a consistency run)."""
+    result = run["result"]
+    if result.get("type") == "consistency":
+        res = ConsistencyResult.from_dict(result)
+        table = [r.to_dict() for r in res.table]
+        return {
+            "markdown": consistency_markdown(res),
+            "plot": consistency_figure(table, res.config.ks),
+        }
+    item = result.get("item") or {}
+    judged = result.get("judge") or {}
+    head = f"**Question:** {item.get('question', '')}\n\n"
+    if judged.get("type") == "pairwise":
+        head += f"**A:** {item.get('response_a', '')}\n\n**B:** {item.get('response_b', '')}\n\n"
+    else:
+        head += f"**Response:** {item.get('response', '')}\n\n"
+    human = result.get("human") or {}
+    head += f"**Human ({human.get('annotator', '?')}):** {human.get('answer', '—')}\n\n"
+    return {"markdown": head + judge_markdown(judged), "plot": judge_figure(judged)}
+
+
+class JudgeHandlers:
+    """The tab's event handlers, callable directly (tests) or from Gradio."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._cache: OrderedDict[str, dict] = OrderedDict()
+        self._views: OrderedDict[str, tuple[Any, str]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # -- items -------------------------------------------------------------------------------
+
+    @user_errors
+    def load_items(self, source: str, upload: Any, kind: str):
+        """(items, status markdown, first item number)."""
+        if kind not in KINDS:
+            raise ConfidantError(f"Choose single or pairwise items, not {kind!r}.")
+        if source == "Demo set":
+            items = demo_items(kind)
+            origin = "the bundled demo set"
+        else:
+            path = upload if isinstance(upload, (str, Path)) else getattr(upload, "name", None)
+            if not path:
+                raise ConfidantError("Choose a CSV or JSONL file to import first.")
+            data = Path(path).read_bytes()
+            items = parse_items(data, Path(path).name, kind)
+            origin = f"`{Path(path).name}`"
+        return items, f"Loaded {len(items)} {kind} item(s) from {origin}.", 1
+
+    # -- one item ----------------------------------------------------------------------------
+
+    def _run_judge(self, item: dict, config: JudgeConfig) -> tuple[str, dict]:
+        """(cache key, judge result) for ``item``: the judge runs once per item and settings."""
+        lm = self.ctx.backends.generator()
+        content = json.dumps(
+            [lm.model_id, config.to_dict(), item["kind"], item["question"]]
+            + [item.get(k) for k in ("response", "response_a", "response_b")],
+            sort_keys=True,
+        )
+        key = hashlib.sha256(content.encode()).hexdigest()
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return key, self._cache[key]
+        if item["kind"] == "pairwise":
+            result = compare(
+                lm, item["question"], item["response_a"], item["response_b"], config
+            ).to_dict()
+        else:
+            result = grade(lm, item["question"], item["response"], config).to_dict()
+        with self._cache_lock:
+            self._cache[key] = result
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return key, result
+
+    def _view(self, key: str | None, result: dict) -> tuple[Any, str]:
+        """The judge's figure and Markdown for a judged item, built once per item: plotly takes
+        a good part of a second per figure on a busy CPU, and every annotator's submit shows it.
+        The cached figure is never mutated, so concurrent requests share it."""
+        with self._cache_lock:
+            if key is not None and key in self._views:
+                self._views.move_to_end(key)
+                return self._views[key]
+        view = (judge_figure(result), judge_markdown(result))
+        if key is not None:
+            with self._cache_lock:
+                self._views[key] = view
+                while len(self._views) > _CACHE_SIZE:
+                    self._views.popitem(last=False)
+        return view
+
+    @user_errors
+    def show_item(self, items, index, scale, direct, max_new_tokens, blind):
+        """Show item ``index`` (1-based). Returns (position, question, response A, response B,
+        score slider, preference radio, judge plot, judge markdown, judge state, client key,
+        shown timestamp). In blind mode the plot and markdown carry nothing of the judge."""
+        i, item = _item_at(items, index)
+        config = _judge_config(scale, direct, max_new_tokens)
+        shown = now_iso()
+        key, result = self._run_judge(item, config)
+        state = {
+            "item_id": item["item_id"],
+            "index": i,
+            "result": result,
+            "blind": bool(blind),
+            "key": key,
+        }
+        pairwise = item["kind"] == "pairwise"
+        position = f"Item **{i} of {len(items)}** · `{item['item_id']}` · {item['kind']}"
+        if blind:
+            plot, md = None, HIDDEN
+        else:
+            plot, md = self._view(key, result)
+        return (
+            position,
+            item["question"],
+            item["response_a"] if pairwise else item["response"],
+            gr.update(value=item["response_b"] if pairwise else "", visible=pairwise),
+            gr.update(maximum=config.scale, value=None, visible=not pairwise),
+            gr.update(value=None, visible=pairwise),
+            plot,
+            md,
+            state,
+            uuid.uuid4().hex,
+            shown,
+        )
+
+    @user_errors
+    def submit(
+        self,
+        items,
+        judge_state,
+        client_key,
+        shown,
+        human_score,
+        preference,
+        note,
+        name,
+        request: gr.Request = None,
+    ):
+        """Save the person's judgement with the judge's; returns (status, judge plot, judge
+        markdown). A retried submit with the same client key stores nothing new."""
+        who = _who(self.ctx, request, name)
+        if not judge_state or not items:
+            raise ConfidantError("Show an item first.")
+        i, item = _item_at(items, judge_state.get("index"))
+        if item["item_id"] != judge_state.get("item_id"):
+            raise ConfidantError("The items changed since this one was shown; show it again.")
+        result = judge_state["result"]
+        record = annotation_record(
+            item,
+            result,
+            annotator=who,
+            client_key=client_key,
+            human_score=human_score,
+            preference=preference,
+            note=note,
+            blind=bool(judge_state.get("blind")),
+            shown=shown,
+            session_id=session_of(request),
+        )
+        # One transaction: the run and the judgement land together, and a retried submission
+        # arriving while the first is being saved finds it instead of storing a second run.
+        judgement_id = save_annotation(self.ctx.store, record.row, record.run)
+        status = f"Saved judgement #{judgement_id} by **{who}** on item {i} ({record.answer})."
+        return (status, *self._view(judge_state.get("key"), result))
+
+    # -- agreement and export ----------------------------------------------------------------
+
+    @user_errors
+    def agreement(self):
+        rows = list_judgements(self.ctx.store)
+        if not rows:
+            raise ConfidantError("No judgements saved yet.")
+        report = agreement_report(rows)
+        lines = []
+        for g in report["groups"]:
+            people = ", ".join(g["annotators"]) or "none"
+            a_people = "—" if g["alpha_people"] is None else f"{g['alpha_people']:.3f}"
+            a_judge = "—" if g["alpha_with_judge"] is None else f"{g['alpha_with_judge']:.3f}"
+            lines.append(
+                f"- **{g['name']}**: {g['items']} item(s), annotators {people}; Krippendorff's α "
+                f"people {a_people}, people + {g['alpha_judge'] or 'judge'} {a_judge}"
+            )
+        return agreement_rows(report), "\n".join(lines)
+
+    @user_errors
+    def export(self, fmt: str, name: str | None, request: gr.Request = None):
+        fmt = "jsonl" if str(fmt).lower() == "jsonl" else "csv"
+        if self.ctx.auth_enabled:
+            who = _who(self.ctx, request, name)
+        else:
+            who = annotator_of(request, name)  # a typed name exports that annotator only
+        rows = list_judgements(self.ctx.store, annotator=who)
+        if not rows:
+            raise ConfidantError("No judgements to export" + (f" for {who}." if who else " yet."))
+        return str(export_judgements(self.ctx.store, annotator=who, fmt=fmt))
+
+    # -- consistency ---------------------------------------------------------------------------
+
+    @user_errors
+    def consistency(
+        self,
+        n_questions,
+        direct,
+        max_new_tokens,
+        baseline_scale,
+        trustjudge_scale,
+        tolerance,
+        request: gr.Request = None,
+    ):
+        """Run §3 on the first ``n_questions`` demo questions, streaming (status, table rows,
+        plot) after each question; the run is saved at the end."""
+        try:
+            n = int(n_questions)
+            config = ConsistencyConfig(
+                judge=_judge_config(5, direct, max_new_tokens),
+                baseline_scale=int(baseline_scale),
+                trustjudge_scale=int(trustjudge_scale),
+                tolerance=float(tolerance),
+            ).validate()
+        except (TypeError, ValueError):
+            raise ConfidantError("The consistency settings must be numbers.") from None
+        questions = load_questions()
+        if not 1 <= n <= len(questions):
+            raise ConfidantError(f"Choose between 1 and {len(questions)} questions, got {n}.")
+        questions = questions[:n]
+        lm = self.ctx.backends.generator()
+        started = time.perf_counter()
+        runs = []
+        yield f"Judging question 1 of {n}…", [], None
+        for k, q in enumerate(questions, start=1):
+            runs.extend(run_consistency(lm, [q], config).questions)
+            table = [r.to_dict() for r in consistency_table(runs, config)]
+            status = f"Judged {k} of {n} question(s)" + ("…" if k < n else ".")
+            yield status, consistency_rows(table, config.ks), consistency_figure(table, config.ks)
+        result = ConsistencyResult(
+            model=lm.model_id, config=config, questions=runs, table=consistency_table(runs, config)
+        )
+        run_id = save_run(
+            self.ctx.store,
+            kind="judge",
+            model=lm.model_id,
+            params=config.to_dict(),
+            seed=config.judge.seed,
+            result=result.to_dict(),
+            title=f"Consistency run on {n} demo question(s)",
+            annotator=annotator_of(request),
+            session_id=session_of(request),
+            duration=time.perf_counter() - started,
+        )
+        table = [r.to_dict() for r in result.table]
+        yield (
+            f"Done: {n} question(s). Saved as run `{run_id}` (History tab, kind judge).",
+            consistency_rows(table, config.ks),
+            consistency_figure(table, config.ks),
+        )
