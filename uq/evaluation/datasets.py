@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfidantError
-from core.reader import format_from_name, read_table, read_text
+from core.reader import format_from_name, parse_json, read_table, read_text
 
 MAX_QUESTIONS = 100_000
 MAX_FILE_BYTES = 50_000_000
@@ -36,12 +36,7 @@ def _golds(value: Any, where: str) -> list[str]:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                raise ConfidantError(
-                    f"{where}: the answers look like JSON but do not parse"
-                ) from None
+            value = parse_json(text, f"{where}: the answers cell")
         else:
             value = [a for a in text.split("|")]
     if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
