@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ TOO_MANY = "more than {limit:,} {what} in {name}; give at most {limit:,}"
 UNSUPPORTED = "unsupported file type {suffix!r}: upload a {shown} file"
 
 Source = str | bytes | bytearray | os.PathLike
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class ReaderError(ConfidantError):
@@ -241,7 +243,9 @@ def _limited(rows: Iterator[Row], max_rows: int, what: str, name: str) -> list[R
 
 def _jsonl_rows(text, name, aliases, fold_case, objects_only, message) -> Iterator[Row]:
     index = 0
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n, \r\n or \r only: str.splitlines would also split at U+2028, U+0085...,
+    # which JSON allows unescaped inside strings (json.dumps(ensure_ascii=False) writes them).
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not line.strip():
             continue
         where = f"{name}, line {number}"

@@ -146,6 +146,16 @@ def test_jsonl_rows():
         table('{"a": 1}\n"b"\n', fmt="jsonl")
 
 
+def test_jsonl_lines_end_only_at_line_breaks():
+    # JSON allows U+2028 and U+0085 unescaped in a string; they do not end a JSONL line.
+    text = (
+        json.dumps({"answer": "a\u2028b\x85c"}, ensure_ascii=False) + "\r\n\r" + '{"answer": "d"}'
+    )
+    rows = table(text, fmt="jsonl").rows
+    assert [r.data["answer"] for r in rows] == ["a\u2028b\x85c", "d"]
+    assert [r.number for r in rows] == [1, 3]
+
+
 # -- rows ----------------------------------------------------------------------------------------
 
 
