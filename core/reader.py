@@ -101,7 +101,7 @@ def _check_text(text: str, name: str, max_bytes: int | None) -> str:
         raise ReaderError(TOO_LARGE.format(name=name, limit=_size(max_bytes)))
     at = text.find("\x00")
     if at >= 0:
-        line = text.count("\n", 0, at) + 1
+        line = len(_LINE_BREAK.findall(text, 0, at)) + 1
         raise ReaderError(NUL_CHARACTER.format(name=name, line=line))
     return text[1:] if text.startswith("\ufeff") else text
 
@@ -133,7 +133,7 @@ def read_text(source: Source, *, name: str | None = None, max_bytes: int | None 
     if max_bytes is not None and len(raw) > max_bytes:
         raise ReaderError(TOO_LARGE.format(name=name, limit=_size(max_bytes)))
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode("utf-8")  # a byte-order mark is dropped with the text's checks
     except UnicodeDecodeError as exc:
         raise ReaderError(NOT_UTF8.format(name=name, position=exc.start)) from None
     return _check_text(text, name, None)
@@ -241,7 +241,14 @@ def _limited(rows: Iterator[Row], max_rows: int, what: str, name: str) -> list[R
     return out
 
 
-def _jsonl_rows(text, name, aliases, fold_case, objects_only, message) -> Iterator[Row]:
+def _jsonl_rows(
+    text: str,
+    name: str,
+    aliases: Mapping[str, Sequence[str]] | None,
+    fold_case: bool,
+    objects_only: bool,
+    message: str,
+) -> Iterator[Row]:
     index = 0
     # Lines end at \n, \r\n or \r only: str.splitlines would also split at U+2028, U+0085...,
     # which JSON allows unescaped inside strings (json.dumps(ensure_ascii=False) writes them).
@@ -275,7 +282,16 @@ def _csv_records(reader: Any, name: str) -> Iterator[tuple[int, list[str]]]:
             yield number, cells
 
 
-def _csv_table(text, name, delimiter, aliases, fold_case, strict, max_rows, what) -> Table:
+def _csv_table(
+    text: str,
+    name: str,
+    delimiter: str,
+    aliases: Mapping[str, Sequence[str]] | None,
+    fold_case: bool,
+    strict: bool,
+    max_rows: int,
+    what: str,
+) -> Table:
     kind = "tsv" if delimiter == "\t" else "csv"
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=strict)
     records = _csv_records(reader, name)
@@ -316,16 +332,17 @@ def read_table(
     """The rows of a CSV, TSV or JSONL ``source`` (text, bytes or a path; see :func:`read_text`).
 
     ``fmt`` is ``"csv"``, ``"tsv"`` or ``"jsonl"``; None tells it from the content
-    (:func:`sniff_format`). CSV header names and JSON object keys are stripped, lower-cased
-    unless ``fold_case`` is False, and renamed by ``aliases`` (see :func:`normalise_keys`).
+    (:func:`sniff_format`). CSV header names and the keys of each line's JSON object (not of
+    objects inside it) are stripped, lower-cased unless ``fold_case`` is False, and renamed by
+    ``aliases`` (see :func:`normalise_keys`).
     A JSONL line must hold an object unless ``objects_only`` is False. ``strict_quotes`` makes
     a badly quoted CSV cell an error (``csv``'s strict mode). Reading stops with an error at
     the first row past ``max_rows`` (``what`` names the rows in that message); every other
     problem raises :class:`ReaderError` naming the line or row.
     """
-    if isinstance(source, os.PathLike):
-        name = name or Path(source).name
-    name = name or "the text"
+    if not name:
+        name = "the text" if isinstance(source, str) else "the file"
+        name = Path(source).name if isinstance(source, os.PathLike) else name
     text = read_text(source, name=name, max_bytes=max_bytes)
     fmt = fmt or sniff_format(text)
     if fmt == "jsonl":

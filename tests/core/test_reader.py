@@ -92,6 +92,7 @@ def test_a_missing_file_cannot_be_read(tmp_path):
 def test_utf8_with_or_without_a_byte_order_mark():
     assert read_text("\ufeffquestion".encode()) == "question"
     assert read_text("\ufeffquestion") == "question"
+    assert read_text("\ufeff\ufeffq".encode()) == "\ufeffq"  # one mark, not every one
     assert read_text("café".encode()) == "café"
     assert table("\ufeffQuestion,answer\nq,a\n".encode()).columns == ["question", "answer"]
 
