@@ -15,15 +15,13 @@ it for spreadsheets. Everything a user can get wrong raises ``ConfidantError`` n
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfidantError
+from core.reader import MORE_CELLS, NOT_VALID_JSON, Row, Table, format_from_name, read_table
 
 DEMO_PATH = Path(__file__).resolve().parents[1] / "data" / "judge" / "demo.jsonl"
 KINDS = ("single", "pairwise")
@@ -68,8 +66,17 @@ def load_questions(path: str | Path | None = None, limit: int | None = None) -> 
     default): ``question_id``, ``category``, ``question`` and ``candidates`` (each with
     ``candidate_id`` and ``text``). ``limit`` keeps the first questions only."""
     p = Path(path) if path is not None else DEMO_PATH
-    rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
-    questions = [_question(r, f"line {i + 1}") for i, r in enumerate(rows)]
+    table = read_table(
+        p,
+        fmt="jsonl",
+        max_bytes=MAX_FILE_BYTES,
+        max_rows=MAX_ITEMS,  # each question is at least one item
+        what="questions",
+        fold_case=False,
+        objects_only=False,
+        json_message=NOT_VALID_JSON,
+    )
+    questions = [_question(row.data, f"line {row.index}") for row in table.rows]
     if limit is not None:
         if limit < 1:
             raise ConfidantError(f"limit must be at least 1, got {limit}")
@@ -163,25 +170,19 @@ def parse_items(data: bytes, filename: str, kind: str) -> list[dict]:
     _check_kind(kind)
     if not isinstance(data, (bytes, bytearray)):
         raise ConfidantError("the upload could not be read as a file")
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfidantError(
-            f"the file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,} bytes"
-        )
-    try:
-        text = bytes(data).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfidantError(
-            f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8 and try again"
-        ) from None
-    if "\x00" in text:
-        raise ConfidantError("the file contains NUL characters; it is not a text file")
-    suffix = Path(filename or "").suffix.lower()
-    if suffix == ".csv":
-        items = _parse_csv(text, kind)
-    elif suffix in (".jsonl", ".json", ".ndjson"):
-        items = _parse_jsonl(text, kind)
-    else:
-        raise ConfidantError(f"unsupported file type {suffix or '(none)'!r}: upload .csv or .jsonl")
+    suffixes = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+    fmt = format_from_name(filename, suffixes, ".csv or .jsonl")
+    table = read_table(
+        data,
+        name=Path(filename or "").name or "the file",
+        fmt=fmt,
+        max_bytes=MAX_FILE_BYTES,
+        max_rows=MAX_ITEMS,  # each row is at least one item
+        what="items",
+        fold_case=False,
+        json_message=NOT_VALID_JSON,
+    )
+    items = _parse_csv(table, kind) if fmt == "csv" else _parse_jsonl(table.rows, kind)
     if not items:
         raise ConfidantError("the file holds no items")
     if len(items) > MAX_ITEMS:
@@ -194,48 +195,35 @@ def parse_items(data: bytes, filename: str, kind: str) -> list[dict]:
     return items
 
 
-def _parse_csv(text: str, kind: str) -> list[dict]:
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        if not header:
-            raise ConfidantError("the CSV file is empty: it needs a header row")
-        reader.fieldnames = header
-        missing = [c for c in REQUIRED[kind] if c not in header]
-        if missing:
-            raise ConfidantError(
-                f"the CSV header is missing column(s) {', '.join(missing)}; {kind} items need "
-                f"{', '.join(REQUIRED[kind])} (found: {', '.join(header)})"
-            )
-        items = []
-        for n, row in enumerate(reader, start=1):
-            if None in row:
-                raise ConfidantError(f"CSV row {n}: more cells than header columns")
-            if all(not (v or "").strip() for v in row.values()):
-                raise ConfidantError(f"CSV row {n} is empty")
-            items.append(_item(row, kind, f"CSV row {n}", f"row-{n}"))
-            if len(items) > MAX_ITEMS:
-                break
-        return items
-    except csv.Error as exc:
-        raise ConfidantError(f"the CSV file is malformed: {exc}") from None
+def _parse_csv(table: Table, kind: str) -> list[dict]:
+    header = table.header
+    if not header:
+        raise ConfidantError("the CSV file is empty: it needs a header row")
+    missing = [c for c in REQUIRED[kind] if c not in header]
+    if missing:
+        raise ConfidantError(
+            f"the CSV header is missing column(s) {', '.join(missing)}; {kind} items need "
+            f"{', '.join(REQUIRED[kind])} (found: {', '.join(header)})"
+        )
+    items = []
+    for row in table.rows:
+        n = row.index
+        if row.extra:
+            raise ConfidantError(MORE_CELLS.format(where=f"CSV row {n}"))
+        if all(not (v or "").strip() for v in row.data.values()):
+            raise ConfidantError(f"CSV row {n} is empty")
+        items.append(_item(row.data, kind, f"CSV row {n}", f"row-{n}"))
+    return items
 
 
-def _parse_jsonl(text: str, kind: str) -> list[dict]:
+def _parse_jsonl(rows: Sequence[Row], kind: str) -> list[dict]:
     items: list[dict] = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfidantError(f"JSONL line {n} is not valid JSON: {exc.msg}") from None
-        if not isinstance(row, Mapping):
-            raise ConfidantError(f"JSONL line {n}: expected a JSON object")
-        if "candidates" in row:
-            items.extend(expand_question(_question(row, f"JSONL line {n}"), kind))
+    for row in rows:
+        n = row.number
+        if "candidates" in row.data:
+            items.extend(expand_question(_question(row.data, f"JSONL line {n}"), kind))
         else:
-            items.append(_item(row, kind, f"JSONL line {n}", f"line-{n}"))
+            items.append(_item(row.data, kind, f"JSONL line {n}", f"line-{n}"))
         if len(items) > MAX_ITEMS:
             break
     return items

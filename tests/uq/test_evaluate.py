@@ -77,6 +77,13 @@ def test_bad_datasets_are_clear_errors(tmp_path, name, content, message):
         load_dataset(path)
 
 
+def test_a_deeply_nested_answers_cell_is_a_clear_error(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("question,answers\nq," + "[" * 5000 + "\n")  # json gives up: RecursionError
+    with pytest.raises(ConfidantError, match="row 2: the answers cell is JSON nested more than"):
+        load_dataset(path)
+
+
 def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_lm, generate_calls):
     items = load_dataset(DATA)[:4]
     settings = EvalSettings(**FAST)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import ConfidantError
+from core.reader import ReaderError, read_table, read_text
 
 History = list[tuple[str, str]]
 
@@ -140,66 +141,64 @@ def parse_class_set(text: str, name: str = "custom") -> ClassSet:
     """
     if not isinstance(text, str):
         raise ClassSetError("the class set must be CSV text")
-    if len(text.encode("utf-8")) > MAX_CSV_BYTES:
-        raise ClassSetError(f"the class set file is too large (over {MAX_CSV_BYTES:,} bytes)")
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise ClassSetError("the class set file is empty")
-    if "\x00" in text:
-        raise ClassSetError("the class set contains a NUL character; is it a text CSV file?")
-    reader = csv.reader(io.StringIO(text))
     try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise ClassSetError(f"could not read the CSV: {exc}") from None
-    columns = [h.strip().lower() for h in header]
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+        text = read_text(text, name="the class set", max_bytes=MAX_CSV_BYTES)
+        if not text.strip():
+            raise ClassSetError("the class set file is empty")
+        table = read_table(
+            text,
+            name="the class set",
+            fmt="csv",
+            max_bytes=MAX_CSV_BYTES,
+            max_rows=MAX_CLASSES * MAX_QUESTIONS,  # more rows repeat a pair or pass a limit
+        )
+    except ReaderError as exc:
+        raise ClassSetError(str(exc)) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ClassSetError(
             f"missing column(s) {', '.join(missing)}; the header must contain "
-            f"class,question,answer (found: {', '.join(h.strip() for h in header) or 'nothing'})"
+            f"class,question,answer (found: {', '.join(table.header) or 'nothing'})"
         )
-    pos = [columns.index(c) for c in REQUIRED_COLUMNS]
+    width = max(table.columns.index(c) for c in REQUIRED_COLUMNS) + 1
 
     classes: dict[str, int] = {}
     questions: dict[str, int] = {}
     cells: dict[tuple[int, int], bool] = {}
-    try:
-        for line_no, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) <= max(pos):
-                raise ClassSetError(f"line {line_no}: expected at least {max(pos) + 1} cells")
-            label, query, answer = (row[p].strip() for p in pos)
-            if not label or not query:
-                raise ClassSetError(f"line {line_no}: the class and the question must not be blank")
-            if len(label) > MAX_NAME_CHARS:
-                raise ClassSetError(
-                    f"line {line_no}: class name longer than {MAX_NAME_CHARS} characters"
-                )
-            if len(query) > MAX_QUESTION_CHARS:
-                raise ClassSetError(
-                    f"line {line_no}: question longer than {MAX_QUESTION_CHARS} characters"
-                )
-            value = answer.lower()
-            if value not in (YES, NO):
-                raise ClassSetError(
-                    f"line {line_no}: answer must be yes or no, got {answer!r} "
-                    f"(class {label!r}, question {query!r})"
-                )
-            i = classes.setdefault(label, len(classes))
-            j = questions.setdefault(query, len(questions))
-            if len(classes) > MAX_CLASSES:
-                raise ClassSetError(f"too many classes: at most {MAX_CLASSES} are supported")
-            if len(questions) > MAX_QUESTIONS:
-                raise ClassSetError(f"too many questions: at most {MAX_QUESTIONS} are supported")
-            if (i, j) in cells:
-                raise ClassSetError(
-                    f"line {line_no}: duplicate pair (class {label!r}, question {query!r})"
-                )
-            cells[(i, j)] = value == YES
-    except csv.Error as exc:
-        raise ClassSetError(f"could not read the CSV: {exc}") from None
+    for row in table.rows:
+        line_no = row.number
+        if not any((cell or "").strip() for cell in (*row.data.values(), *row.extra)):
+            continue
+        if any(row.data[c] is None for c in REQUIRED_COLUMNS):
+            raise ClassSetError(f"line {line_no}: expected at least {width} cells")
+        label, query, answer = (row.data[c].strip() for c in REQUIRED_COLUMNS)
+        if not label or not query:
+            raise ClassSetError(f"line {line_no}: the class and the question must not be blank")
+        if len(label) > MAX_NAME_CHARS:
+            raise ClassSetError(
+                f"line {line_no}: class name longer than {MAX_NAME_CHARS} characters"
+            )
+        if len(query) > MAX_QUESTION_CHARS:
+            raise ClassSetError(
+                f"line {line_no}: question longer than {MAX_QUESTION_CHARS} characters"
+            )
+        value = answer.lower()
+        if value not in (YES, NO):
+            raise ClassSetError(
+                f"line {line_no}: answer must be yes or no, got {answer!r} "
+                f"(class {label!r}, question {query!r})"
+            )
+        i = classes.setdefault(label, len(classes))
+        j = questions.setdefault(query, len(questions))
+        if len(classes) > MAX_CLASSES:
+            raise ClassSetError(f"too many classes: at most {MAX_CLASSES} are supported")
+        if len(questions) > MAX_QUESTIONS:
+            raise ClassSetError(f"too many questions: at most {MAX_QUESTIONS} are supported")
+        if (i, j) in cells:
+            raise ClassSetError(
+                f"line {line_no}: duplicate pair (class {label!r}, question {query!r})"
+            )
+        cells[(i, j)] = value == YES
 
     if not cells:
         raise ClassSetError("the class set has a header but no rows")
@@ -234,15 +233,9 @@ def read_class_set(path: str | Path, name: str | None = None) -> ClassSet:
     """Read and validate a class-set CSV file (see :func:`parse_class_set`)."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ClassSetError(f"cannot read class set {str(path)!r}: {exc.strerror}") from None
-    if size > MAX_CSV_BYTES:
-        raise ClassSetError(f"the class set file is too large (over {MAX_CSV_BYTES:,} bytes)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise ClassSetError(f"class set {str(path)!r} is not UTF-8 text") from None
+        text = read_text(path, name=f"class set {str(path)!r}", max_bytes=MAX_CSV_BYTES)
+    except ReaderError as exc:
+        raise ClassSetError(str(exc)) from None
     return parse_class_set(text, name=name or path.stem)
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfidantError
+from core.reader import MORE_CELLS, NOT_VALID_JSON, Row, Table, read_table, read_text
 from uq.inv.options import (
     DEFAULT_BOOTSTRAPS,
     DEFAULT_SE_COSINE_THRESHOLD,
@@ -36,68 +34,53 @@ from uq.inv.similarity import similarity_statistics
 
 _INPUT_COLUMNS = ("input", "question", "perturbation", "prompt")
 _RESPONSE_COLUMNS = ("response", "answer", "output")
+_ALIASES = {"input": _INPUT_COLUMNS[1:], "response": _RESPONSE_COLUMNS[1:]}
 
 
-def _column(names: Sequence[str], wanted: Sequence[str], what: str) -> str:
-    lowered = {str(n).strip().lower(): n for n in names if n is not None}
-    for name in wanted:
-        if name in lowered:
-            return lowered[name]
-    raise ConfidantError(
-        f"no {what} column; name one of: {', '.join(wanted)} (found: "
-        f"{', '.join(str(n) for n in names if n) or 'none'})"
-    )
+def _column(names: Sequence[str], wanted: Sequence[str], what: str, found: Sequence[str]) -> str:
+    """``wanted[0]`` (the reader gave it to the first alias present), if ``names`` has it."""
+    if wanted[0] not in names:
+        raise ConfidantError(
+            f"no {what}; name one of: {', '.join(wanted)} (found: "
+            f"{', '.join(str(n) for n in found if n) or 'none'})"
+        )
+    return wanted[0]
 
 
-def _rows_from_jsonl(text: str) -> list[tuple[str, list[str]]]:
-    rows: list[tuple[str, list[str]]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise ConfidantError(f"line {number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise ConfidantError(f"line {number} must be a JSON object")
-        key = _column(list(record), _INPUT_COLUMNS, f"input field on line {number}")
+def _rows_from_jsonl(rows: Sequence[Row]) -> list[tuple[str, list[str]]]:
+    out: list[tuple[str, list[str]]] = []
+    for row in rows:
+        record, number = row.data, row.number
+        key = _column(list(record), _INPUT_COLUMNS, f"input field on line {number}", record)
         if "responses" in record:
             answers = record["responses"]
             if not isinstance(answers, list) or not answers:
                 raise ConfidantError(f"line {number}: 'responses' must be a non-empty list")
         else:
-            answers = [
-                record[_column(list(record), _RESPONSE_COLUMNS, f"response field on line {number}")]
-            ]
-        rows.append(
+            what = f"response field on line {number}"
+            answers = [record[_column(list(record), _RESPONSE_COLUMNS, what, record)]]
+        out.append(
             (
                 _text(record[key], f"the input on line {number}"),
                 [_text(a, f"a response on line {number}") for a in answers],
             )
         )
-    return rows
+    return out
 
 
-def _rows_from_csv(text: str) -> list[tuple[str, list[str]]]:
-    first = text.splitlines()[0] if text.splitlines() else ""
-    delimiter = "\t" if "\t" in first and "," not in first else ","
-    try:
-        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, strict=True)
-        fields = reader.fieldnames or []
-        input_key = _column(fields, _INPUT_COLUMNS, "input")
-        response_key = _column(fields, _RESPONSE_COLUMNS, "response")
-        rows = []
-        for number, record in enumerate(reader, start=2):
-            if None in record:
-                raise ConfidantError(f"row {number} has more cells than the header")
-            rows.append(
-                (
-                    _text(record.get(input_key), f"the input on row {number}"),
-                    [_text(record.get(response_key), f"the response on row {number}")],
-                )
+def _rows_from_csv(table: Table) -> list[tuple[str, list[str]]]:
+    input_key = _column(table.columns, _INPUT_COLUMNS, "input column", table.header)
+    response_key = _column(table.columns, _RESPONSE_COLUMNS, "response column", table.header)
+    rows = []
+    for row in table.rows:
+        if row.extra:
+            raise ConfidantError(MORE_CELLS.format(where=row.where))
+        rows.append(
+            (
+                _text(row.data.get(input_key), f"the input on {row.where}"),
+                [_text(row.data.get(response_key), f"the response on {row.where}")],
             )
-    except csv.Error as exc:
-        raise ConfidantError(f"the CSV could not be read: {exc}") from None
+        )
     return rows
 
 
@@ -116,23 +99,25 @@ def parse_offline_table(
     """
     if (text is None or not str(text).strip()) and path is None:
         raise ConfidantError("paste a CSV or JSONL table, or upload a file")
+    source: str | Path = str(text)
+    name = "the table"
     if path is not None and (text is None or not str(text).strip()):
-        file = Path(path)
-        if not file.is_file():
-            raise ConfidantError(f"no file at {file}")
-        if file.stat().st_size > MAX_OFFLINE_BYTES:
-            raise ConfidantError(f"the file is larger than {MAX_OFFLINE_BYTES // 1_000_000} MB")
-        try:
-            text = file.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise ConfidantError("the file is not UTF-8 text") from None
-    text = str(text)
-    if len(text.encode("utf-8", errors="replace")) > MAX_OFFLINE_BYTES:
-        raise ConfidantError(f"the table is larger than {MAX_OFFLINE_BYTES // 1_000_000} MB")
-    if "\x00" in text:
-        raise ConfidantError("the table contains a NUL character; remove it")
-    text = text.lstrip("\ufeff").strip()
-    rows = _rows_from_jsonl(text) if text.startswith("{") else _rows_from_csv(text)
+        source = Path(path)
+        if not source.is_file():
+            raise ConfidantError(f"no file at {source}")
+        name = source.name
+    text = read_text(source, name=name, max_bytes=MAX_OFFLINE_BYTES).strip()
+    table = read_table(
+        text,
+        name=name,
+        max_bytes=MAX_OFFLINE_BYTES,
+        max_rows=MAX_RESPONSES,
+        what="responses",
+        aliases=_ALIASES,
+        strict_quotes=True,
+        json_message=NOT_VALID_JSON,
+    )
+    rows = _rows_from_jsonl(table.rows) if table.format == "jsonl" else _rows_from_csv(table)
     grouped: dict[str, list[str]] = {}
     for question, answers in rows:
         grouped.setdefault(question, []).extend(answers)

@@ -10,6 +10,7 @@ from typing import Any
 
 from backends.base import LanguageModel, SamplingParams
 from core.errors import ConfidantError
+from core.reader import read_lines
 from uq.inv.gaap import gaap
 from uq.inv.options import (
     MAX_INPUTS,
@@ -187,9 +188,7 @@ def gaap_perturbation(
 def given_perturbation(perturbations: Sequence[str] | str) -> Perturbation:
     """The user's own perturbations, used as given (a list, or text with one per line)."""
     if isinstance(perturbations, str):
-        if "\x00" in perturbations:
-            raise ConfidantError("the perturbations contain a NUL character; remove it")
-        perturbations = perturbations.splitlines()
+        perturbations = read_lines(perturbations, name="the perturbations")
     kept = [p for p in perturbations or [] if not (isinstance(p, str) and not p.strip())]
     items = [_text(p, f"perturbation {i + 1}") for i, p in enumerate(kept)]
     if not items:

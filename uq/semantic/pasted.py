@@ -4,9 +4,6 @@ and the parsing of pasted/uploaded answer lists.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import time
 from collections.abc import MutableMapping, Sequence
@@ -14,6 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfidantError
+from core.reader import (
+    format_from_name,
+    normalise_keys,
+    parse_json,
+    read_lines,
+    read_table,
+    read_text,
+)
 from uq.semantic.entailment import GeneratorEntailment
 from uq.semantic.measures import _LL, _PAIRS, AnswerStatistics, compute_measures, select_measures
 from uq.semantic.pair_stats import pair_statistics
@@ -143,16 +148,11 @@ def score_pasted_answers(
     )
 
 
-_ANSWER_FIELDS = ("answer", "text", "response")
-_LL_FIELDS = ("log_likelihood", "loglik", "logprob", "log_prob")
-
-
-def _pick(row: dict, names: Sequence[str]) -> Any:
-    lowered = {str(k).strip().lower(): v for k, v in row.items()}
-    for name in names:
-        if name in lowered:
-            return lowered[name]
-    return None
+_ALIASES = {
+    "answer": ("text", "response"),
+    "log_likelihood": ("loglik", "logprob", "log_prob"),
+}
+MAX_ANSWER_FILE_BYTES = 20_000_000
 
 
 def _from_records(records: list[Any], where: str) -> tuple[list[str], list[float] | None]:
@@ -162,11 +162,12 @@ def _from_records(records: list[Any], where: str) -> tuple[list[str], list[float
         raise ConfidantError(f"{where}: give strings, or objects with an 'answer' field")
     answers, lls = [], []
     for k, r in enumerate(records, 1):
-        a = _pick(r, _ANSWER_FIELDS)
+        r = normalise_keys(r, _ALIASES)
+        a = r.get("answer")
         if a is None:
             raise ConfidantError(f"{where}: item {k} has no 'answer' field")
         answers.append(a)
-        lls.append(_pick(r, _LL_FIELDS))
+        lls.append(r.get("log_likelihood"))
     given = [v not in (None, "") for v in lls]
     if any(given) and not all(given):
         raise ConfidantError(f"{where}: give a log-likelihood for every answer or for none")
@@ -179,68 +180,43 @@ def parse_answers_text(text: str | None) -> tuple[list[str], list[float] | None]
     and log-likelihoods (None when not given); :func:`score_pasted_answers` validates them."""
     if text is None or not str(text).strip():
         raise ConfidantError("Paste some answers first (one per line, or a JSON list).")
-    text = str(text)
-    if "\x00" in text:
-        raise ConfidantError("The answers contain a NUL character; remove it and try again.")
+    text = read_text(str(text), name="the pasted text")
     stripped = text.strip()
     if stripped.startswith("["):
-        try:
-            records = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise ConfidantError(
-                f"the JSON list does not parse: {exc.msg} (line {exc.lineno})"
-            ) from None
+        records = parse_json(stripped, "the pasted list")
         if not isinstance(records, list):
             raise ConfidantError("give a JSON list of answers")
         return _from_records(records, "JSON list")
-    return [line.strip() for line in text.splitlines() if line.strip()], None
+    return read_lines(text, name="the pasted text", max_lines=MAX_ANSWERS, what="answers"), None
 
 
 def read_answers_file(path: str | Path) -> tuple[list[str], list[float] | None]:
     """Answers from a CSV (header with an "answer" column and an optional "log_likelihood")
     or a JSONL file (one object or string per line)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfidantError(f"cannot read {path.name}: {exc.strerror}") from None
-    if len(raw) > 20_000_000:
-        raise ConfidantError("the file is larger than 20 MB")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfidantError(f"{path.name} is not UTF-8 text") from None
-    if "\x00" in text:
-        raise ConfidantError(f"{path.name} contains NUL characters; is it a text file?")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        if suffix == ".json" and text.strip().startswith("["):
-            return parse_answers_text(text)
-        records = []
-        for k, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ConfidantError(f"{path.name} line {k} is not JSON: {exc.msg}") from None
+    suffixes = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+    suffixes |= {".tsv": "tsv", ".txt": "lines"}
+    fmt = format_from_name(path.name, suffixes, ".csv, .tsv, .jsonl or .txt")
+    text = read_text(path, max_bytes=MAX_ANSWER_FILE_BYTES)
+    if fmt == "lines" or (fmt == "json" and text.strip().startswith("[")):
+        return parse_answers_text(text)
+    table = read_table(
+        text,
+        name=path.name,
+        fmt="jsonl" if fmt == "json" else fmt,
+        max_bytes=MAX_ANSWER_FILE_BYTES,
+        max_rows=MAX_ANSWERS,
+        what="answers",
+        aliases=_ALIASES,
+        objects_only=False,
+    )
+    records = [row.data for row in table.rows]
+    if table.format == "jsonl":
         if not records:
             raise ConfidantError(f"{path.name} has no answers")
-        return _from_records(records, f"{path.name}")
-    if suffix in (".csv", ".tsv", ".txt"):
-        if suffix == ".txt":
-            return parse_answers_text(text)
-        try:
-            rows = list(
-                csv.DictReader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
-            )
-        except csv.Error as exc:
-            raise ConfidantError(f"{path.name} is not valid CSV: {exc}") from None
-        if not rows:
-            raise ConfidantError(f"{path.name} has a header but no answers")
-        if _pick(rows[0], _ANSWER_FIELDS) is None:
-            raise ConfidantError(f"{path.name} needs an 'answer' column")
-        return _from_records(rows, path.name)
-    raise ConfidantError(
-        f"upload a .csv, .tsv, .jsonl or .txt file, not {path.suffix or path.name}"
-    )
+        return _from_records(records, path.name)
+    if not records:
+        raise ConfidantError(f"{path.name} has a header but no answers")
+    if "answer" not in table.columns:
+        raise ConfidantError(f"{path.name} needs an 'answer' column")
+    return _from_records(records, path.name)
