@@ -1,0 +1,17 @@
+"""Everything that runs a model, behind plain records (:mod:`backends.base`).
+
+Callers read what a backend can do from its declared ``capabilities``
+(:class:`backends.base.Capabilities`), never from its class.
+
+- :mod:`backends.base`: the records (``Generation``, ``TokenRecord``, ``ContinuationScore``,
+  ``SamplingParams``), the ``LanguageModel`` protocol and ``Capabilities``;
+- :mod:`backends.hf`: transformers causal LMs — loading, prompts, sampling with token traces;
+- :mod:`backends.hf_trace`: the per-token recorders of ``generate`` and ``Generation`` assembly;
+- :mod:`backends.hf_scoring`: teacher-forced ``score``, ``score_tree``, ``choice_probs``;
+- :mod:`backends.openai_compat`: models behind an OpenAI-compatible server (vLLM, llama.cpp…);
+- :mod:`backends.serve_openai`, :mod:`backends.serve_params`: our own OpenAI-protocol server;
+- :mod:`backends.nli`: NLI cross-encoders; :mod:`backends.embeddings`: sentence embeddings;
+- :mod:`backends.registry`: the backends one app process shares, loaded lazily, once;
+- :mod:`backends.tiny`: tiny random-weight models built in code (offline use, tests);
+- :mod:`backends.gpu`: ZeroGPU on Hugging Face Spaces.
+"""

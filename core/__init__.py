@@ -1,0 +1,6 @@
+"""What every layer shares and nothing else: errors and the one reader of user files.
+
+- :mod:`core.errors`: ``ConfidantError`` and kin — errors a user can cause or fix;
+- :mod:`core.reader`: the one reader for uploaded or pasted CSV, TSV, JSONL and line lists,
+  with one set of limits and messages.
+"""

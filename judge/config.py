@@ -68,7 +68,7 @@ class JudgeConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def _params(config: JudgeConfig, marker: str) -> SamplingParams:
+def judge_sampling_params(config: JudgeConfig, marker: str) -> SamplingParams:
     return SamplingParams(
         n=1,
         temperature=config.temperature,

@@ -13,7 +13,7 @@ import numpy as np
 
 from backends.base import Generation, LanguageModel, SamplingParams, TokenRecord, capabilities_of
 from core.errors import ConfidantError
-from judge.config import JudgeConfig, Progress, _params
+from judge.config import JudgeConfig, Progress, judge_sampling_params
 from judge.prompts import (
     SCORE_CLOSE,
     SCORE_MARKER,
@@ -169,7 +169,7 @@ class GradeResult:
         return cls(**fields)
 
 
-def _emitted_first(raw: Mapping[Any, float], emitted: Any) -> dict:
+def emitted_first(raw: Mapping[Any, float], emitted: Any) -> dict:
     out = {emitted: raw[emitted]} if emitted in raw else {}
     out.update({k: p for k, p in raw.items() if k != emitted})
     return out
@@ -188,7 +188,7 @@ def _exact_probabilities(
     return probs
 
 
-def _emit(raw: Mapping[Any, float], config: JudgeConfig, index: int) -> Any:
+def emitted_value(raw: Mapping[Any, float], config: JudgeConfig, index: int) -> Any:
     """The value the judge emits when decoding goes on as the rationale did: the most likely
     one when greedy, else a seeded draw (seed + index) from the distribution."""
     positive = {k: p for k, p in raw.items() if p > 0.0}
@@ -202,12 +202,12 @@ def _emit(raw: Mapping[Any, float], config: JudgeConfig, index: int) -> Any:
     return keys[int(rng.choice(len(keys), p=probs / probs.sum()))]
 
 
-def _generate(
+def generate_judgements(
     lm: LanguageModel, prompts: Sequence[str], config: JudgeConfig, marker: str
 ) -> list[Generation]:
     if config.direct:
         return [Generation(text="", tokens=[], finish_reason="stop") for _ in prompts]
-    return [g[0] for g in lm.sample_batch(list(prompts), _params(config, marker))]
+    return [g[0] for g in lm.sample_batch(list(prompts), judge_sampling_params(config, marker))]
 
 
 def grade_batch(
@@ -232,7 +232,7 @@ def grade_batch(
         ]
     if progress:
         progress(0.0, f"writing {len(prompts)} rationale(s)")
-    generations = _generate(lm, prompts, config, SCORE_MARKER)
+    generations = generate_judgements(lm, prompts, config, SCORE_MARKER)
     values = score_values(config.scale)
     results = []
     for i, ((question, response), prompt, gen) in enumerate(
@@ -243,13 +243,13 @@ def grade_batch(
         rationale = rationale_of(gen.text)
         probs = _exact_probabilities(lm, prompt, score_prefix(rationale), [str(v) for v in values])
         raw = {v: p for v, p in zip(values, probs, strict=True)}
-        emitted = _emit(raw, config, i)
+        emitted = emitted_value(raw, config, i)
         notes = []
         summary = None
         if emitted is None:
             notes.append("the judge gave no probability to any value of the scale")
         else:
-            raw = _emitted_first(raw, emitted)
+            raw = emitted_first(raw, emitted)
             summary = score_summary(raw, config.trustjudge_temperature, config.scale)
         results.append(
             GradeResult(
@@ -274,7 +274,7 @@ def grade_batch(
     return results
 
 
-def _sample_with_top(lm, prompt: str, config: JudgeConfig) -> Generation:
+def sample_with_top(lm, prompt: str, config: JudgeConfig) -> Generation:
     params = SamplingParams(
         n=1, temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed
     ).validate()
@@ -282,7 +282,7 @@ def _sample_with_top(lm, prompt: str, config: JudgeConfig) -> Generation:
 
 
 def _grade_http(lm, prompt, question, response, config, index, item_id) -> GradeResult:
-    gen = _sample_with_top(lm, prompt, config)
+    gen = sample_with_top(lm, prompt, config)
     produced, dist = top_k_distribution(gen.tokens, [str(v) for v in score_values(config.scale)])
     raw = {int(k): p for k, p in dist.items()}
     notes = [f"top-{config.top_logprobs} log-probabilities only: values outside them count 0"]

@@ -10,7 +10,13 @@ from typing import Any
 from backends.base import Generation, LanguageModel, capabilities_of
 from core.errors import ConfidantError
 from judge.config import JudgeConfig, Progress
-from judge.grading import _emit, _emitted_first, _generate, _sample_with_top, top_k_distribution
+from judge.grading import (
+    emitted_first,
+    emitted_value,
+    generate_judgements,
+    sample_with_top,
+    top_k_distribution,
+)
 from judge.prompts import (
     SCORE_CLOSE,
     VERDICT_LETTERS,
@@ -153,11 +159,11 @@ def _read_verdict_local(
     if total > 1.0:
         probs = [p / total for p in probs]
     raw = dict(zip(VERDICT_LETTERS, probs, strict=True))
-    emitted = _emit(raw, config, index)
+    emitted = emitted_value(raw, config, index)
     perplexity = None
     n_tokens = 0
     if emitted is not None:
-        raw = _emitted_first(raw, emitted)
+        raw = emitted_first(raw, emitted)
         logprobs = rows[VERDICT_LETTERS.index(emitted)].token_logprobs
         perplexity = judgement_perplexity(logprobs)
         n_tokens = len(logprobs)
@@ -175,7 +181,7 @@ def _read_verdict_local(
 
 
 def _read_verdict_http(lm, prompt: str, config: JudgeConfig) -> VerdictRead:
-    gen = _sample_with_top(lm, prompt, config)
+    gen = sample_with_top(lm, prompt, config)
     produced, dist = top_k_distribution(gen.tokens, list(VERDICT_LETTERS))
     logprobs = [t.logprob for t in gen.tokens]
     return VerdictRead(
@@ -217,7 +223,7 @@ def compare_batch(
     else:
         if progress:
             progress(0.0, f"writing {len(prompts)} judgement(s)")
-        generations = _generate(lm, prompts, config, VERDICT_MARKER)
+        generations = generate_judgements(lm, prompts, config, VERDICT_MARKER)
         reads = []
         for i, (prompt, gen) in enumerate(zip(prompts, generations, strict=True)):
             if progress:

@@ -1,24 +1,10 @@
-"""Judging pipelines: single-answer grading, pairwise comparison in both orders, and the
-consistency run of TrustJudge (Wang, Song et al., arXiv 2509.21117).
+"""The TrustJudge consistency run (Wang, Song et al., arXiv 2509.21117): every question's
+candidate answers graded and compared in both orders, then the Conflict Ratio and the
+Non-Transitivity Ratios of each score method side by side.
 
-The judge writes its rationale (greedy, or sampled with a recorded seed), then the pipeline reads
-its probability for every value of the scale at the score position:
-
-- **local models** (``backends.hf.HFCausalLM``): exactly, by teacher forcing. The text up to the
-  score position is ``judge prompt + rationale + "Score: ["`` and every value is scored as the
-  continuation ``"<value>]"``, so a number the tokenizer splits into several tokens ("57" → "5",
-  "7") is scored with all its tokens and the closing bracket: p(57) = p("5" "7" "]" | prefix). The
-  prompt's KV cache is shared by every value. These are the model's raw probabilities; their sum
-  is the ``mass`` the model put on the scale, and the distribution is renormalised over the scale.
-- **OpenAI-compatible servers**: the top-k log-probabilities at the score token of the generated
-  judgement, as TrustJudge's code reads them; values outside the top-k get 0 and the result is
-  flagged ``truncated``. Only values that are a single token can be seen this way.
-
-Pairwise comparison reads the verdict distribution over A / B / C the same way in both
-presentation orders, and the perplexity of each order's judgement for the PPL rule.
-
-Heavy statistics (rationales, distributions, verdict probabilities, perplexities) are computed
-once into result dataclasses; every score and relation is a cheap function of them.
+``grade``, ``grade_batch`` (:mod:`judge.grading`) and ``compare``, ``compare_batch``
+(:mod:`judge.pairwise`) are importable from here too, as the judge's entry points; how the
+judge's probabilities are read is described in :mod:`judge`.
 """
 
 from __future__ import annotations

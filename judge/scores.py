@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from judge.trustjudge import (
-    _as_scale,
-    _validate_temperature,
+    as_scale,
     discrete_score,
     distribution_entropy,
     expected_score,
     validate_distribution,
+    validate_temperature,
 )
 
 # What a method's value ranges over, on a scale lo..hi.
@@ -173,8 +173,8 @@ def score_summary(
     """All scores of one distribution at once: every method of :data:`SCORE_METHODS`
     (TrustJudge at ``temperature``), the entropy (nats) and the mass on the scale. With
     ``scale`` (``(lo, hi)`` or N for 1..N) a value outside it is a ``ConfidantError``."""
-    clean = validate_distribution(dist, _as_scale(scale) if scale is not None else None)
-    t = _validate_temperature(temperature)
+    clean = validate_distribution(dist, as_scale(scale) if scale is not None else None)
+    t = validate_temperature(temperature)
     return ScoreSummary(
         distribution=clean,
         scores=compute_scores(clean, t),

@@ -41,7 +41,7 @@ VERDICT_LETTERS = ("A", "B", "C")
 # Added to p and 1 - p inside the log-odds, as the TrustJudge code does, so p = 1 stays finite.
 LOG_ODDS_EPSILON = 1e-8
 # Slack on Σp > 1 for probabilities that were rounded or merged from several tokens.
-_MASS_SLACK = 1e-6
+MASS_SLACK = 1e-6
 
 
 # ----------------------------------------------------------------------------------------------
@@ -78,20 +78,20 @@ def validate_distribution(
             ) from None
         if not math.isfinite(p):
             raise ConfidantError(f"probability of score {score} is not finite: {p}")
-        if p < 0.0 or p > 1.0 + _MASS_SLACK:
+        if p < 0.0 or p > 1.0 + MASS_SLACK:
             raise ConfidantError(f"probability of score {score} must be in [0, 1], got {p}")
         if scale is not None and not scale[0] <= int(score) <= scale[1]:
             raise ConfidantError(f"score {score} is outside the scale {scale[0]}..{scale[1]}")
         clean[int(score)] = min(p, 1.0)
     total = sum(clean.values())
-    if total > 1.0 + _MASS_SLACK:
+    if total > 1.0 + MASS_SLACK:
         raise ConfidantError(f"the score probabilities sum to {total:.6g}, more than 1")
     if total <= 0.0:
         raise ConfidantError("the score distribution puts no probability on any score")
     return clean
 
 
-def _validate_temperature(temperature: float) -> float:
+def validate_temperature(temperature: float) -> float:
     t = float(temperature)
     if not (math.isfinite(t) and t > 0.0):
         raise ConfidantError(f"temperature must be a positive number, got {temperature!r}")
@@ -110,7 +110,7 @@ def trustjudge_weights(dist: Mapping[int, float], temperature: float = 0.2) -> d
     weight; the reference code skips it and returns 0, which we do not reproduce.
     """
     clean = validate_distribution(dist)
-    t = _validate_temperature(temperature)
+    t = validate_temperature(temperature)
     scores = [s for s, p in clean.items() if p > 0.0]
     probs = np.array([clean[s] for s in scores])
     log_odds = np.log(probs + LOG_ODDS_EPSILON) - np.log1p(-probs + LOG_ODDS_EPSILON)
@@ -176,7 +176,7 @@ def distribution_entropy(dist: Mapping[int, float]) -> float:
     return float(_entropy(np.array(list(clean.values()))))
 
 
-def _as_scale(scale: tuple[int, int] | int) -> tuple[int, int]:
+def as_scale(scale: tuple[int, int] | int) -> tuple[int, int]:
     lo, hi = (1, scale) if isinstance(scale, (int, np.integer)) else scale
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ConfidantError(f"a scale needs a minimum below its maximum, got {scale!r}")
@@ -198,8 +198,8 @@ def rescale_score(
     affine map also sends the ends of one scale to the ends of the other. Tolerances scale by the
     same factor (hi' − lo')/(hi − lo).
     """
-    lo, hi = _as_scale(from_scale)
-    new_lo, new_hi = _as_scale(to_scale)
+    lo, hi = as_scale(from_scale)
+    new_lo, new_hi = as_scale(to_scale)
     x = float(score)
     if not math.isfinite(x):
         raise ConfidantError(f"score must be finite, got {score!r}")

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from core.errors import ConfidantError
-from judge.trustjudge import _MASS_SLACK, RELATION_METHODS, VERDICT_LETTERS
+from judge.trustjudge import MASS_SLACK, RELATION_METHODS, VERDICT_LETTERS
 from uq.token_stats import perplexity
 
 _LETTER_TO_RELATION = {"A": 1, "B": -1, "C": 0}
@@ -69,7 +69,7 @@ def _verdict_map(probs: Mapping[str, float], which: str) -> tuple[str | None, di
             raise ConfidantError(
                 f"{which}: probability of {token!r} is not a number: {prob!r}"
             ) from None
-        if not math.isfinite(p) or p < 0.0 or p > 1.0 + _MASS_SLACK:
+        if not math.isfinite(p) or p < 0.0 or p > 1.0 + MASS_SLACK:
             raise ConfidantError(f"{which}: probability of {token!r} must be in [0, 1], got {p}")
         key = clean_token(token)
         if i == 0 and key in _SWAP:

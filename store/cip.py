@@ -1,10 +1,9 @@
-"""20 Questions (C-IP): calibrations, games and their turns.
+"""C-IP calibrations in the store, and the migration that creates the 20 Questions tables.
 
 - ``cip_calibrations``: one row per (model, class set fingerprint, α, finite-sample flag,
   n_cal, L, seed), with the thresholds as JSON. A calibration is computed once and reused.
-- ``cip_games``: one row per game (human or auto), created when it starts.
-- ``cip_turns``: one row per turn, written as the turn is played, so an unfinished game can be
-  reviewed too. A finished game is also saved as a run of kind ``cip_game`` (History tab).
+- ``cip_games`` and ``cip_turns`` (created here, written by :mod:`store.games`): one row per
+  game, and one per turn as it is played, so an unfinished game can be reviewed too.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from sqlite_utils import Migrations
 
 from core.errors import ConfidantError
 from store.db import Store
-from store.runs import _dumps, now_iso
+from store.runs import dumps_json, now_iso
 
 migrations = Migrations("confidant.cip")
 
@@ -153,7 +152,7 @@ def save_calibration(
         "n_cal": int(fields["n_cal"]),
         "max_length": int(fields["max_length"]),
         "seed": int(fields["seed"]),
-        "result": _dumps(result),
+        "result": dumps_json(result),
         "created": now_iso(),
         "duration": duration,
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.errors import ConfidantError
 from store.db import Store
-from store.runs import _dumps, now_iso, save_run
+from store.runs import dumps_json, now_iso, save_run
 
 # --------------------------------------------------------------------------------------------
 # Games and turns
@@ -46,7 +46,7 @@ def start_game(
         "class_set_name": class_set_name,
         "class_set_fingerprint": class_set_fingerprint,
         "truth": truth,
-        "params": _dumps(params),
+        "params": dumps_json(params),
         "status": "playing",
         "stop_reason": None,
         "final_guess": None,
@@ -61,7 +61,7 @@ def start_game(
 
 def add_turn(store: Store, game_id: str, record: dict[str, Any]) -> None:
     """Store one turn (a ``TurnRecord`` dict) and update the game's guess and length."""
-    payload = _dumps(record)
+    payload = dumps_json(record)
     turn = int(record["turn"])
     covered = record.get("covered")
 

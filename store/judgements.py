@@ -14,7 +14,7 @@ from sqlite_utils import Migrations
 from core.errors import ConfidantError
 from store.db import Store
 from store.export import export_dir, write_csv, write_jsonl
-from store.runs import _dumps, ensure_annotator, now_iso, save_run
+from store.runs import dumps_json, ensure_annotator, now_iso, save_run
 
 migrations = Migrations("confidant.judgements")
 
@@ -102,7 +102,7 @@ def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
     row["created"] = now_iso()
     for key in ("judge", "scores"):
         if row.get(key) is not None and not isinstance(row[key], str):
-            row[key] = _dumps(row[key])
+            row[key] = dumps_json(row[key])
 
     def tx(db):
         found = _stored_id(db, row.get("client_key"), row.get("annotator"))

@@ -67,7 +67,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _dumps(obj: Any) -> str:
+def dumps_json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_default)
 
 
@@ -111,13 +111,13 @@ def save_run(
         "kind": kind,
         "title": title[:500],
         "model": model,
-        "params": _dumps(params),
+        "params": dumps_json(params),
         "seed": seed,
         "created": now_iso(),
         "duration": duration,
         "annotator": annotator,
         "session_id": session_id,
-        "result": _dumps(result),
+        "result": dumps_json(result),
     }
     gen_rows = [
         {
@@ -125,7 +125,7 @@ def save_run(
             "idx": i,
             "role": role,
             "text": g.text,
-            "tokens": _dumps([t for t in g.to_dict()["tokens"]]),
+            "tokens": dumps_json([t for t in g.to_dict()["tokens"]]),
             "n_tokens": len(g.tokens),
             "total_logprob": g.total_logprob,
             "mean_logprob": g.mean_logprob,

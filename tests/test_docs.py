@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from uq.measure_docs import FAMILIES, main, measure_list, render_readme
+from uq.measure_docs import BLOCKS, FAMILIES, block_text, main, measure_list, render_readme
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -24,6 +24,14 @@ def _listed(name: str) -> str:
 def test_readme_lists_every_measure_of_the_table(name):
     assert _listed(name) == measure_list(name), (
         f"README.md's {name} measure list differs from the table; run "
+        "python -m uq.measure_docs --write README.md"
+    )
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_every_block_is_what_its_table_renders(name):
+    assert _listed(name) + "\n" == block_text(name), (
+        f"README.md's {name} list differs from its table; run "
         "python -m uq.measure_docs --write README.md"
     )
 

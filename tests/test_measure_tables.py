@@ -25,9 +25,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.base import Generation, TokenRecord
+from judge import scores as judge
 from uq.inv import measures as inv
 from uq.semantic import measures as semantic
 from uq.semantic.black_box import nli_graph_weights, nli_similarity_matrix
+from uq.semantic.measures import Bound
 
 TOLERANCE = 1e-7
 WORDS = ["paris", "lyon", "rome", "oslo", "lima", "kyiv", "bern", "riga", "doha", "baku"]
@@ -296,10 +298,71 @@ INV = Family(
 )
 
 
+# --------------------------------------------------------------------------- judge scores
+# A judge score is a function of one score distribution over the scale 1..hi (the statistics are
+# ``(distribution, hi)``). Scores are not uncertainties: they have bounds and invariances, but
+# no "higher = more uncertain" direction. The "answers" a permutation reorders are the values
+# of the distribution after the first one, the value the judge wrote (``emission_order``).
+
+
+@dataclass(frozen=True)
+class JudgeEntry:
+    """A :class:`judge.scores.ScoreMethod` seen through the shared tests' eyes."""
+
+    method: judge.ScoreMethod
+
+    key = property(lambda self: self.method.key)
+    label = property(lambda self: self.method.label)
+    explanation = property(lambda self: self.method.description)
+    compute = property(lambda self: self.method.compute)
+    needs = frozenset()
+    higher_is_uncertain = None  # a score, not an uncertainty
+
+    @property
+    def lower(self) -> float:
+        return self.method.bounds(1, 2)[0]
+
+    @property
+    def upper(self) -> Bound:
+        return Bound("hi", lambda stats: self.method.bounds(1, stats[1])[1])
+
+
+def _judge_values(stats: tuple[dict[int, float], int]) -> dict[str, float | None]:
+    return judge.compute_scores(stats[0])
+
+
+@st.composite
+def _judge_cases(draw):
+    hi = draw(st.sampled_from([5, 10, 100]))
+    values = draw(st.lists(st.integers(1, hi), min_size=1, max_size=min(hi, 12), unique=True))
+    weights = draw(st.lists(st.floats(0.01, 1.0), min_size=len(values), max_size=len(values)))
+    mass = draw(st.floats(0.2, 1.0))
+    dist = {v: mass * w / sum(weights) for v, w in zip(values, weights, strict=True)}
+    rest = list(dist.items())[1:]
+    shuffled = draw(st.permutations(rest))
+    return (dist, hi), (dict([next(iter(dist.items())), *shuffled]), hi)
+
+
+def _judge_plain():
+    dist = {80: 0.50, 85: 0.30, 75: 0.15, 8: 0.02}
+    return (dist, 100), ({80: 0.50, 8: 0.02, 75: 0.15, 85: 0.30}, 100)
+
+
+JUDGE = Family(
+    name="judge",
+    table=[JudgeEntry(m) for m in judge.SCORE_METHODS],
+    values=_judge_values,
+    cases=_judge_cases(),
+    plain=_judge_plain,
+    certain=lambda n: ({3: 1.0}, 5),
+    uncertain=lambda n: ({v: 1.0 / n for v in range(1, n + 1)}, 5),
+    without=lambda stats, need: stats,
+)
+
+
 # --------------------------------------------------------------------------- the tests
 
-# The judge's score table (judge.scores.SCORE_METHODS) joins here as one more Family.
-FAMILIES = [SEMANTIC, INV]
+FAMILIES = [SEMANTIC, INV, JUDGE]
 IDS = [f.name for f in FAMILIES]
 
 
@@ -369,6 +432,8 @@ def test_agreeing_answers_are_no_more_uncertain_than_differing_ones(family, n):
     certain, uncertain = family.certain(n), family.uncertain(n)
     low, high = family.values(certain), family.values(uncertain)
     for m in family.table:
+        if m.higher_is_uncertain is None:  # a score, not an uncertainty: no direction to check
+            continue
         a, b = (low[m.key], high[m.key]) if m.higher_is_uncertain else (high[m.key], low[m.key])
         assert a is not None and b is not None, f"{family.name}.{m.key} gave no value"
         assert a <= b + TOLERANCE, f"{family.name}.{m.key}: agreeing {a} > differing {b}"

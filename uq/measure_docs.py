@@ -1,7 +1,8 @@
 """The README's measure lists, rendered from the measure tables.
 
-Each family's list sits in README.md between ``<!-- measures:NAME -->`` and
-``<!-- /measures:NAME -->``; ``tests/test_docs.py`` fails when it differs from the table.
+Each family's list (semantic, inv, and the judge's score methods) sits in README.md between
+``<!-- measures:NAME -->`` and ``<!-- /measures:NAME -->``; ``tests/test_docs.py`` fails when
+it differs from the table.
 After adding a measure, regenerate them::
 
     python -m uq.measure_docs --write README.md   # rewrite the lists in place
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from judge import scores as judge
 from uq.inv import measures as inv
 from uq.semantic import measures as semantic
 
@@ -77,6 +79,18 @@ def measure_list(name: str) -> str:
     return "\n".join([family.intro, ""] + [measure_line(m, family.needs) for m in family.table])
 
 
+def block_text(name: str) -> str:
+    """What README.md holds between family ``name``'s markers: a family's list, or for the
+    judge's score methods their table (:func:`judge.scores.markdown_table`)."""
+    if name == "judge":
+        return judge.markdown_table()
+    return measure_list(name) + "\n"
+
+
+# Every marker pair the README carries: the measure families, and the judge's score methods.
+BLOCKS: tuple[str, ...] = (*FAMILIES, "judge")
+
+
 def _block(name: str) -> re.Pattern[str]:
     return re.compile(rf"(<!-- measures:{name} -->\n)(.*?)(<!-- /measures:{name} -->)", re.S)
 
@@ -85,11 +99,11 @@ def render_readme(text: str) -> str:
     """``text`` with every family's list between its markers regenerated from the table.
 
     Raises ValueError when a family's marker pair is missing."""
-    for name in FAMILIES:
+    for name in BLOCKS:
         pattern = _block(name)
         if not pattern.search(text):
             raise ValueError(f"no <!-- measures:{name} --> … <!-- /measures:{name} --> block")
-        text = pattern.sub(lambda m, name=name: m[1] + measure_list(name) + "\n" + m[3], text)
+        text = pattern.sub(lambda m, name=name: m[1] + block_text(name) + m[3], text)
     return text
 
 
@@ -101,8 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = args.check or args.write
     if path is None:
-        for name in FAMILIES:
-            print(f"<!-- measures:{name} -->\n{measure_list(name)}\n<!-- /measures:{name} -->\n")
+        for name in BLOCKS:
+            print(f"<!-- measures:{name} -->\n{block_text(name)}<!-- /measures:{name} -->\n")
         return 0
     text = Path(path).read_text(encoding="utf-8")
     try:

@@ -18,7 +18,7 @@ from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
-from ui.tabs.history import open_run
+from ui.tabs.history import HistoryHandlers
 from ui.tabs.judge import create_judge_tab
 from ui.tabs.judge_handlers import HIDDEN, JudgeHandlers
 
@@ -84,12 +84,14 @@ def test_judge_shown_when_not_blind_and_pairwise_flow(ctx):
     assert row["human_preference"] == "C" and row["kind"] == "pairwise"
     assert set(json.loads(row["scores"])["relations"]) == {"baseline", "likelihood", "ppl"}
     run = get_run(ctx.store, row["run_id"])
-    view = open_run(ctx.__class__(**{**ctx.__dict__, "history_renderers": {}}), run["id"])
+    view = HistoryHandlers(ctx.__class__(**{**ctx.__dict__, "history_renderers": {}})).run_view(
+        run["id"]
+    )
     assert "no view" in view["markdown"]  # without the renderer: the raw result only
     ctx.history_renderers.clear()
     with gr.Blocks():
         create_judge_tab(ctx)
-    view = open_run(ctx, run["id"])
+    view = HistoryHandlers(ctx).run_view(run["id"])
     assert "tie" in view["markdown"] and view["plot"] is not None
 
 
@@ -232,7 +234,7 @@ def test_consistency_section_streams_then_saves_and_history_rebuilds(ctx):
     ctx.history_renderers.clear()
     with gr.Blocks():
         create_judge_tab(ctx)
-    view = open_run(ctx, run_id)
+    view = HistoryHandlers(ctx).run_view(run_id)
     assert "Consistency run" in view["markdown"] and view["plot"] is not None
     with pytest.raises(gr.Error, match="between 1 and 10"):
         list(h.consistency(11, True, 4, 5, 100, 0.0, None))

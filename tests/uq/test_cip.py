@@ -640,7 +640,7 @@ def test_benchmark_validates(animals, oracle, calibration):
     alpha=st.floats(0.01, 0.49),
 )
 def test_vectorised_bounds_match_the_public_formula(data, n_classes, n_candidates, n_est, alpha):
-    from uq.cip.conformal import _entropy_upper_bounds
+    from uq.cip.conformal import entropy_upper_bounds
 
     covered = np.array(
         data.draw(
@@ -651,7 +651,7 @@ def test_vectorised_bounds_match_the_public_formula(data, n_classes, n_candidate
     when_covered = data.draw(st.lists(st.integers(1, n_classes), min_size=n, max_size=n))
     when_not = data.draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n))
     sizes = np.where(covered.ravel(), when_covered, when_not).reshape(covered.shape)
-    fast = _entropy_upper_bounds(sizes, covered, alpha, n_classes, n_est)
+    fast = entropy_upper_bounds(sizes, covered, alpha, n_classes, n_est)
     for j in range(n_candidates):
         assert fast[j] == pytest.approx(
             entropy_upper_bound(sizes[j], covered[j], alpha, n_classes, n_est)

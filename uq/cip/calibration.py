@@ -11,12 +11,12 @@ import numpy as np
 from core.errors import ConfidantError
 from uq.cip.class_sets import ClassSet, normalize_answer
 from uq.cip.conformal import (
-    _ROW_SUM_TOLERANCE,
+    ROW_SUM_TOLERANCE,
     Answerer,
     CalibrationCache,
     History,
     PosteriorBatch,
-    _check_alpha,
+    check_alpha,
     conformal_threshold,
     prediction_set,
 )
@@ -44,7 +44,7 @@ def _check_posteriors(raw: Any, n_rows: int, n_classes: int) -> np.ndarray:
     if not np.all(np.isfinite(probs)) or np.any(probs < 0.0):
         raise ConfidantError("the posterior callable returned NaN, infinite or negative values")
     sums = probs.sum(axis=1)
-    if n_rows and np.max(np.abs(sums - 1.0)) > _ROW_SUM_TOLERANCE:
+    if n_rows and np.max(np.abs(sums - 1.0)) > ROW_SUM_TOLERANCE:
         raise ConfidantError("each posterior row must sum to 1 over the classes")
     return probs / sums[:, None] if n_rows else probs
 
@@ -176,7 +176,7 @@ def calibrate_thresholds(
     τ̂(k) = :func:`conformal_threshold` of the true-class probabilities. ``progress(k, L)`` is
     called after each length. Seeded: the same arguments give the same thresholds.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if not 1 <= max_length <= class_set.n_questions:
         raise ConfidantError(
             f"max_length must be between 1 and {class_set.n_questions}, got {max_length}"

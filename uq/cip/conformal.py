@@ -24,7 +24,7 @@ HYPOTHESIS_MODES = ("uniform", "posterior")
 # Probabilities are clamped here before log2 in the IP entropy, as in the reference code.
 ENTROPY_CLAMP = 1e-5
 # Row sums of a posterior may drift this far from 1 (float32 softmax) and are renormalised.
-_ROW_SUM_TOLERANCE = 1e-3
+ROW_SUM_TOLERANCE = 1e-3
 # ⌈(n + 1)(1 − α)⌉ is taken after removing this much, so 10 × 0.9 = 9.000000000000002 is 9.
 _RANK_TOLERANCE = 1e-9
 
@@ -34,7 +34,7 @@ _RANK_TOLERANCE = 1e-9
 # --------------------------------------------------------------------------------------------
 
 
-def _check_alpha(alpha: float) -> float:
+def check_alpha(alpha: float) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.floating):
         raise ConfidantError(f"alpha must be a number in (0, 1), got {alpha!r}")
     alpha = float(alpha)
@@ -43,7 +43,7 @@ def _check_alpha(alpha: float) -> float:
     return alpha
 
 
-def _check_probabilities(values: Any, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
+def check_probabilities(values: Any, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -84,8 +84,8 @@ def conformal_threshold(
 
     Source: Chan et al. 2025, Algorithm 1 and §3.2.
     """
-    alpha = _check_alpha(alpha)
-    probs = _check_probabilities(true_class_probs, "true-class probabilities", 1)
+    alpha = check_alpha(alpha)
+    probs = check_probabilities(true_class_probs, "true-class probabilities", 1)
     scores = -probs
     if not finite_sample:
         return float(-np.quantile(scores, 1.0 - alpha, method="higher"))
@@ -101,7 +101,7 @@ def prediction_set(probs: Sequence[float] | np.ndarray, tau: float) -> np.ndarra
 
     Source: Chan et al. 2025, eq. (7) with the inclusive inequality of the reference code.
     """
-    arr = _check_probabilities(probs, "probabilities", (1, 2))
+    arr = check_probabilities(probs, "probabilities", (1, 2))
     if isinstance(tau, bool) or not isinstance(tau, int | float | np.floating):
         raise ConfidantError(f"the threshold must be a number, got {tau!r}")
     if math.isnan(tau):
@@ -129,7 +129,7 @@ def entropy_upper_bound(
     Source: Chan et al. 2025, Proposition 3.1 (after Correia et al. 2024) in the split-by-coverage
     form of the authors' 20 Questions code.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if isinstance(n_classes, bool) or not isinstance(n_classes, int | np.integer) or n_classes < 2:
         raise ConfidantError(f"n_classes must be an integer ≥ 2, got {n_classes!r}")
     if isinstance(n_est, bool) or not isinstance(n_est, int | np.integer) or n_est < 1:
@@ -162,7 +162,7 @@ def entropy_upper_bound(
     return float(bound)
 
 
-def _entropy_upper_bounds(
+def entropy_upper_bounds(
     sizes: np.ndarray, covered: np.ndarray, alpha: float, n_classes: int, n_est: int
 ) -> np.ndarray:
     """:func:`entropy_upper_bound` for every row of (candidates, draws) arrays at once; the
@@ -184,7 +184,7 @@ def posterior_entropy_bits(probs: Sequence[float] | np.ndarray) -> np.ndarray:
     """Entropy −Σ_y p log2 p of each posterior row, in bits, with p clamped below at 1e-5 as
     in the IP baseline of Chan et al. 2025 (reference code ``compute_entropy_formula``).
     Returns a scalar array for one posterior, a (N,) array for (N, K)."""
-    arr = _check_probabilities(probs, "probabilities", (1, 2))
+    arr = check_probabilities(probs, "probabilities", (1, 2))
     clamped = np.clip(arr, ENTROPY_CLAMP, None)
     return -(clamped * np.log2(clamped)).sum(axis=-1)
 

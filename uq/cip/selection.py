@@ -18,9 +18,9 @@ from uq.cip.conformal import (
     METHODS,
     Answerer,
     PosteriorBatch,
-    _check_alpha,
-    _check_probabilities,
-    _entropy_upper_bounds,
+    check_alpha,
+    check_probabilities,
+    entropy_upper_bounds,
     posterior_entropy_bits,
     prediction_set,
 )
@@ -78,7 +78,7 @@ def draw_hypotheses(
     if mode == "posterior":
         if posterior is None:
             raise ConfidantError("drawing hypotheses from the posterior needs the posterior")
-        p = _check_probabilities(posterior, "posterior", 1)
+        p = check_probabilities(posterior, "posterior", 1)
         if p.size != n_classes or p.sum() <= 0:
             raise ConfidantError(f"the posterior must have {n_classes} non-negative entries")
         return rng.choice(n_classes, size=n_est, p=p / p.sum())
@@ -132,7 +132,7 @@ def select_query(
     if method == "cip" and (tau is None or alpha is None):
         raise ConfidantError("C-IP selection needs the threshold tau and alpha")
     if alpha is not None:
-        alpha = _check_alpha(alpha)
+        alpha = check_alpha(alpha)
     labels = draw_hypotheses(n_classes, n_est, rng, mode=hypotheses, posterior=posterior)
 
     # The answer depends only on (label, candidate): ask once per distinct label.
@@ -156,7 +156,7 @@ def select_query(
         sets = prediction_set(probs.reshape(-1, n_classes), tau).reshape(probs.shape)
         sizes = sets.sum(axis=2)
         covered = sets[:, np.arange(n_est), labels]
-        bounds = _entropy_upper_bounds(sizes, covered, float(alpha), n_classes, n_est)
+        bounds = entropy_upper_bounds(sizes, covered, float(alpha), n_classes, n_est)
     scores = bounds if method == "cip" else expected_entropies
     j = int(np.argmin(scores))
     return SelectionStep(

@@ -1,0 +1,11 @@
+"""Which measure predicts errors best on a dataset: the ONE evaluation harness.
+
+- :mod:`uq.evaluation.harness`: ``run_evaluation`` — answer, judge, measure, score, cache;
+- :mod:`uq.evaluation.settings`: the run's parameters and the cache key they make;
+- :mod:`uq.evaluation.providers`: measure providers other methods plug in (passed explicitly);
+- :mod:`uq.evaluation.result`: the evaluation's rows, metrics and curves;
+- :mod:`uq.evaluation.datasets`: question-answer datasets (CSV/JSONL);
+- :mod:`uq.evaluation.correctness`: is an answer correct (SQuAD F1, exact match, ROUGE-L…);
+- :mod:`uq.evaluation.metrics`: AUROC, AURAC, rejection accuracy, PRR, bootstrap intervals;
+- :mod:`uq.evaluation.tsu`: temperature sensitivity of uncertainty.
+"""

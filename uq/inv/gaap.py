@@ -1,18 +1,15 @@
-"""Perturbations of a question for Inv-Entropy: LLM paraphrases and GAAP.
+"""GAAP (Genetic Algorithm-based Adversarial Perturbation) for Inv-Entropy.
 
-Song, Ji, Shi, Lai, Al Kontar (2025), "Inv-Entropy", arXiv 2506.09684, §2.6 and Appendix C.
-The number of perturbations is the same for every question (default 9), so that the
-distributions of different questions live on the same scale.
-
-* Paraphrases: :func:`paraphrase_prompt` asks an LLM; :func:`parse_paraphrases` reads whatever
-  it answers and returns exactly n (random duplication if too few, sampling if too many).
-* GAAP (Genetic Algorithm-based Adversarial Perturbation), which the authors describe but never
-  released: :func:`gaap`. Key words are chosen KeyBERT-style with the embedding function; each
-  key word gets a substitution set (WordNet synonyms, hypernyms and hyponyms when a WordNet
-  database is available, otherwise the embedding model's nearest words in a vocabulary, or an
-  LLM's suggestions), plus deletion. Roulette-wheel selection by similarity to the original,
-  single-point crossover and one-token mutation evolve the population; the output is sampled
-  across generations and every returned perturbation has similarity ≥ δ to the original.
+Song, Ji, Shi, Lai, Al Kontar (2025), "Inv-Entropy", arXiv 2506.09684, §2.6 and Appendix C; the
+authors describe GAAP but never released it. Key words are chosen KeyBERT-style with the
+embedding function; each key word gets a substitution set (WordNet synonyms, hypernyms and
+hyponyms when a WordNet database is available — :mod:`uq.inv.wordnet` —, otherwise the embedding
+model's nearest words in a vocabulary — :mod:`uq.inv.substitutes` —, or an LLM's suggestions),
+plus deletion. Roulette-wheel selection by similarity to the original, single-point crossover and
+one-token mutation evolve the population; the output is sampled across generations and every
+returned perturbation has similarity ≥ δ to the original. The number of perturbations is the same
+for every question (default 9), so that the distributions of different questions live on the
+same scale. Paraphrases by the model are :mod:`uq.inv.paraphrase`.
 
 All model access goes through callables: ``embed(texts) -> array (len(texts), d)``.
 
@@ -44,13 +41,13 @@ import numpy as np
 from core.errors import ConfidantError
 from uq.inv.paraphrase import DEFAULT_N_PERTURBATIONS, force_count
 from uq.inv.substitutes import (
-    _WORD,
+    WORD,
     Embed,
+    EmbeddingCache,
     Substitutes,
-    _EmbeddingCache,
-    _similarity_from_cosine,
     embedding_substitutes,
     extract_key_words,
+    similarity_from_cosine,
 )
 from uq.inv.wordnet import wordnet_substitutes
 
@@ -71,7 +68,7 @@ def _render(individual: Individual) -> str:
     for index, (word, space) in enumerate(individual):
         following = individual[index + 1][0] if index + 1 < len(individual) else ""
         # Recombination can put two words side by side that had no space between them.
-        if not space and _WORD.match(word[-1:]) and _WORD.match(following[:1]):
+        if not space and WORD.match(word[-1:]) and WORD.match(following[:1]):
             space = " "
         pieces.append(word + space)
     text = "".join(pieces).strip()
@@ -120,7 +117,7 @@ def _choose_source(
     llm_substitutes: Substitutes | None,
     vocabulary: Sequence[str],
     question: str,
-    cache: _EmbeddingCache,
+    cache: EmbeddingCache,
     wordnet_directory: str | os.PathLike | None,
 ) -> tuple[str, Substitutes]:
     if source not in {"auto", "wordnet", "embedding", "llm", "custom"}:
@@ -142,7 +139,7 @@ def _choose_source(
         return "llm", llm_substitutes
     if source == "llm":
         raise ConfidantError("source='llm' needs an llm_substitutes callable")
-    words = _WORD.findall(question) + list(vocabulary)
+    words = WORD.findall(question) + list(vocabulary)
     return "embedding", embedding_substitutes(cache.embed, words, _cache=cache)
 
 
@@ -219,13 +216,13 @@ def gaap(
         )
     if not np.isfinite(delta):
         raise ConfidantError("delta must be a finite number")
-    _similarity_from_cosine(np.zeros(1), similarity_rule)  # validates the rule name
+    similarity_from_cosine(np.zeros(1), similarity_rule)  # validates the rule name
 
     rng = np.random.default_rng(seed)
-    cache = _EmbeddingCache(embed)
+    cache = EmbeddingCache(embed)
     original_tokens = _tokenise(question)
     original = _render(original_tokens)
-    word_count = sum(1 for word, _ in original_tokens if _WORD.fullmatch(word))
+    word_count = sum(1 for word, _ in original_tokens if WORD.fullmatch(word))
     n_keys = max(1, int(key_ratio * word_count))
     key_words = [w for w, _ in extract_key_words(original, embed, n_keys, _cache=cache)]
     if not key_words:
@@ -263,9 +260,7 @@ def gaap(
 
     def similarity(population: list[Individual]) -> np.ndarray:
         vectors = cache([original] + [_render(x) for x in population])
-        return _similarity_from_cosine(
-            np.clip(vectors[1:] @ vectors[0], -1.0, 1.0), similarity_rule
-        )
+        return similarity_from_cosine(np.clip(vectors[1:] @ vectors[0], -1.0, 1.0), similarity_rule)
 
     population = list(
         dict.fromkeys(

@@ -41,7 +41,7 @@ from core.errors import ConfidantError
 # --------------------------------------------------------------------------- validation
 
 
-def _square_matrix(matrix: np.ndarray | Sequence[Sequence[float]], name: str) -> np.ndarray:
+def square_matrix(matrix: np.ndarray | Sequence[Sequence[float]], name: str) -> np.ndarray:
     array = np.asarray(matrix, dtype=float)
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
         raise ConfidantError(f"{name} must be a square matrix, got shape {array.shape}")
@@ -53,7 +53,7 @@ def _square_matrix(matrix: np.ndarray | Sequence[Sequence[float]], name: str) ->
 
 
 def _similarity_matrix(similarity: np.ndarray | Sequence[Sequence[float]], name: str) -> np.ndarray:
-    array = _square_matrix(similarity, name)
+    array = square_matrix(similarity, name)
     if np.any(array < 0):
         raise ConfidantError(
             f"{name} has negative entries; map cosines to [0, 1] first "
@@ -65,7 +65,7 @@ def _similarity_matrix(similarity: np.ndarray | Sequence[Sequence[float]], name:
 
 
 def _transition_rows(matrix: np.ndarray, name: str) -> np.ndarray:
-    array = _square_matrix(matrix, name)
+    array = square_matrix(matrix, name)
     if np.any(array < 0) or not np.allclose(array.sum(axis=1), 1.0, atol=1e-8):
         raise ConfidantError(f"{name} must be row-stochastic (non-negative rows summing to 1)")
     return array
@@ -94,7 +94,7 @@ def cosine_matrix(embeddings: np.ndarray) -> np.ndarray:
 
 
 def _cosine_input(cosine: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-    array = _square_matrix(cosine, "cosine matrix")
+    array = square_matrix(cosine, "cosine matrix")
     if np.any(np.abs(array) > 1.0 + 1e-6):
         raise ConfidantError("cosine matrix has values outside [-1, 1]")
     return np.clip(array, -1.0, 1.0)
@@ -127,7 +127,7 @@ def entailment_similarity(p_entail: np.ndarray | Sequence[Sequence[float]]) -> n
     Song et al. (2025), §3 (DeBERTa-v2-xlarge-MNLI, entailment probability averaged over both
     directions); the authors' package also sets the diagonal to 1.
     """
-    array = _square_matrix(p_entail, "entailment probability matrix")
+    array = square_matrix(p_entail, "entailment probability matrix")
     if np.any(array < 0) or np.any(array > 1):
         raise ConfidantError("entailment probabilities must lie in [0, 1]")
     similarity = (array + array.T) / 2.0
@@ -218,11 +218,11 @@ def dual_random_walk(sim_x: np.ndarray, sim_y: np.ndarray) -> DualRandomWalk:
 # --------------------------------------------------------------------------- measures
 
 
-def _single_inv_entropy(walk: DualRandomWalk) -> float:
+def single_inv_entropy(walk: DualRandomWalk) -> float:
     return float(entr(np.diag(walk.p_x_given_y)).sum())
 
 
-def _validated_bootstraps(sim_y_bootstraps: Sequence[np.ndarray]) -> list[np.ndarray]:
+def validated_bootstraps(sim_y_bootstraps: Sequence[np.ndarray]) -> list[np.ndarray]:
     if isinstance(sim_y_bootstraps, np.ndarray) and sim_y_bootstraps.ndim == 2:
         raise ConfidantError("sim_y_bootstraps must be a list of matrices, not one matrix")
     matrices = list(sim_y_bootstraps)
@@ -237,8 +237,8 @@ def inv_entropy(sim_x: np.ndarray, sim_y_bootstraps: Sequence[np.ndarray]) -> fl
     Song et al. (2025), eqs. 5–6. Averages over exactly the matrices given (one per bootstrap);
     natural log. Unnormalised on purpose: the d_i do not sum to 1.
     """
-    matrices = _validated_bootstraps(sim_y_bootstraps)
-    return float(np.mean([_single_inv_entropy(dual_random_walk(sim_x, s)) for s in matrices]))
+    matrices = validated_bootstraps(sim_y_bootstraps)
+    return float(np.mean([single_inv_entropy(dual_random_walk(sim_x, s)) for s in matrices]))
 
 
 def ni_entropy(walk: DualRandomWalk) -> float:

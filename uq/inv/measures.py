@@ -18,12 +18,12 @@ import numpy as np
 from core.errors import ConfidantError
 from uq.inv.maths import (
     DualRandomWalk,
-    _single_inv_entropy,
-    _square_matrix,
-    _validated_bootstraps,
     dual_random_walk,
     max_forward_conditional,
     ni_entropy,
+    single_inv_entropy,
+    square_matrix,
+    validated_bootstraps,
     wasserstein_px_py,
 )
 from uq.semantic.estimators import discrete_semantic_entropy, semantic_entropy
@@ -108,9 +108,9 @@ _B, _NO_REP, _SE, _SE_LL = (frozenset({_BOOT}), frozenset({_NR}), frozenset({_CL
 # One line per measure; the formulas live in uq.inv.maths and uq.semantic.estimators.
 # fmt: off
 MEASURES: tuple[InvMeasure, ...] = (
-    InvMeasure("inv_entropy", "Inv-Entropy", "mean over bootstraps of −Σ p(x_i|y_i) ln p(x_i|y_i); higher when the answers do not point back to their own inputs.", _bootstrap_mean(_single_inv_entropy), _B, upper=INPUTS_OVER_E),  # noqa: E501
+    InvMeasure("inv_entropy", "Inv-Entropy", "mean over bootstraps of −Σ p(x_i|y_i) ln p(x_i|y_i); higher when the answers do not point back to their own inputs.", _bootstrap_mean(single_inv_entropy), _B, upper=INPUTS_OVER_E),  # noqa: E501
     InvMeasure("ni_entropy", "NI-Entropy", "the same entropy of the forward conditional p(y_i|x_i) (by Bayes), the non-inverse variant.", _bootstrap_mean(ni_entropy), _B, upper=INPUTS_OVER_E),  # noqa: E501
-    InvMeasure("nr_inv_entropy", "NR-Inv-Entropy", "Inv-Entropy from one response per input (replicate 1), no bootstrap.", lambda s: _single_inv_entropy(s.no_replication_walk), _NO_REP, upper=INPUTS_OVER_E),  # noqa: E501
+    InvMeasure("nr_inv_entropy", "NR-Inv-Entropy", "Inv-Entropy from one response per input (replicate 1), no bootstrap.", lambda s: single_inv_entropy(s.no_replication_walk), _NO_REP, upper=INPUTS_OVER_E),  # noqa: E501
     InvMeasure("wd_px_py", "WD-px-py", "Wasserstein distance between the values of p(X) and p(Y).", _bootstrap_mean(wasserstein_px_py), _B, upper=ONE),  # noqa: E501
     InvMeasure("max_py_x", "MAX-py-x", "max_i p(y_i|x_i), the paper's definition (a confidence: higher means the best input-answer pair is more certain).", _bootstrap_mean(max_forward_conditional), _B, higher_is_uncertain=False, upper=ONE),  # noqa: E501
     InvMeasure("semantic_entropy_discrete_original", "Discrete semantic entropy, answers to the original", "entropy of the share of the original question's r answers in each meaning cluster.", lambda s: discrete_semantic_entropy(s.cluster_ids_original), _SE, upper=LOG_R),  # noqa: E501
@@ -180,7 +180,7 @@ def inv_statistics(
     """The walks of every bootstrap and of the no-replication matrix, computed once
     (Song et al. 2025, §2.3–2.4). ``semantic``: the clusters and log-probabilities fields of
     :class:`InvStatistics`."""
-    walks = [dual_random_walk(sim_x, s) for s in _validated_bootstraps(sim_y_bootstraps)]
+    walks = [dual_random_walk(sim_x, s) for s in validated_bootstraps(sim_y_bootstraps)]
     no_replication = (
         None if sim_y_no_replication is None else dual_random_walk(sim_x, sim_y_no_replication)
     )
@@ -201,7 +201,7 @@ def inv_entropy_result(
     chosen = [m for m in MEASURES if m.needs <= available]
     return InvEntropyResult(
         values=compute_inv_measures(stats, chosen),
-        inv_entropy_per_bootstrap=[_single_inv_entropy(w) for w in stats.walks],
+        inv_entropy_per_bootstrap=[single_inv_entropy(w) for w in stats.walks],
         ni_entropy_per_bootstrap=[ni_entropy(w) for w in stats.walks],
         n_bootstraps=len(stats.walks),
         n_inputs=stats.n_inputs,
@@ -264,7 +264,7 @@ def bootstrap_output_similarities(
 
     ``response_similarity`` is the similarity between all (n+1)·r responses, input-major.
     """
-    similarity = _square_matrix(response_similarity, "response similarity matrix")
+    similarity = square_matrix(response_similarity, "response similarity matrix")
     index_array = np.asarray(indices)
     if index_array.ndim == 1:
         index_array = index_array[None, :]
@@ -287,9 +287,9 @@ def response_statistics(
     Draws ``n_bootstraps`` seeded bootstraps (one replicate per input each), and uses
     replicate 0 of every input for NR-Inv-Entropy. Song et al. (2025), Algorithm 1.
     """
-    sim_x = _square_matrix(sim_x, "S_x")
+    sim_x = square_matrix(sim_x, "S_x")
     n_inputs = sim_x.shape[0]
-    response_similarity = _square_matrix(response_similarity, "response similarity matrix")
+    response_similarity = square_matrix(response_similarity, "response similarity matrix")
     if response_similarity.shape[0] != n_inputs * n_replicates:
         raise ConfidantError(
             f"response similarity is {response_similarity.shape[0]}×{response_similarity.shape[0]}"

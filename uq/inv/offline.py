@@ -17,16 +17,16 @@ from uq.inv.options import (
     MAX_RESPONSES,
     SIMILARITIES,
     Embed,
-    _check_sizes,
-    _model_name,
-    _positive_int,
-    _se_rule,
-    _seed,
-    _similarity_name,
-    _text,
+    check_positive_int,
+    check_seed,
+    check_similarity,
+    check_sizes,
+    check_text,
+    model_name_of,
+    semantic_entropy_rule,
 )
 from uq.inv.perturbation import Perturbation
-from uq.inv.result import InvEntropyRun, _measure
+from uq.inv.result import InvEntropyRun, measure_run
 from uq.inv.similarity import similarity_statistics
 
 # --------------------------------------------------------------------------- black box
@@ -61,8 +61,8 @@ def _rows_from_jsonl(rows: Sequence[Row]) -> list[tuple[str, list[str]]]:
             answers = [record[_column(list(record), _RESPONSE_COLUMNS, what, record)]]
         out.append(
             (
-                _text(record[key], f"the input on line {number}"),
-                [_text(a, f"a response on line {number}") for a in answers],
+                check_text(record[key], f"the input on line {number}"),
+                [check_text(a, f"a response on line {number}") for a in answers],
             )
         )
     return out
@@ -77,8 +77,8 @@ def _rows_from_csv(table: Table) -> list[tuple[str, list[str]]]:
             raise ConfidantError(MORE_CELLS.format(where=row.where))
         rows.append(
             (
-                _text(row.data.get(input_key), f"the input on {row.where}"),
-                [_text(row.data.get(response_key), f"the response on {row.where}")],
+                check_text(row.data.get(input_key), f"the input on {row.where}"),
+                [check_text(row.data.get(response_key), f"the response on {row.where}")],
             )
         )
     return rows
@@ -157,21 +157,21 @@ def inv_entropy_offline(
     discrete (count-based) one, since black-box answers carry no likelihoods (§5 of the issue;
     Song et al. 2025 run GPT-3.5 as a black box the same way).
     """
-    inputs = [_text(x, f"input {i + 1}") for i, x in enumerate(inputs)]
+    inputs = [check_text(x, f"input {i + 1}") for i, x in enumerate(inputs)]
     if len(inputs) < 2:
         raise ConfidantError("need the original question and at least one perturbation")
     if len(responses) != len(inputs):
         raise ConfidantError(f"{len(inputs)} inputs but {len(responses)} response lists")
     rows = [
-        [_text(a, f"response {k + 1} of input {i + 1}") for k, a in enumerate(row)]
+        [check_text(a, f"response {k + 1} of input {i + 1}") for k, a in enumerate(row)]
         for i, row in enumerate(responses)
     ]
     if not rows[0] or len({len(r) for r in rows}) != 1:
         raise ConfidantError("every input needs the same, non-zero number of responses")
-    similarity = _similarity_name(similarity)
-    bootstraps = _positive_int(bootstraps, "B (bootstraps)", MAX_BOOTSTRAPS)
-    seed = _seed(seed)
-    _check_sizes(len(inputs), len(rows[0]), bootstraps)
+    similarity = check_similarity(similarity)
+    bootstraps = check_positive_int(bootstraps, "B (bootstraps)", MAX_BOOTSTRAPS)
+    seed = check_seed(seed)
+    check_sizes(len(inputs), len(rows[0]), bootstraps)
     stats = similarity_statistics(
         [(inputs, [t for row in rows for t in row])],
         similarity,
@@ -191,12 +191,12 @@ def inv_entropy_offline(
         "seed": seed,
         "bootstrap_seed": seed,
         "se_cosine_threshold": se_cosine_threshold if similarity != "nli" else None,
-        "se_rule": _se_rule(similarity, se_cosine_threshold),
+        "se_rule": semantic_entropy_rule(similarity, se_cosine_threshold),
         "model": None,
-        "embedding_model": _model_name(embed),
-        "nli_model": _model_name(nli) if similarity == "nli" else None,
+        "embedding_model": model_name_of(embed),
+        "nli_model": model_name_of(nli) if similarity == "nli" else None,
     }
-    return _measure(
+    return measure_run(
         inputs[0],
         Perturbation(method="given", perturbations=inputs[1:], source="user"),
         rows,

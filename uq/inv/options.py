@@ -42,7 +42,7 @@ Embed = Callable[[list[str]], np.ndarray]
 # --------------------------------------------------------------------------- validation
 
 
-def _positive_int(value: Any, name: str, upper: int) -> int:
+def check_positive_int(value: Any, name: str, upper: int) -> int:
     if isinstance(value, bool):
         raise ConfidantError(f"{name} must be a whole number, got {value!r}")
     try:
@@ -56,7 +56,7 @@ def _positive_int(value: Any, name: str, upper: int) -> int:
     return int(number)
 
 
-def _seed(value: Any) -> int:
+def check_seed(value: Any) -> int:
     if value is None or value == "":
         return 0
     if isinstance(value, bool):
@@ -70,7 +70,7 @@ def _seed(value: Any) -> int:
     return int(number)
 
 
-def _text(value: Any, what: str) -> str:
+def check_text(value: Any, what: str) -> str:
     if value is None or not isinstance(value, str):
         raise ConfidantError(f"{what} must be text, got {type(value).__name__}")
     if "\x00" in value:
@@ -85,7 +85,7 @@ def _text(value: Any, what: str) -> str:
     return text
 
 
-def _similarity_name(similarity: str) -> str:
+def check_similarity(similarity: str) -> str:
     if similarity not in SIMILARITIES:
         raise ConfidantError(
             f"unknown similarity {similarity!r}; use one of {', '.join(SIMILARITIES)}"
@@ -93,7 +93,7 @@ def _similarity_name(similarity: str) -> str:
     return similarity
 
 
-def _check_sizes(n_inputs: int, replicates: int, bootstraps: int) -> None:
+def check_sizes(n_inputs: int, replicates: int, bootstraps: int) -> None:
     if n_inputs * replicates > MAX_RESPONSES:
         raise ConfidantError(
             f"{n_inputs} inputs × {replicates} replicates = {n_inputs * replicates} responses; "
@@ -102,7 +102,7 @@ def _check_sizes(n_inputs: int, replicates: int, bootstraps: int) -> None:
     draw_bootstrap_indices(n_inputs, replicates, bootstraps, 0)  # validates the counts
 
 
-def _se_rule(similarity: str, threshold: float) -> str:
+def semantic_entropy_rule(similarity: str, threshold: float) -> str:
     if similarity == "nli":
         return "NLI labels, entailment both ways"
     return f"embedding cosine ≥ {threshold}"
@@ -128,16 +128,16 @@ def check_options(
         )
     options = {
         "perturbation": perturbation,
-        "n": _positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1),
-        "replicates": _positive_int(replicates, "r (replicates per input)", MAX_REPLICATES),
-        "similarity": _similarity_name(similarity),
-        "bootstraps": _positive_int(bootstraps, "B (bootstraps)", MAX_BOOTSTRAPS),
-        "seed": _seed(seed),
+        "n": check_positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1),
+        "replicates": check_positive_int(replicates, "r (replicates per input)", MAX_REPLICATES),
+        "similarity": check_similarity(similarity),
+        "bootstraps": check_positive_int(bootstraps, "B (bootstraps)", MAX_BOOTSTRAPS),
+        "seed": check_seed(seed),
     }
     if perturbation != "given":
-        _check_sizes(options["n"] + 1, options["replicates"], options["bootstraps"])
+        check_sizes(options["n"] + 1, options["replicates"], options["bootstraps"])
     return options
 
 
-def _model_name(obj: Any) -> str | None:
+def model_name_of(obj: Any) -> str | None:
     return getattr(obj, "model_id", None) if obj is not None else None

@@ -17,9 +17,9 @@ from uq.inv.options import (
     PARAPHRASE_TEMPERATURE,
     PERTURBATION_METHODS,
     Embed,
-    _positive_int,
-    _seed,
-    _text,
+    check_positive_int,
+    check_seed,
+    check_text,
 )
 from uq.inv.paraphrase import (
     DEFAULT_N_PERTURBATIONS,
@@ -77,10 +77,10 @@ def paraphrase_questions(
     :func:`uq.inv.paraphrase.parse_paraphrases`, which forces exactly n (random duplication if fewer,
     seeded sampling if more). ``max_new_tokens`` defaults to 24 per paraphrase plus 32.
     """
-    n = _positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
+    n = check_positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
     if max_new_tokens is None:
         max_new_tokens = 24 * n + 32
-    seed = _seed(seed)
+    seed = check_seed(seed)
     questions = list(questions)
     prompts = [f"{PARAPHRASE_SYSTEM_PROMPT}\n\n{paraphrase_prompt(q, n)}" for q in questions]
     params = SamplingParams(
@@ -165,8 +165,8 @@ def gaap_perturbation(
     (when ``lm`` is given), else the embedding model's nearest words; ``options`` go to
     :func:`uq.inv.gaap.gaap` (``delta``, ``max_generations``, ``source``, ...).
     """
-    n = _positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
-    seed = _seed(seed)
+    n = check_positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
+    seed = check_seed(seed)
     result = gaap(
         question,
         embed,
@@ -190,7 +190,7 @@ def given_perturbation(perturbations: Sequence[str] | str) -> Perturbation:
     if isinstance(perturbations, str):
         perturbations = read_lines(perturbations, name="the perturbations")
     kept = [p for p in perturbations or [] if not (isinstance(p, str) and not p.strip())]
-    items = [_text(p, f"perturbation {i + 1}") for i, p in enumerate(kept)]
+    items = [check_text(p, f"perturbation {i + 1}") for i, p in enumerate(kept)]
     if not items:
         raise ConfidantError("give at least one perturbed question (one per line)")
     if len(items) > MAX_INPUTS - 1:

@@ -53,19 +53,19 @@ from uq.inv.options import (
     MAX_REPLICATES,
     SIMILARITIES,
     Embed,
-    _check_sizes,
-    _model_name,
-    _positive_int,
-    _se_rule,
-    _seed,
-    _similarity_name,
-    _text,
+    check_positive_int,
+    check_seed,
+    check_similarity,
+    check_sizes,
+    check_text,
+    model_name_of,
+    semantic_entropy_rule,
 )
 from uq.inv.paraphrase import (
     DEFAULT_N_PERTURBATIONS,
 )
 from uq.inv.perturbation import Perturbation, perturb_questions
-from uq.inv.result import InvEntropyRun, _measure
+from uq.inv.result import InvEntropyRun, measure_run
 from uq.inv.similarity import similarity_statistics
 
 # --------------------------------------------------------------------------- responses
@@ -144,17 +144,17 @@ def run_inv_entropy_batch(
     statistics. The same ``seed`` drives perturbation, generation and bootstraps; each run
     records it. Reproducing a run needs the same batch of questions.
     """
-    questions = [_text(q, "the question") for q in questions]
+    questions = [check_text(q, "the question") for q in questions]
     if not questions:
         raise ConfidantError("give at least one question")
-    similarity = _similarity_name(similarity)
-    replicates = _positive_int(replicates, "r (replicates per input)", MAX_REPLICATES)
-    bootstraps = _positive_int(bootstraps, "B (bootstraps)", MAX_BOOTSTRAPS)
-    seed = _seed(seed)
+    similarity = check_similarity(similarity)
+    replicates = check_positive_int(replicates, "r (replicates per input)", MAX_REPLICATES)
+    bootstraps = check_positive_int(bootstraps, "B (bootstraps)", MAX_BOOTSTRAPS)
+    seed = check_seed(seed)
     rule = "absolute" if similarity == "embedding_abs" else "shifted"
     if perturbed is None:
         if perturbation != "given":
-            n = _positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
+            n = check_positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
         perturbed = perturb_questions(
             questions,
             perturbation,
@@ -174,7 +174,7 @@ def run_inv_entropy_batch(
         [q] + list(p.perturbations) for q, p in zip(questions, perturbed, strict=True)
     ]
     for inputs in inputs_per_question:
-        _check_sizes(len(inputs), replicates, bootstraps)
+        check_sizes(len(inputs), replicates, bootstraps)
     params = SamplingParams(
         n=replicates,
         temperature=float(temperature),
@@ -216,15 +216,15 @@ def run_inv_entropy_batch(
             "max_new_tokens": params.max_new_tokens,
             "instruction": instruction,
             "se_cosine_threshold": se_cosine_threshold if similarity != "nli" else None,
-            "se_rule": _se_rule(similarity, se_cosine_threshold),
-            "model": _model_name(lm),
-            "embedding_model": _model_name(embed),
-            "nli_model": _model_name(nli) if similarity == "nli" else None,
+            "se_rule": semantic_entropy_rule(similarity, se_cosine_threshold),
+            "model": model_name_of(lm),
+            "embedding_model": model_name_of(embed),
+            "nli_model": model_name_of(nli) if similarity == "nli" else None,
             "batch_questions": len(questions),
             "gaap_options": dict(gaap_options or {}),
         }
         runs.append(
-            _measure(
+            measure_run(
                 question,
                 p,
                 answers,

@@ -28,7 +28,7 @@ from uq.evaluation.providers import ProviderValues, QuestionContext
 from uq.inv.options import (
     DEFAULT_ANSWER_INSTRUCTION,
     Embed,
-    _model_name,
+    model_name_of,
 )
 from uq.inv.perturbation import Perturbation
 from uq.inv.pipeline import answer_prompt, clean_response, run_inv_entropy, run_inv_entropy_batch
@@ -99,7 +99,10 @@ class InvEntropyProvider:
     @property
     def version(self) -> str:
         # The models decide the values too: another embedding or NLI model must miss the cache.
-        models = {"embedding_model": _model_name(self.embed), "nli_model": _model_name(self.nli)}
+        models = {
+            "embedding_model": model_name_of(self.embed),
+            "nli_model": model_name_of(self.nli),
+        }
         payload = json.dumps({**self.options, **models}, sort_keys=True, default=str)
         return "1-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
 
@@ -111,8 +114,12 @@ class InvEntropyProvider:
             return [
                 _values(
                     run_inv_entropy(
-                        _question_of(c.item), c.lm, self.embed, self.nli,
-                        seed=int(c.seed), **self.options,
+                        _question_of(c.item),
+                        c.lm,
+                        self.embed,
+                        self.nli,
+                        seed=int(c.seed),
+                        **self.options,
                     )  # fmt: skip
                 )
                 for c in contexts

@@ -17,7 +17,7 @@ from uq.inv.measures import (
     response_statistics,
 )
 from uq.inv.perturbation import Perturbation
-from uq.inv.similarity import _semantic_entropy
+from uq.inv.similarity import semantic_entropy_of_responses
 
 # --------------------------------------------------------------------------- result
 
@@ -123,7 +123,7 @@ def measure_values(run: InvEntropyRun) -> dict[str, float | None]:
     return {m.key: stored[m.key] if m.key in stored else computed[m.key] for m in MEASURES}
 
 
-def _measure(
+def measure_run(
     question: str,
     perturbation: Perturbation,
     responses: list[list[str]],
@@ -154,7 +154,9 @@ def _measure(
         ).tolist(),
         mean_p_x_given_y=np.mean([w.p_x_given_y for w in inv_stats.walks], axis=0).tolist(),
         measures=measures,
-        semantic_entropy=_semantic_entropy(flat, stats["labels"], replicates, flat_logprobs),
+        semantic_entropy=semantic_entropy_of_responses(
+            flat, stats["labels"], replicates, flat_logprobs
+        ),
         perturbation=perturbation,
         params=params,
         response_mean_logprobs=mean_logprobs,

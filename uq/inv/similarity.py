@@ -19,7 +19,7 @@ from uq.inv.options import (
     DEFAULT_SE_COSINE_THRESHOLD,
     MAX_NLI_DISTINCT_RESPONSES,
     Embed,
-    _similarity_name,
+    check_similarity,
 )
 from uq.semantic.clustering import ENTAILMENT, NEUTRAL, cluster_texts
 from uq.semantic.estimators import (
@@ -80,7 +80,7 @@ def similarity_statistics(
     ``labels`` (responses × responses, 0/1/2) feed semantic-entropy clustering: the NLI argmax,
     or for embeddings ENTAILMENT where cos ≥ ``se_cosine_threshold`` and NEUTRAL elsewhere.
     """
-    similarity = _similarity_name(similarity)
+    similarity = check_similarity(similarity)
     if not 0.0 < float(se_cosine_threshold) <= 1.0:
         raise ConfidantError(
             f"the clustering cosine threshold must be in (0, 1], got {se_cosine_threshold}"
@@ -147,7 +147,7 @@ def similarity_statistics(
     return stats
 
 
-def _semantic_entropy(
+def semantic_entropy_of_responses(
     responses: list[str],
     labels: np.ndarray,
     replicates: int,

@@ -19,7 +19,7 @@ Substitutes = Callable[[str], Sequence[str]]
 # --------------------------------------------------------------------------- embeddings
 
 
-class _EmbeddingCache:
+class EmbeddingCache:
     """Unit-normalised embeddings of strings; each distinct string is embedded once."""
 
     def __init__(self, embed: Embed):
@@ -47,7 +47,7 @@ class _EmbeddingCache:
         return np.stack([self._vectors[t] for t in texts])
 
 
-def _similarity_from_cosine(cosine: np.ndarray, rule: str) -> np.ndarray:
+def similarity_from_cosine(cosine: np.ndarray, rule: str) -> np.ndarray:
     if rule == "shifted":
         return (1.0 + cosine) / 2.0
     if rule == "absolute":
@@ -57,7 +57,7 @@ def _similarity_from_cosine(cosine: np.ndarray, rule: str) -> np.ndarray:
     raise ConfidantError(f"unknown similarity rule {rule!r}; use shifted, absolute or cosine")
 
 
-_WORD = re.compile(r"\w+(?:['’-]\w+)*")
+WORD = re.compile(r"\w+(?:['’-]\w+)*")
 
 
 def _is_content_word(word: str) -> bool:
@@ -67,7 +67,7 @@ def _is_content_word(word: str) -> bool:
 
 
 def extract_key_words(
-    question: str, embed: Embed, n_words: int, *, _cache: _EmbeddingCache | None = None
+    question: str, embed: Embed, n_words: int, *, _cache: EmbeddingCache | None = None
 ) -> list[tuple[str, float]]:
     """KeyBERT-style key words: content words ranked by cos(ψ(word), ψ(question)).
 
@@ -75,8 +75,8 @@ def extract_key_words(
     (scikit-learn's English list), one-letter tokens and numbers are skipped. Returns up to
     ``n_words`` (word, cosine) pairs, best first; one batched ``embed`` call.
     """
-    cache = _cache or _EmbeddingCache(embed)
-    words = list(dict.fromkeys(w for w in _WORD.findall(question) if _is_content_word(w)))
+    cache = _cache or EmbeddingCache(embed)
+    words = list(dict.fromkeys(w for w in WORD.findall(question) if _is_content_word(w)))
     if not words or n_words < 1:
         return []
     vectors = cache([question] + words)
@@ -90,7 +90,7 @@ def embedding_substitutes(
     vocabulary: Iterable[str],
     k: int = 10,
     *,
-    _cache: _EmbeddingCache | None = None,
+    _cache: EmbeddingCache | None = None,
 ) -> Substitutes:
     """Substitutes from the embedding's neighbourhood: the k vocabulary words nearest by cosine.
 
@@ -98,7 +98,7 @@ def embedding_substitutes(
     stop words removed) is embedded once, in one call, the first time it is needed.
     """
     words = list(dict.fromkeys(w.strip() for w in vocabulary if _is_content_word(w.strip())))
-    cache = _cache or _EmbeddingCache(embed)
+    cache = _cache or EmbeddingCache(embed)
 
     def substitutes(word: str) -> list[str]:
         candidates = [w for w in words if w.lower() != word.lower()]

@@ -8,7 +8,7 @@ from typing import Any
 from backends.base import LanguageModel
 from core.errors import ConfidantError
 from uq.evaluation.tsu import DEFAULT_TSU_TEMPERATURES, TsuSweep, temperature_sweep
-from uq.inv.options import Embed, _model_name, _positive_int, _seed, _text
+from uq.inv.options import Embed, check_positive_int, check_seed, check_text, model_name_of
 from uq.inv.paraphrase import (
     DEFAULT_N_PERTURBATIONS,
 )
@@ -41,13 +41,13 @@ def inv_entropy_tsu(
     questions in batches of ``batch_size`` (default: all at once) with the same seed
     (Song et al. 2025, eq. 7, Table 2). No labels needed.
     """
-    questions = [_text(q, "the question") for q in questions]
+    questions = [check_text(q, "the question") for q in questions]
     if perturbed is None:
         perturbed = perturb_questions(
             questions,
             perturbation,
             n=n,
-            seed=_seed(seed),
+            seed=check_seed(seed),
             lm=lm,
             embed=embed,
             perturbations=perturbations,
@@ -60,7 +60,11 @@ def inv_entropy_tsu(
     perturbed = list(perturbed)
     if len(perturbed) != len(questions):
         raise ConfidantError("give one perturbation set per question")
-    size = len(questions) if batch_size is None else _positive_int(batch_size, "batch size", 10**6)
+    size = (
+        len(questions)
+        if batch_size is None
+        else check_positive_int(batch_size, "batch size", 10**6)
+    )
     rest = {k: v for k, v in options.items() if k not in ("temperature", "perturbed")}
 
     def measure(batch: Sequence[str], temperature: float) -> list[dict[str, float]]:
@@ -88,8 +92,8 @@ def inv_entropy_tsu(
             "n": len(perturbed[0].perturbations) if perturbed else n,
             "seed": seed,
             "batch_size": size,
-            "model": _model_name(lm),
-            "embedding_model": _model_name(embed),
+            "model": model_name_of(lm),
+            "embedding_model": model_name_of(embed),
             **{k: v for k, v in rest.items() if isinstance(v, (int, float, str))},
         },
     )

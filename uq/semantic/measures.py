@@ -117,28 +117,33 @@ def _likelihoods(stats: AnswerStatistics) -> list[float]:
     return stats.log_likelihoods
 
 
-_LL, _PAIRS, _REF, _GEN = "likelihoods", "pairs", "reference", "generator"
+NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR = (
+    "likelihoods",
+    "pairs",
+    "reference",
+    "generator",
+)
 
 # One line per measure. The functions and their formulas live in uq.semantic.estimators and
 # uq.semantic.black_box.
 # fmt: off
 MEASURES: tuple[Measure, ...] = (
     Measure("discrete_semantic_entropy", "Discrete semantic entropy", "Entropy of the share of answers in each meaning cluster; needs no likelihoods (Farquhar et al. 2024).", lambda s: discrete_semantic_entropy(s.cluster_ids), per_log_n=True, upper=LOG_N),  # noqa: E501
-    Measure("semantic_entropy", "Semantic entropy (likelihood)", "Entropy of the clusters' probability mass, each answer weighted by exp(mean token log-prob), normalised over the clusters seen (Farquhar et al. 2024).", lambda s: semantic_entropy(s.cluster_ids, _likelihoods(s)), frozenset({_LL}), per_log_n=True, upper=LOG_N),  # noqa: E501
-    Measure("kuhn_semantic_entropy", "Semantic entropy (Kuhn 2023 code)", "Mean over clusters of −log of the cluster's unnormalised likelihood mass (Kuhn et al. 2023).", lambda s: kuhn_semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({_LL}), per_log_n=True, lower=None),  # noqa: E501
+    Measure("semantic_entropy", "Semantic entropy (likelihood)", "Entropy of the clusters' probability mass, each answer weighted by exp(mean token log-prob), normalised over the clusters seen (Farquhar et al. 2024).", lambda s: semantic_entropy(s.cluster_ids, _likelihoods(s)), frozenset({NEEDS_LIKELIHOODS}), per_log_n=True, upper=LOG_N),  # noqa: E501
+    Measure("kuhn_semantic_entropy", "Semantic entropy (Kuhn 2023 code)", "Mean over clusters of −log of the cluster's unnormalised likelihood mass (Kuhn et al. 2023).", lambda s: kuhn_semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({NEEDS_LIKELIHOODS}), per_log_n=True, lower=None),  # noqa: E501
     Measure("number_of_semantic_sets", "Number of semantic sets", "How many different meanings the answers have (Kuhn et al. 2023).", lambda s: float(number_of_semantic_sets(s.cluster_ids)), lower=1.0, upper=N_ANSWERS),  # noqa: E501
-    Measure("predictive_entropy", "Predictive entropy", "Minus the mean total log-likelihood of the sampled answers (Kuhn et al. 2023).", lambda s: predictive_entropy(s.total_log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
-    Measure("ln_predictive_entropy", "Length-normalised predictive entropy", "Minus the mean of the answers' mean token log-probabilities; Farquhar et al.'s 'naive entropy' (Malinin & Gales 2021).", lambda s: predictive_entropy(s.log_likelihoods), frozenset({_LL}), per_log_n=True),  # noqa: E501
-    Measure("maximum_sequence_probability", "Maximum sequence probability", "−log p of the reference (low-temperature) answer under the raw model.", lambda s: maximum_sequence_probability(_reference_tokens(s, "logprob")), frozenset({_REF})),  # noqa: E501
-    Measure("perplexity", "Perplexity", "exp of the reference answer's mean token surprisal.", lambda s: perplexity(_reference_tokens(s, "logprob")), frozenset({_REF}), lower=1.0),  # noqa: E501
-    Measure("mean_token_entropy", "Mean token entropy", "Mean entropy of the raw next-token distribution over the reference answer (Malinin & Gales 2021).", lambda s: mean_token_entropy(_reference_tokens(s, "entropy")), frozenset({_REF})),  # noqa: E501
-    Measure("max_token_entropy", "Max token entropy", "Largest raw next-token entropy in the reference answer.", lambda s: max_token_entropy(_reference_tokens(s, "entropy")), frozenset({_REF})),  # noqa: E501
+    Measure("predictive_entropy", "Predictive entropy", "Minus the mean total log-likelihood of the sampled answers (Kuhn et al. 2023).", lambda s: predictive_entropy(s.total_log_likelihoods), frozenset({NEEDS_LIKELIHOODS}), per_log_n=True),  # noqa: E501
+    Measure("ln_predictive_entropy", "Length-normalised predictive entropy", "Minus the mean of the answers' mean token log-probabilities; Farquhar et al.'s 'naive entropy' (Malinin & Gales 2021).", lambda s: predictive_entropy(s.log_likelihoods), frozenset({NEEDS_LIKELIHOODS}), per_log_n=True),  # noqa: E501
+    Measure("maximum_sequence_probability", "Maximum sequence probability", "−log p of the reference (low-temperature) answer under the raw model.", lambda s: maximum_sequence_probability(_reference_tokens(s, "logprob")), frozenset({NEEDS_REFERENCE})),  # noqa: E501
+    Measure("perplexity", "Perplexity", "exp of the reference answer's mean token surprisal.", lambda s: perplexity(_reference_tokens(s, "logprob")), frozenset({NEEDS_REFERENCE}), lower=1.0),  # noqa: E501
+    Measure("mean_token_entropy", "Mean token entropy", "Mean entropy of the raw next-token distribution over the reference answer (Malinin & Gales 2021).", lambda s: mean_token_entropy(_reference_tokens(s, "entropy")), frozenset({NEEDS_REFERENCE})),  # noqa: E501
+    Measure("max_token_entropy", "Max token entropy", "Largest raw next-token entropy in the reference answer.", lambda s: max_token_entropy(_reference_tokens(s, "entropy")), frozenset({NEEDS_REFERENCE})),  # noqa: E501
     Measure("lexical_uncertainty", "Lexical similarity (1 − ROUGE-L)", "1 − the mean ROUGE-L between every two answers: answers that share few words are uncertain (Kuhn et al. 2023).", lambda s: lexical_uncertainty(s.texts), upper=ONE),  # noqa: E501
-    Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({_GEN}), upper=ONE),  # noqa: E501
-    Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({_PAIRS}), upper=N_ANSWERS),  # noqa: E501
-    Measure("degree", "Degree", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({_PAIRS}), upper=ONE),  # noqa: E501
-    Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({_PAIRS}), upper=ROOT_N_MINUS_1),  # noqa: E501
-    Measure("kernel_language_entropy", "Kernel language entropy", "Von Neumann entropy of a heat kernel over the semantic graph (Nikitin et al. 2024).", lambda s: kernel_language_entropy(s.kernel_weights), frozenset({_PAIRS}), per_log_n=True, upper=LOG_N),  # noqa: E501
+    Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({NEEDS_GENERATOR}), upper=ONE),  # noqa: E501
+    Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({NEEDS_PAIRS}), upper=N_ANSWERS),  # noqa: E501
+    Measure("degree", "Degree", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({NEEDS_PAIRS}), upper=ONE),  # noqa: E501
+    Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({NEEDS_PAIRS}), upper=ROOT_N_MINUS_1),  # noqa: E501
+    Measure("kernel_language_entropy", "Kernel language entropy", "Von Neumann entropy of a heat kernel over the semantic graph (Nikitin et al. 2024).", lambda s: kernel_language_entropy(s.kernel_weights), frozenset({NEEDS_PAIRS}), per_log_n=True, upper=LOG_N),  # noqa: E501
 )
 # fmt: on
 
@@ -154,13 +159,13 @@ def _log(p: float | None) -> float:
 def measures_without_pair_matrix() -> list[str]:
     """Keys of every measure that needs no pair matrix: with these alone the NLI model labels
     only the pairs the clustering walk compares (often far fewer than N(N−1))."""
-    return [m.key for m in MEASURES if _PAIRS not in m.needs]
+    return [m.key for m in MEASURES if NEEDS_PAIRS not in m.needs]
 
 
 def pair_matrix_measures() -> list[Measure]:
     """The measures that read every ordered pair's label (the complement of
     :func:`measures_without_pair_matrix`)."""
-    return [m for m in MEASURES if _PAIRS in m.needs]
+    return [m for m in MEASURES if NEEDS_PAIRS in m.needs]
 
 
 def select_measures(keys: Sequence[str] | None) -> list[Measure]:
@@ -178,10 +183,10 @@ def select_measures(keys: Sequence[str] | None) -> list[Measure]:
 
 
 MISSING_NOTES = {
-    _LL: "needs per-answer log-likelihoods",
-    _PAIRS: "needs the pair matrix",
-    _REF: "needs the reference answer's tokens",
-    _GEN: "needs the generator",
+    NEEDS_LIKELIHOODS: "needs per-answer log-likelihoods",
+    NEEDS_PAIRS: "needs the pair matrix",
+    NEEDS_REFERENCE: "needs the reference answer's tokens",
+    NEEDS_GENERATOR: "needs the generator",
 }
 
 

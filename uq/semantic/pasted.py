@@ -20,9 +20,15 @@ from core.reader import (
     read_text,
 )
 from uq.semantic.entailment import GeneratorEntailment
-from uq.semantic.measures import _LL, _PAIRS, AnswerStatistics, compute_measures, select_measures
+from uq.semantic.measures import (
+    NEEDS_LIKELIHOODS,
+    NEEDS_PAIRS,
+    AnswerStatistics,
+    compute_measures,
+    select_measures,
+)
 from uq.semantic.pair_stats import pair_statistics
-from uq.semantic.pipeline import _needs
+from uq.semantic.pipeline import needed_statistics
 from uq.semantic.result import SemanticEntropyResult
 from uq.trace import clean_question
 
@@ -101,14 +107,14 @@ def score_pasted_answers(
     if isinstance(entailment, GeneratorEntailment):
         raise ConfidantError("pasted answers are compared with NLI or embeddings")
     chosen = select_measures(measures)
-    available = {_PAIRS} | ({_LL} if lls is not None else set())
+    available = {NEEDS_PAIRS} | ({NEEDS_LIKELIHOODS} if lls is not None else set())
     started = time.perf_counter()
     pairs = pair_statistics(
         question,
         texts,
         entailment,
         strict=strict,
-        full_matrix=_PAIRS in _needs(chosen),
+        full_matrix=NEEDS_PAIRS in needed_statistics(chosen),
         cache=cache,
     )
     timings = {"entailment": time.perf_counter() - started}

@@ -5,14 +5,8 @@ For one question: N answers at temperature T (default 10 at 1.0) and one referen
 otherwise); the answers are clustered by bidirectional entailment; then every measure below is
 computed from the same statistics — nothing heavy runs twice.
 
-Entailment is pluggable (:func:`make_entailment`):
-
-- ``"nli"``: an NLI cross-encoder (``backends.nli.NLIModel``), the question prepended to each
-  answer by default (Farquhar et al. 2024; Kuhn et al. 2023);
-- ``"embedding"``: cosine similarity of sentence embeddings above a threshold (offline with
-  MiniLM);
-- ``"generator"``: the generator itself asked whether one answer entails the other
-  (Farquhar et al.'s LLM entailment), read with ``choice_probs`` over the three labels.
+Entailment is pluggable (:func:`uq.semantic.entailment.make_entailment`: NLI, embeddings or
+the generator itself).
 
 How many pairs go to the model depends on the measures asked for. The spectral measures and
 KLE need every ordered pair, so then the full matrix of distinct answers is labelled in ONE
@@ -20,10 +14,11 @@ batched pass and the clustering reads from it; otherwise the clustering asks onl
 the first-member walk compares (``uq.semantic.clustering.cluster_texts``). Identical normalised
 strings are labelled once, and a pair cache can be shared between calls on the same question.
 
-A measure is one function of :class:`AnswerStatistics` plus one line in :data:`MEASURES`.
+A measure is one function of ``AnswerStatistics`` plus one line in
+:data:`uq.semantic.measures.MEASURES`.
 Higher = more uncertain; entropies in nats, and those over the answers' distribution are also
 reported divided by log N. Pasted answers (no model) get every measure that needs no model
-internals: :func:`score_pasted_answers`.
+internals: :func:`uq.semantic.pasted.score_pasted_answers`.
 """
 
 from __future__ import annotations
@@ -39,10 +34,10 @@ from uq.semantic.clustering import (
     normalise_answer_text,
 )
 from uq.semantic.measures import (
-    _GEN,
-    _LL,
-    _PAIRS,
-    _REF,
+    NEEDS_GENERATOR,
+    NEEDS_LIKELIHOODS,
+    NEEDS_PAIRS,
+    NEEDS_REFERENCE,
     AnswerStatistics,
     Measure,
     compute_measures,
@@ -114,7 +109,7 @@ def sample_answers(
 # --------------------------------------------------------------------------------------------
 
 
-def _needs(measures: Sequence[Measure]) -> set[str]:
+def needed_statistics(measures: Sequence[Measure]) -> set[str]:
     return set().union(*(m.needs for m in measures)) if measures else set()
 
 
@@ -168,7 +163,7 @@ def run_semantic_entropy(
     if likelihood not in ("raw", "sampling"):
         raise ConfidantError(f"likelihood must be 'raw' or 'sampling', got {likelihood!r}")
     chosen = select_measures(measures)
-    needs = _needs(chosen)
+    needs = needed_statistics(chosen)
     params = SamplingParams(
         n=int(n),
         temperature=float(temperature),
@@ -197,17 +192,17 @@ def run_semantic_entropy(
     stage(
         0.5,
         f"Comparing {distinct} distinct answers by entailment"
-        + (f" (all {distinct * (distinct - 1)} ordered pairs)" if _PAIRS in needs else ""),
+        + (f" (all {distinct * (distinct - 1)} ordered pairs)" if NEEDS_PAIRS in needs else ""),
     )
     started = time.perf_counter()
     pairs = pair_statistics(
-        question, texts, entailment, strict=strict, full_matrix=_PAIRS in needs, cache=cache
+        question, texts, entailment, strict=strict, full_matrix=NEEDS_PAIRS in needs, cache=cache
     )
     timings["entailment"] = time.perf_counter() - started
 
     p_true = None
     p_true_used = 0
-    if _GEN in needs:
+    if NEEDS_GENERATOR in needs:
         stage(0.9, "Asking the generator p(True)")
         started = time.perf_counter()
         p_true, p_true_used = fitted_p_true_probability(
@@ -227,7 +222,9 @@ def run_semantic_entropy(
         p_true=p_true,
     )
     started = time.perf_counter()
-    values = compute_measures(stats, chosen, {_LL, _PAIRS, _REF, _GEN})
+    values = compute_measures(
+        stats, chosen, {NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR}
+    )
     timings["measures"] = time.perf_counter() - started
 
     notes = []
