@@ -53,7 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--lenient", action="store_true", help="lenient instead of strict rule")
     ap.add_argument(
-        "--no-question", action="store_true", help="do not prepend the question to answers for NLI"
+        "--no-question",
+        action="store_true",
+        help="do not prepend the question to each answer (NLI and embedding entailment)",
     )
     ap.add_argument(
         "--correctness", choices=["squad_f1", "em", "rougeL", "judge"], default="squad_f1"

@@ -89,7 +89,7 @@ def test_pasted_answers_with_embeddings(ctx):
     handler = SemanticHandlers(ctx).score_pasted
     md, clusters, heat, answers, status = handler(
         "Capital of France?", "Paris\nIt is Paris.\nLondon", None, "-0.1\n-0.2\n-3", EMB,
-        True, True, 0.75, None,
+        True, False, 0.75, None,  # answers alone: with the question, 0.75 merges all three
     )  # fmt: skip
     assert "Saved as run" in status and "C0" in answers and "log-lik" in answers
     assert list(clusters.data[0].y) == pytest.approx([2 / 3, 1 / 3])
@@ -227,3 +227,12 @@ def test_semantic_endpoints_with_gradio_client(ctx):
         run_id = list_runs(ctx.store, kind="semantic_entropy")[-1]["id"]
         md, hl, plot1, plot2, raw = client.predict(run_id, api_name="/open_run")
         assert "semantic_entropy" in md and raw["result"]["source"] == "model"
+
+
+def test_question_box_follows_each_methods_default(monkeypatch):
+    import ui.tabs.semantic as tab
+
+    monkeypatch.setitem(tab.DEFAULT_CONDITION_ON_QUESTION, "embedding", False)
+    assert tab._question_default("Embedding cosine similarity") is False
+    assert tab._question_default("NLI cross-encoder") is True
+    assert "embedding: off" in tab._question_label() and "nli: on" in tab._question_label()

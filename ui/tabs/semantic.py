@@ -16,8 +16,22 @@ from ui.tabs.semantic_handlers import (
     generation_view,
     render_semantic,
 )
-from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD
+from uq.semantic.entailment import DEFAULT_CONDITION_ON_QUESTION, DEFAULT_EMBEDDING_THRESHOLD
 from uq.semantic.measures import pair_matrix_measures
+
+
+def _question_default(choice: str) -> bool:
+    return DEFAULT_CONDITION_ON_QUESTION.get(ENTAILMENT_CHOICES.get(choice, ""), True)
+
+
+def _question_label() -> str:
+    defaults = ", ".join(
+        f"{m}: {'on' if on else 'off'}" for m, on in DEFAULT_CONDITION_ON_QUESTION.items()
+    )
+    return (
+        "Prepend the question to each answer (NLI and embedding; the generator's prompt always "
+        f"shows it). Default per method — {defaults}"
+    )
 
 
 def _entailment_controls(ctx: AppContext, with_generator: bool = True):
@@ -32,7 +46,9 @@ def _entailment_controls(ctx: AppContext, with_generator: bool = True):
         strict = gr.Checkbox(
             value=True, label="Strict: entailment both ways (off: lenient — no contradiction)"
         )
-        condition = gr.Checkbox(value=True, label="Prepend the question to each answer (NLI)")
+        condition = gr.Checkbox(
+            value=_question_default(choices[0]), label=_question_label(), interactive=True
+        )
         threshold = gr.Slider(
             0.0,
             1.0,
@@ -40,6 +56,10 @@ def _entailment_controls(ctx: AppContext, with_generator: bool = True):
             step=0.01,
             label="Cosine threshold (embedding entailment)",
         )
+    # each method has its own default (uq.semantic.entailment): picking one resets the box
+    entailment.change(
+        lambda c: gr.update(value=_question_default(c)), inputs=entailment, outputs=condition
+    )
     return entailment, strict, condition, threshold
 
 

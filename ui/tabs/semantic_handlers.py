@@ -88,7 +88,7 @@ class SemanticHandlers:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
-    def _entailment(self, choice: str, condition: bool, threshold, *, allow_generator=True):
+    def _entailment(self, choice: str, condition: bool | None, threshold, *, allow_generator=True):
         method = ENTAILMENT_CHOICES.get(choice)
         if method is None:
             raise ConfidantError(f"unknown entailment choice {choice!r}")
@@ -99,7 +99,7 @@ class SemanticHandlers:
             nli=self.ctx.backends.nli() if method == "nli" else None,
             embedder=self.ctx.backends.embedder() if method == "embedding" else None,
             lm=self.ctx.backends.generator() if method == "generator" else None,
-            condition_on_question=bool(condition),
+            condition_on_question=None if condition is None else bool(condition),
             threshold=number(threshold, "the similarity threshold"),
         )
 
@@ -255,7 +255,7 @@ class SemanticHandlers:
             ),
         ).validate()
         lm = ctx.backends.generator()
-        ent = self._entailment(entailment, True, DEFAULT_EMBEDDING_THRESHOLD)
+        ent = self._entailment(entailment, None, DEFAULT_EMBEDDING_THRESHOLD)  # method defaults
         progress(0, desc="Starting")
 
         def tick(done: int, total: int, message: str) -> None:
