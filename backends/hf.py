@@ -66,7 +66,7 @@ def load_error_message(model_id: str, exc: BaseException) -> str:
         return (
             f"Could not load model {model_id!r}: there is no such directory. Fix: give the path "
             "of a local model directory (with config.json), or a hub id such as "
-            "Qwen/Qwen2.5-0.5B-Instruct (offline: --model tiny-random)."
+            "Qwen/Qwen2.5-0.5B-Instruct (offline: --model smollm2-135m, the embedded model)."
         )
     if isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in text.lower():
         hint = "it does not fit in memory: choose a smaller model or free memory"
@@ -81,7 +81,7 @@ def load_error_message(model_id: str, exc: BaseException) -> str:
     ):
         hint = (
             "check the hub id is spelled right and that this machine can reach the Hugging Face "
-            "Hub, or pass the path of a local model directory (offline: --model tiny-random)"
+            "Hub, or pass the path of a local model directory (offline: --model smollm2-135m, the embedded model)"
         )
     else:
         hint = "check the model id or directory; the error above says what the loader found"

@@ -11,17 +11,20 @@ import threading
 from dataclasses import dataclass
 
 from backends.base import LanguageModel
+from backends.embedded import EMBEDDED_MODEL_ID, embedded_model_dir
 from backends.embeddings import DEFAULT_EMBEDDING_MODEL, SentenceEmbedder
 from backends.tiny import TINY_MODEL_ID, TINY_NLI_ID, tiny_model_dir
 from core.errors import ModelLoadError
 
-DEFAULT_GENERATOR = "Qwen/Qwen2.5-0.5B-Instruct"
+# The embedded real model: prepared offline from a PyPI wheel (see backends/embedded.py).
+DEFAULT_GENERATOR = EMBEDDED_MODEL_ID
 DEFAULT_NLI = "microsoft/deberta-large-mnli"
 
 
 @dataclass
 class BackendConfig:
-    """Which models to use. ``model`` is a hub id, a local directory or ``tiny-random``;
+    """Which models to use. ``model`` is a hub id, a local directory, ``smollm2-135m`` (the
+    embedded real model, the default) or ``tiny-random``;
     with ``openai_base_url`` it is the model name on that server."""
 
     model: str = DEFAULT_GENERATOR
@@ -84,6 +87,10 @@ class Backends:
             if cfg.model == TINY_MODEL_ID:
                 return HFCausalLM(
                     str(tiny_model_dir()), display_name=TINY_MODEL_ID, device=cfg.device
+                )
+            if cfg.model == EMBEDDED_MODEL_ID:
+                return HFCausalLM(
+                    str(embedded_model_dir()), display_name=EMBEDDED_MODEL_ID, device=cfg.device
                 )
             return HFCausalLM(cfg.model, device=cfg.device)
 
