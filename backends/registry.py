@@ -21,6 +21,25 @@ DEFAULT_GENERATOR = EMBEDDED_MODEL_ID
 DEFAULT_NLI = "microsoft/deberta-large-mnli"
 
 
+@dataclass(frozen=True)
+class EntailmentDefault:
+    """Which entailment a run uses when the user picks none: "nli" when an NLI model can be
+    loaded here, otherwise "embedding", with ``reason`` saying why NLI is not used."""
+
+    method: str
+    reason: str | None = None
+
+    @property
+    def message(self) -> str:
+        if self.method == "nli":
+            return ""
+        return (
+            f"Meanings are compared by embedding similarity because the NLI model cannot be "
+            f"used: {self.reason}. Give one with `--nli-model <directory or hub id>` "
+            "(env CONFIDANT_NLI_MODEL) for NLI entailment."
+        )
+
+
 @dataclass
 class BackendConfig:
     """Which models to use. ``model`` is a hub id, a local directory, ``smollm2-135m`` (the
@@ -47,7 +66,7 @@ class BackendConfig:
     def from_env(cls) -> BackendConfig:
         env = os.environ
         return cls(
-            model=env.get("CONFIDANT_MODEL", DEFAULT_GENERATOR),
+            model=env.get("CONFIDANT_MODEL") or DEFAULT_GENERATOR,
             openai_base_url=env.get("CONFIDANT_OPENAI_BASE_URL") or None,
             embedding_model=env.get("CONFIDANT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             nli_model=env.get("CONFIDANT_NLI_MODEL") or None,
@@ -114,6 +133,25 @@ class Backends:
 
         return self._get("nli", build)
 
+    def default_entailment(self) -> EntailmentDefault:
+        """NLI when its model can be loaded here (checked once, nothing downloaded), else
+        embedding similarity — the best offline option — with the reason. A model the user
+        named with ``--nli-model`` is always used: its load error then says what is wrong."""
+        found = self._objects.get("entailment_default")
+        if found is None:
+            from backends.nli import nli_unavailable_reason
+
+            cfg = self.config
+            name = cfg.resolved_nli_model
+            reason = None
+            if name != TINY_NLI_ID and not cfg.nli_model:
+                reason = nli_unavailable_reason(name)
+                if reason:
+                    reason = f"{name}: {reason}"
+            found = EntailmentDefault("embedding" if reason else "nli", reason)
+            self._objects["entailment_default"] = found
+        return found
+
     def describe(self) -> dict[str, str]:
         cfg = self.config
         return {
@@ -122,5 +160,16 @@ class Backends:
             "nli": cfg.resolved_nli_model,
         }
 
+    @property
+    def is_embedded(self) -> bool:
+        return self.config.model == EMBEDDED_MODEL_ID and not self.config.openai_base_url
 
-__all__ = ["BackendConfig", "Backends", "ModelLoadError", "DEFAULT_GENERATOR", "DEFAULT_NLI"]
+
+__all__ = [
+    "BackendConfig",
+    "Backends",
+    "EntailmentDefault",
+    "ModelLoadError",
+    "DEFAULT_GENERATOR",
+    "DEFAULT_NLI",
+]

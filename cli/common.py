@@ -31,7 +31,8 @@ def add_model_arguments(
     g.add_argument(
         "--model",
         default=env.model,
-        help="hub id, local directory, or tiny-random (default: %(default)s; env CONFIDANT_MODEL)",
+        help="smollm2-135m (the embedded real model, prepared offline), a hub id, a local "
+        "directory, or tiny-random (default: %(default)s; env CONFIDANT_MODEL)",
     )
     if server:
         g.add_argument(
@@ -49,8 +50,8 @@ def add_model_arguments(
         g.add_argument(
             "--nli-model",
             default=env.nli_model,
-            help="NLI model (default: microsoft/deberta-large-mnli; tiny-random-nli with "
-            "tiny-random)",
+            help="NLI model (default: microsoft/deberta-large-mnli when it can be loaded, else "
+            "entailment by embedding similarity; tiny-random-nli with tiny-random)",
         )
     g.add_argument(
         "--device",

@@ -12,6 +12,7 @@ provider (:class:`uq.inv.provider.InvEntropyProvider`) to the harness: columns `
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,7 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--entailment", choices=["nli", "embedding", "generator"], default="nli")
+    ap.add_argument(
+        "--entailment",
+        choices=["nli", "embedding", "generator"],
+        default=None,
+        help="how meanings are compared (default: nli when the NLI model can be loaded here, "
+        "else embedding, with a message saying why)",
+    )
     ap.add_argument(
         "--threshold",
         type=float,
@@ -131,6 +138,11 @@ def _run_cli(args: argparse.Namespace) -> int:
         raise ConfidantError(f"--out {out_dir} exists and is not a directory")
     backends = backends_from_args(args)
     lm = backends.generator()
+    if args.entailment is None:
+        default = backends.default_entailment()
+        args.entailment = default.method
+        if default.message:
+            print(default.message.replace("`", ""), file=sys.stderr)
     entailment = make_entailment(
         args.entailment,
         nli=backends.nli() if args.entailment == "nli" else None,

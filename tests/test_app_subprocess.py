@@ -137,3 +137,29 @@ def test_python_app_tiny_random_from_a_fresh_clone_then_sigkill(tmp_path):
         assert [role for role, _ in first["generations"]] == ["answer"]
     finally:
         store.close()
+
+
+@pytest.mark.real
+def test_python_app_with_no_flags_runs_the_embedded_real_model(tmp_path):
+    """What the README promises: ``python app.py`` on a machine without Hub access serves a
+    real model. The embedded model is prepared once per machine (``.ci/run`` does it), so the
+    test uses the user's cache rather than a fresh one."""
+    from backends.embedded import cache_root, is_prepared
+
+    if not is_prepared():
+        message = "the embedded model is not prepared: run python -m backends.embedded"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    env = {"CONFIDANT_MODEL": ""}
+    with running_app(tmp_path, env=env, cache=cache_root()) as app:
+        head = httpx.get(app.url + "config", timeout=10).text
+        assert "smollm2-135m" in head and "Embedded real model" in head
+        client = Client(app.url, verbose=False)
+        text, _plot, highlights, _summary, status = client.predict(
+            "What is the capital of France?", 0.0, 1.0, 0, 16, 0, api_name="/generate"
+        )
+        client.close()
+    assert "Paris" in text
+    assert RUN_ID.search(status)
+    assert "".join(h["token"] for h in highlights) == text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ui.context import TINY_BANNER, AppContext
+from ui.context import EMBEDDED_BANNER, TINY_BANNER, AppContext, models_line
 from ui.tabs.cip import create_cip_tab
 from ui.tabs.generate import create_generate_tab
 from ui.tabs.history import create_history_tab
@@ -27,11 +27,13 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="Confidant", analytics_enabled=False) as demo:
         gr.Markdown(
             "# Confidant\nHow sure is this model? Can I trust this LLM judge? "
-            f"Models: `{ctx.backends.describe()['generator']}` · NLI `{ctx.backends.describe()['nli']}` · "
-            f"embeddings `{ctx.backends.describe()['embeddings']}`"
+            + models_line(ctx.backends),
+            elem_id="models-line",
         )
         if ctx.tiny:
             gr.Markdown(TINY_BANNER, elem_id="tiny-banner")
+        if ctx.embedded:
+            gr.Markdown(EMBEDDED_BANNER, elem_id="embedded-banner")
         with gr.Tabs():
             for create in TABS:
                 create(ctx)

@@ -30,6 +30,10 @@ class AppContext:
     def tiny(self) -> bool:
         return self.backends.config.is_tiny
 
+    @property
+    def embedded(self) -> bool:
+        return self.backends.is_embedded
+
 
 def annotator_of(request: gr.Request | None, typed_name: str | None = None) -> str | None:
     """The logged-in user when login is on; otherwise the name the person typed, if any."""
@@ -106,3 +110,24 @@ TINY_BANNER = (
     "on this machine: its text is gibberish, but every measure is computed exactly as it would be "
     "for a real model. Start with `--model <hub id or directory>` for real answers."
 )
+
+EMBEDDED_BANNER = (
+    "**Embedded real model.** This app runs `smollm2-135m` (SmolLM2-135M-Instruct, 135M "
+    "parameters, prepared on this machine from a PyPI wheel — no Hub needed). Its answers are "
+    "real English but often wrong, and every measure is real: a good place to see whether "
+    "uncertainty tracks errors. For a stronger model start with `--model <hub id or directory>` "
+    "or `--openai-base-url <server>`."
+)
+
+
+def models_line(backends) -> str:
+    """The header line naming the models that run and, offline, which entailment and why."""
+    names = {k: str(v).replace("`", "'") for k, v in backends.describe().items()}
+    default = backends.default_entailment()
+    if default.method == "nli":
+        meaning = f"NLI `{names['nli']}`"
+    else:
+        meaning = "entailment by embedding similarity (no NLI model here — see the Entailment box)"
+    return (
+        f"Models: generator `{names['generator']}` · {meaning} · embeddings `{names['embeddings']}`"
+    )

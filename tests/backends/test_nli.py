@@ -83,3 +83,49 @@ def test_empty_input_and_device_defaults(tiny_nli_dir):
 def test_a_model_that_will_not_load_is_a_clear_error(tmp_path):
     with pytest.raises(ModelLoadError):
         NLIModel(str(tmp_path / "nowhere")).load()
+
+
+def test_nli_unavailable_reason_local_directories(tmp_path):
+    from backends.nli import nli_unavailable_reason
+
+    (tmp_path / "config.json").write_text("{}")
+    assert nli_unavailable_reason(str(tmp_path)) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "config.json" in nli_unavailable_reason(str(empty))
+    assert "no directory" in nli_unavailable_reason(str(tmp_path / "missing"))
+
+
+def test_nli_unavailable_offline_hub_id_says_why(monkeypatch):
+    from backends.nli import nli_unavailable_reason
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    reason = nli_unavailable_reason("someone/not-cached-mnli")
+    assert "not in the local Hugging Face cache" in reason and "HF_HUB_OFFLINE" in reason
+
+
+def test_default_entailment_falls_back_to_embeddings_offline_and_says_why(monkeypatch, tmp_path):
+    from backends.registry import BackendConfig, Backends
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    default = Backends(BackendConfig(model="smollm2-135m")).default_entailment()
+    assert default.method == "embedding"
+    assert "deberta-large-mnli" in default.reason and "--nli-model" in default.message
+    # tiny-random brings its own NLI model; a model the user names is always used.
+    assert Backends(BackendConfig(model="tiny-random")).default_entailment().method == "nli"
+    named = Backends(BackendConfig(model="smollm2-135m", nli_model=str(tmp_path / "x")))
+    assert named.default_entailment().method == "nli"
+    (tmp_path / "config.json").write_text("{}")
+    cached = Backends(BackendConfig(model="smollm2-135m"))
+    monkeypatch.setattr("backends.registry.DEFAULT_NLI", str(tmp_path))
+    assert cached.default_entailment().method == "nli"
+
+
+def test_nli_load_error_points_to_nli_fixes_not_the_generator(tmp_path):
+    from backends.nli import NLIModel
+
+    with pytest.raises(ModelLoadError) as info:
+        NLIModel(str(tmp_path / "missing")).load()
+    text = str(info.value)
+    assert "--nli-model" in text and "--entailment embedding" in text
+    assert "smollm2" not in text and "tiny-random" not in text

@@ -119,3 +119,43 @@ def test_parse_auth():
     assert parse_auth("") is None
     with pytest.raises(SystemExit):
         parse_auth("nocolon")
+
+
+def _markdown_values(demo) -> list[str]:
+    return [
+        str(c.get("props", {}).get("value") or "")
+        for c in demo.config["components"]
+        if c.get("type") == "markdown"
+    ]
+
+
+def test_embedded_default_page_names_the_model_and_the_offline_entailment(tmp_path, monkeypatch):
+    """The default config (nothing loaded to build the page): the header names the generator,
+    the banner says what the embedded model is, and with no NLI model offline the Semantic
+    entropy tab starts on embedding entailment and says why."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ctx = AppContext(backends=Backends(BackendConfig()), store=Store(tmp_path / "a.db"))
+    assert ctx.backends.config.model == "smollm2-135m"
+    demo = build_app(ctx)
+    texts = _markdown_values(demo)
+    assert any("generator `smollm2-135m`" in t and "embedding similarity" in t for t in texts)
+    assert any(t.startswith("**Embedded real model.**") for t in texts)
+    assert not any("Offline demo model" in t for t in texts)
+    assert any("deberta-large-mnli" in t and "--nli-model" in t for t in texts)
+    radios = [c["props"] for c in demo.config["components"] if c.get("type") == "radio"]
+    meaning = [r for r in radios if str(r.get("label", "")).startswith("Compare meanings")]
+    assert meaning and all(r["value"] == "Embedding cosine similarity" for r in meaning)
+
+
+def test_empty_question_is_refused_before_any_model_loads(tmp_path):
+    """No model exists at this path: the empty question must be the message, not the load."""
+    from ui.tabs.semantic_handlers import SemanticHandlers
+
+    ctx = AppContext(
+        backends=Backends(BackendConfig(model=str(tmp_path / "missing"))),
+        store=Store(tmp_path / "a.db"),
+    )
+    with pytest.raises(gr.Error, match="type a question"):
+        SemanticHandlers(ctx).ask("  ", 4, 1.0, 8, "NLI cross-encoder", True, True, 0.9, 0)
+    with pytest.raises(gr.Error, match="type a question"):
+        list(GenerateHandlers(ctx).generate("", 0.0, 1.0, 0, 5, 0, None))

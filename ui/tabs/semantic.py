@@ -39,15 +39,19 @@ def _entailment_controls(ctx: AppContext, with_generator: bool = True):
         c for c in ENTAILMENT_CHOICES if with_generator or ENTAILMENT_CHOICES[c] != "generator"
     ]
     nli_id = ctx.backends.describe()["nli"]
+    default = ctx.backends.default_entailment()
+    value = next(c for c in choices if ENTAILMENT_CHOICES[c] == default.method)
     with gr.Accordion("Entailment", open=False):
+        if default.message:
+            gr.Markdown(default.message)
         entailment = gr.Radio(
-            choices, value=choices[0], label=f"Compare meanings with (NLI model: {nli_id})"
+            choices, value=value, label=f"Compare meanings with (NLI model: {nli_id})"
         )
         strict = gr.Checkbox(
             value=True, label="Strict: entailment both ways (off: lenient — no contradiction)"
         )
         condition = gr.Checkbox(
-            value=_question_default(choices[0]), label=_question_label(), interactive=True
+            value=_question_default(value), label=_question_label(), interactive=True
         )
         threshold = gr.Slider(
             0.0,

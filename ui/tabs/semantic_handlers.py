@@ -32,6 +32,7 @@ from uq.semantic.measures import measures_without_pair_matrix
 from uq.semantic.pasted import parse_answers_text, read_answers_file, score_pasted_answers
 from uq.semantic.pipeline import run_semantic_entropy
 from uq.semantic.result import SemanticEntropyResult
+from uq.trace import clean_question
 
 ENTAILMENT_CHOICES = {
     "NLI cross-encoder": "nli",
@@ -121,6 +122,7 @@ class SemanticHandlers:
     ):
         """Sample N answers, cluster them by meaning, save the run; returns (measures, clusters,
         heatmap, answers, trace choices, trace, highlights, reference, state, status)."""
+        question = clean_question(question)  # before any model loads: "type a question" first
         n = whole_number(n, "N", 2, MAX_UI_SAMPLES)
         max_new = whole_number(max_new_tokens, "max new tokens", 1, 1024)
         temperature = number(temperature, "temperature")
