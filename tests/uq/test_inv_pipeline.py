@@ -152,6 +152,21 @@ def test_seeds_reproduce_and_differ(tiny_lm):
     assert first.responses != other.responses
 
 
+def test_progress_is_told_each_step_in_order(tiny_lm):
+    told: list[tuple[float, str]] = []
+    run_inv_entropy(
+        QUESTION, tiny_lm, CharEmbedder(), n=3, replicates=2, bootstraps=3, seed=0,
+        max_new_tokens=4, paraphrase_max_new_tokens=16,
+        progress=lambda fraction, message: told.append((fraction, message)),
+    )  # fmt: skip
+    fractions = [f for f, _ in told]
+    assert fractions == sorted(fractions) and all(0.0 <= f < 1.0 for f in fractions)
+    messages = " | ".join(m for _, m in told)
+    assert messages.startswith("Writing paraphrases")
+    assert "(8 answers)" in messages  # (1 + 3 inputs) x 2 replicates
+    assert "3 bootstraps" in messages
+
+
 # --------------------------------------------------------------------------- fakes
 
 

@@ -115,6 +115,7 @@ class InvHandlers:
         max_new_tokens,
         delta=0.7,
         request: gr.Request = None,
+        progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
     ):
         """Perturb the question, answer every version several times, save the run; returns
         (inputs table, answers table, heatmaps, bootstrap histogram, measures, status)."""
@@ -153,6 +154,7 @@ class InvHandlers:
             temperature=temperature,
             max_new_tokens=max_new_tokens,
             gaap_options={"delta": delta} if method == "gaap" else None,
+            progress=lambda fraction, message: progress(fraction, desc=message),
         )
         run_id = self._save(run, request, started, lm.model_id)
         return (*inv_views(run), saved_note(run_id))

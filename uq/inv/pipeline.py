@@ -38,7 +38,7 @@ Example (no generator; the bundled embedding model)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from backends.base import Generation, LanguageModel, SamplingParams
@@ -134,6 +134,7 @@ def run_inv_entropy_batch(
     se_cosine_threshold: float = DEFAULT_SE_COSINE_THRESHOLD,
     gaap_options: dict | None = None,
     paraphrase_max_new_tokens: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> list[InvEntropyRun]:
     """Inv-Entropy for several questions, every heavy step batched across them.
 
@@ -142,8 +143,14 @@ def run_inv_entropy_batch(
     ONE ``sample_batch`` answering every input of every question r times, one embedding call
     (or one NLI call) for all similarities, then every measure per question from those
     statistics. The same ``seed`` drives perturbation, generation and bootstraps; each run
-    records it. Reproducing a run needs the same batch of questions.
+    records it. Reproducing a run needs the same batch of questions. ``progress(fraction,
+    message)`` is told before each step (the UI shows it while the user waits).
     """
+
+    def step(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+
     questions = [check_text(q, "the question") for q in questions]
     if not questions:
         raise ConfidantError("give at least one question")
@@ -155,6 +162,8 @@ def run_inv_entropy_batch(
     if perturbed is None:
         if perturbation != "given":
             n = check_positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
+        step(0.0, {"paraphrase": "Writing paraphrases", "gaap": "GAAP: evolving perturbations"}
+             .get(perturbation, "Reading the given perturbations"))  # fmt: skip
         perturbed = perturb_questions(
             questions,
             perturbation,
@@ -182,7 +191,10 @@ def run_inv_entropy_batch(
         max_new_tokens=int(max_new_tokens),
         seed=seed,
     ).validate()
+    total = sum(len(inputs) for inputs in inputs_per_question) * replicates
+    step(0.3, f"Answering every input {replicates} times ({total} answers)")
     generations = generate_responses(lm, inputs_per_question, replicates, params, instruction)
+    step(0.8, "Comparing inputs and answers" + (" (NLI)" if similarity == "nli" else ""))
     responses = [[[clean_response(g.text) for g in row] for row in q] for q in generations]
     stats = similarity_statistics(
         [
@@ -194,6 +206,7 @@ def run_inv_entropy_batch(
         nli=nli,
         se_cosine_threshold=se_cosine_threshold,
     )
+    step(0.9, f"Measures and {bootstraps} bootstraps")
     runs = []
     for question, p, gens, answers, stat in zip(
         questions, perturbed, generations, responses, stats, strict=True
