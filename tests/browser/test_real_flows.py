@@ -1,0 +1,153 @@
+"""Every tab's main flow once in a real browser with the embedded real model (smollm2-135m,
+SmolLM2-135M-Instruct): small N and short answers, English text and real entropies. These
+flows write the README's screenshots (``python tests/browser/screenshots.py``) and the wall
+time of each main action, from the click to the saved result, to ``timings.json`` beside
+them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.real]
+
+QUESTION = "What is the capital of France?"
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def real_app(tmp_path_factory, screenshot_dir):
+    """The whole app as ``python app.py`` serves it by default: the embedded real model,
+    embedding entailment (no NLI model offline), MiniLM embeddings."""
+    from backends.embedded import is_prepared
+    from backends.registry import BackendConfig, Backends
+    from store.db import Store
+    from tests.helpers import serving
+    from ui.app import build_app
+    from ui.context import AppContext
+
+    if not is_prepared():
+        message = "the embedded model is not prepared: run python -m backends.embedded"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    backends = Backends(BackendConfig(model="smollm2-135m"))
+    backends.generator()  # loaded once here, not inside the first flow's timing
+    backends.embedder()
+    ctx = AppContext(backends=backends, store=Store(tmp_path_factory.mktemp("db") / "app.db"))
+    with serving(build_app(ctx)) as url:
+        yield url, ctx
+    (screenshot_dir / "timings.json").write_text(json.dumps(TIMINGS, indent=2) + "\n")
+    print("\nwall time of each main action (s):", json.dumps(TIMINGS))
+
+
+def _open(page, url: str, *tabs: str):
+    page.goto(url)
+    page.get_by_text("Embedded real model").wait_for()
+    for name in tabs:
+        page.get_by_role("tab", name=name, exact=True).click()
+    return page.get_by_role("tabpanel").last
+
+
+def _set_number(scope, label: str, value) -> None:
+    box = scope.get_by_label(f"number input for {label}", exact=True)
+    if box.count() == 0:
+        box = scope.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def _timed(name: str, click, done) -> None:
+    started = time.perf_counter()
+    click()
+    done()
+    TIMINGS[name] = round(time.perf_counter() - started, 2)
+
+
+def _latest_run(ctx, kind: str) -> dict:
+    from store.runs import get_run, list_runs
+
+    return get_run(ctx.store, list_runs(ctx.store, kind=kind)[0]["id"])
+
+
+def test_generate_answers_in_english_then_history(page, real_app, screenshot_dir):
+    url, ctx = real_app
+    page.goto(url)
+    page.get_by_text("Embedded real model").wait_for()
+    assert page.get_by_text("generator smollm2-135m").first.is_visible()
+    page.get_by_label("Question").first.fill(QUESTION)
+    _timed(
+        "generate",
+        lambda: page.get_by_role("button", name="Generate", exact=True).click(),
+        lambda: page.get_by_text("Saved as run").wait_for(timeout=120_000),
+    )
+    answer = page.get_by_label("Answer", exact=True).input_value()
+    assert "Paris" in answer
+    run = _latest_run(ctx, "trace")
+    entropies = [t["entropy"] for t in run["result"]["generation"]["tokens"]]
+    assert max(entropies) > 0.0  # a real model is unsure of some token
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.screenshot(path=str(screenshot_dir / "generate.png"), full_page=True)
+
+    page.get_by_role("tab", name="History").click()
+    history = page.get_by_role("tabpanel").filter(has_text="Every run is saved")
+    history.get_by_role("button", name="Refresh").click()
+    history.get_by_label("Run id").fill(run["id"])
+    history.get_by_role("button", name="Open", exact=True).click()
+    history.get_by_text("trace ·").wait_for()
+    expect(history.get_by_text(answer.strip()).first).to_be_visible()
+    page.screenshot(path=str(screenshot_dir / "history.png"), full_page=True)
+
+
+def test_semantic_entropy_ask_with_offline_entailment(page, real_app, screenshot_dir):
+    url, ctx = real_app
+    panel = _open(page, url, "Semantic entropy", "Ask")
+    panel.get_by_label("Question", exact=True).fill(QUESTION)
+    _set_number(panel, "N answers", 5)
+    _set_number(panel, "Max new tokens", 24)
+    panel.get_by_role("button", name="Entailment ▼").click()
+    # Offline there is no NLI model: the tab opens on embedding entailment and says why.
+    expect(panel.get_by_label("Embedding cosine similarity")).to_be_checked()
+    assert panel.get_by_text("NLI model cannot be used").first.is_visible()
+    _timed(
+        "semantic_entropy_ask_n5",
+        lambda: panel.get_by_role("button", name="Sample and measure", exact=True).click(),
+        lambda: panel.get_by_text("Saved as run").wait_for(timeout=180_000),
+    )
+    run = _latest_run(ctx, "semantic_entropy")
+    result = run["result"]
+    assert run["params"]["n"] == 5 and run["params"]["entailment"] == "embedding"
+    assert sum("Paris" in t for t in result["texts"]) >= 3  # the model knows this one
+    measures = panel.locator("table").filter(has_text="what it says")
+    assert measures.locator("tbody tr").count() == len(result["measures"])
+    panel.locator(".js-plotly-plot").filter(has_text="Meaning clusters").wait_for()
+    page.screenshot(path=str(screenshot_dir / "semantic.png"), full_page=True)
+
+
+def test_inv_entropy_with_llm_paraphrases(page, real_app, screenshot_dir):
+    url, ctx = real_app
+    panel = _open(page, url, "Inv-Entropy")
+    panel.get_by_label("Question", exact=True).fill(QUESTION)
+    panel.get_by_label("LLM paraphrases", exact=True).check()
+    _set_number(panel, "n perturbations", 3)
+    _set_number(panel, "r answers per input", 2)
+    _set_number(panel, "B bootstraps", 5)
+    panel.get_by_role("button", name="Sampling and GAAP ▼").click()
+    _set_number(panel, "Max new tokens per answer", 16)
+    _timed(
+        "inv_entropy_paraphrases_n3_r2",
+        lambda: panel.get_by_role("button", name="Measure", exact=True).click(),
+        lambda: panel.get_by_text("Saved as run").first.wait_for(timeout=300_000),
+    )
+    run = _latest_run(ctx, "inv_entropy")
+    result = run["result"]
+    assert result["inputs"][0] == QUESTION and len(result["inputs"]) >= 2
+    answers = [a for row in result["responses"] for a in row]
+    assert any("Paris" in a for a in answers)
+    heatmaps = panel.locator(".js-plotly-plot").filter(has_text="S_x: similarity of inputs")
+    heatmaps.wait_for()
+    page.screenshot(path=str(screenshot_dir / "inv_entropy.png"), full_page=True)
