@@ -6,7 +6,9 @@
 
 Finished questions are cached in SQLite (``--db``; default the app's database), so a repeated or
 interrupted run computes only what is missing. ``--inv-entropy`` passes the Inv-Entropy measure
-provider (:class:`uq.inv.provider.InvEntropyProvider`) to the harness: columns ``inv.*``.
+provider (:class:`uq.inv.provider.InvEntropyProvider`) to the harness: columns ``inv.*``. By default the first 5 questions are the answer prompt's
+examples (``--few-shot``) and an answer is correct when it contains a gold answer
+(``--correctness contains``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cli.common import add_model_arguments, backends_from_args, run_cli
 from core.errors import ConfidantError
 from uq.evaluation.datasets import load_dataset
 from uq.evaluation.harness import EvalSettings, run_evaluation
+from uq.evaluation.settings import CORRECTNESS_NAMES, DEFAULT_CORRECTNESS, DEFAULT_FEW_SHOT
 from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD
 from uq.semantic.measures import measures_without_pair_matrix, select_measures
 from uq.semantic.pipeline import (
@@ -65,7 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         help="do not prepend the question to each answer (NLI and embedding entailment)",
     )
     ap.add_argument(
-        "--correctness", choices=["squad_f1", "em", "rougeL", "judge"], default="squad_f1"
+        "--correctness",
+        choices=list(CORRECTNESS_NAMES),
+        default=DEFAULT_CORRECTNESS,
+        help="contains: some normalised gold answer appears in the answer as whole words "
+        f"(default {DEFAULT_CORRECTNESS}); squad_f1: SQuAD F1 >= 0.5; em: exact match; "
+        "rougeL: ROUGE-L >= 0.3; judge: the generator asked whether the answer is right",
     )
     ap.add_argument("--correctness-threshold", type=float, default=None)
     ap.add_argument("--measures", default=None, help="comma-separated measure keys (default all)")
@@ -82,6 +90,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="K",
         help="the first K questions become worked p(True) examples (Farquhar et al. use 20); "
         "the metrics cover the rest. Default 0: zero-shot p(True)",
+    )
+    ap.add_argument(
+        "--few-shot",
+        type=int,
+        default=DEFAULT_FEW_SHOT,
+        metavar="K",
+        help="the first K questions, with their first gold answers, become examples in the "
+        f"answer prompt so that answers are brief (default {DEFAULT_FEW_SHOT}, as Farquhar et "
+        "al.); the metrics cover the rest. 0: the zero-shot prompt",
     )
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     ap.add_argument("--db", default=None, help="SQLite file for the resume cache")
@@ -131,6 +148,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         correctness_threshold=args.correctness_threshold,
         measures=measures,
         p_true_fewshot=args.p_true_fewshot,
+        few_shot=args.few_shot,
         n_boot=args.bootstrap,
     ).validate()
     out_dir = Path(args.out)

@@ -5,6 +5,7 @@ import pytest
 
 from core.errors import ConfidantError
 from uq.evaluation.correctness import (
+    contains_gold,
     correctness_score,
     exact_match,
     is_correct,
@@ -46,6 +47,37 @@ def test_squad_f1_examples():
     assert squad_f1("The.", ["Paris"]) == 0.0
 
 
+def test_contains_gold_matches_whole_words_only():
+    assert contains_gold("The capital is Paris", ["Paris"]) == 1.0
+    assert contains_gold("paris", ["Paris"]) == 1.0
+    # Token boundaries: a gold inside a longer word is no match.
+    assert contains_gold("Romeo", ["Rome"]) == 0.0
+    assert contains_gold("It is in the Romeo and Juliet play", ["Rome"]) == 0.0
+    assert contains_gold("Parisian", ["Paris"]) == 0.0
+    # A multi-word gold must appear as a contiguous sequence.
+    assert contains_gold("He was George Washington, the first one.", ["George Washington"]) == 1.0
+    assert contains_gold("Washington, George", ["George Washington"]) == 0.0
+    assert contains_gold("new york new", ["New York"]) == 1.0
+
+
+def test_contains_gold_normalises_articles_punctuation_and_case():
+    # Articles and punctuation go from both sides before matching.
+    assert contains_gold("The capital of Romania is Bucharest.", ["Bucharest"]) == 1.0
+    assert contains_gold("It is the Pacific Ocean!", ["The Pacific Ocean"]) == 1.0
+    assert contains_gold("There were 1,440 of them", ["1440"]) == 1.0
+    assert contains_gold("It was Jane-Austen", ["Jane Austen"]) == 0.0  # "janeausten"
+    # Any alias may match; no alias matches an unrelated answer.
+    assert contains_gold("Austen wrote it", ["Jane Austen", "Austen"]) == 1.0
+    assert contains_gold("Charlotte Bronte wrote it", ["Jane Austen", "Austen"]) == 0.0
+    # A gold that normalises to nothing matches nothing (not even the empty answer).
+    assert contains_gold("The", ["The"]) == 0.0
+    assert contains_gold("", ["A", "The"]) == 0.0
+    # SQuAD F1 misses the sentence answer that contains gets right.
+    assert squad_f1("The capital of Romania is Bucharest.", ["Bucharest"]) == pytest.approx(1 / 3)
+    assert is_correct("The capital of Romania is Bucharest.", ["Bucharest"], method="contains")
+    assert correctness_score("Bucharest, I think", "Bucharest", "contains") == 1.0
+
+
 def test_rouge_l_score_is_max_over_golds():
     assert rouge_l_score("the blue whale", ["whale shark", "blue whale"]) == pytest.approx(0.8)
 
@@ -84,5 +116,5 @@ def test_authored_dataset_is_well_formed_and_self_consistent():
         assert row["answers"] and all(isinstance(a, str) and a.strip() for a in row["answers"])
         # Every gold answer counts as correct against the list, under every method.
         for answer in row["answers"]:
-            for method in ("squad_f1", "exact_match", "rouge_l"):
+            for method in ("contains", "squad_f1", "exact_match", "rouge_l"):
                 assert is_correct(answer, row["answers"], method=method)

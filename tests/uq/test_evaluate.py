@@ -121,9 +121,7 @@ def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_
     assert generate_calls == [] and again.n_computed == 0 and again.n_cached == 4
     assert again.rows == result.rows and again.metrics == result.metrics
     # Another parameter means other cache entries.
-    other = run_evaluation(
-        items[:1], tiny_lm, ent, EvalSettings(**{**FAST, "n": 2}), cache=cache
-    )
+    other = run_evaluation(items[:1], tiny_lm, ent, EvalSettings(**{**FAST, "n": 2}), cache=cache)
     assert other.n_computed == 1 and generate_calls == [3]
 
     paths = export_evaluation(result, tmp_path / "out")
@@ -189,7 +187,7 @@ def test_cli_writes_results_resumes_and_exits_2_on_user_errors(tmp_path, capsys)
     args = [
         "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
         "--limit", "2", "--n", "3", "--max-new-tokens", "6", "--bootstrap", "20",
-        "--db", str(tmp_path / "c.db"),
+        "--db", str(tmp_path / "c.db"), "--few-shot", "0",
     ]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -218,7 +216,7 @@ def test_cli_without_pair_measures(tmp_path, capsys):
     args = [
         "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
         "--limit", "2", "--n", "3", "--max-new-tokens", "5", "--bootstrap", "10", "--no-cache",
-        "--no-pair-measures",
+        "--no-pair-measures", "--few-shot", "0",
     ]  # fmt: skip
     assert main(args) == 0
     with open(tmp_path / "res" / "metrics.csv", newline="", encoding="utf-8") as f:
@@ -240,7 +238,7 @@ def test_cli_puts_inv_entropy_beside_semantic_entropy(tmp_path, capsys):
     args = [
         "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
         "--limit", "2", "--n", "2", "--max-new-tokens", "4", "--bootstrap", "10",
-        "--no-cache", "--inv-entropy", "--inv-n", "2", "--inv-replicates", "2",
+        "--no-cache", "--inv-entropy", "--inv-n", "2", "--inv-replicates", "2", "--few-shot", "0",
     ]  # fmt: skip
     assert main(args) == 0
     with open(tmp_path / "res" / "questions.csv", newline="", encoding="utf-8") as f:
@@ -324,6 +322,7 @@ def test_cli_few_shot_p_true(tmp_path, capsys):
     args = [
         "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
         "--limit", "3", "--n", "2", "--max-new-tokens", "4", "--bootstrap", "10", "--no-cache",
+        "--few-shot", "0",
     ]  # fmt: skip
     assert main([*args, "--p-true-fewshot", "1"]) == 0
     with open(tmp_path / "res" / "questions.csv", newline="", encoding="utf-8") as f:
@@ -340,6 +339,6 @@ def test_an_empty_reference_answer_is_wrong_even_against_golds_that_normalise_aw
     from uq.evaluation.datasets import EvalItem
     from uq.evaluation.harness import _correctness
 
-    for method in ("squad_f1", "em", "rougeL"):
+    for method in ("contains", "squad_f1", "em", "rougeL"):
         item = EvalItem(id="1", question="Which letter?", answers=["A", "The"])
         assert _correctness(None, item, "", EvalSettings(correctness=method)) == (0.0, False)

@@ -10,12 +10,14 @@ from ui.components.results import token_highlights
 from ui.context import AppContext
 from ui.tabs.semantic_handlers import (
     CORRECTNESS_CHOICES,
+    DEFAULT_CORRECTNESS_CHOICE,
     ENTAILMENT_CHOICES,
     MAX_UI_SAMPLES,
     SemanticHandlers,
     generation_view,
     render_semantic,
 )
+from uq.evaluation.settings import DEFAULT_FEW_SHOT
 from uq.semantic.entailment import DEFAULT_CONDITION_ON_QUESTION, DEFAULT_EMBEDDING_THRESHOLD
 from uq.semantic.measures import pair_matrix_measures
 
@@ -209,6 +211,14 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         e_n = gr.Slider(2, MAX_UI_SAMPLES, value=10, step=1, label="N answers")
                         e_max = gr.Slider(1, 256, value=32, step=1, label="Max new tokens")
                         e_seed = gr.Number(value=0, precision=0, label="Seed")
+                        e_few = gr.Number(
+                            value=DEFAULT_FEW_SHOT,
+                            precision=0,
+                            label="Few-shot answer examples",
+                            info="The first K questions and their gold answers are shown to the "
+                            "model as examples so it answers briefly (Farquhar et al. use 5); "
+                            "the metrics cover the rest. 0 = the zero-shot prompt.",
+                        )
                         e_shots = gr.Number(
                             value=0,
                             precision=0,
@@ -223,7 +233,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         )
                         e_corr = gr.Radio(
                             list(CORRECTNESS_CHOICES),
-                            value="SQuAD F1 ≥ 0.5",
+                            value=DEFAULT_CORRECTNESS_CHOICE,
                             label="Correct when",
                         )
                         e_btn = gr.Button("Evaluate", variant="primary")
@@ -246,6 +256,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         e_corr,
                         e_seed,
                         e_shots,
+                        e_few,
                     ],  # fmt: skip
                     outputs=[e_metrics, e_questions, e_roc, e_rej, e_files, e_status],
                     api_name="evaluate_dataset",

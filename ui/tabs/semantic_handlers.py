@@ -26,7 +26,13 @@ from ui.plots.semantic import (
 )
 from ui.plots.trace import entropy_highlights, trace_figure
 from uq.evaluation.datasets import load_dataset
-from uq.evaluation.harness import MAX_P_TRUE_FEWSHOT, EvalSettings, run_evaluation
+from uq.evaluation.harness import (
+    DEFAULT_CORRECTNESS,
+    MAX_FEW_SHOT,
+    MAX_P_TRUE_FEWSHOT,
+    EvalSettings,
+    run_evaluation,
+)
 from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD, make_entailment
 from uq.semantic.measures import measures_without_pair_matrix
 from uq.semantic.pasted import parse_answers_text, read_answers_file, score_pasted_answers
@@ -41,11 +47,15 @@ ENTAILMENT_CHOICES = {
 }
 BUNDLED_DATASET = Path(__file__).resolve().parents[2] / "data" / "qa" / "trivia_small.jsonl"
 CORRECTNESS_CHOICES = {
+    "Contains a gold answer": "contains",
     "SQuAD F1 ≥ 0.5": "squad_f1",
     "Exact match": "em",
     "ROUGE-L ≥ 0.3": "rougeL",
     "LLM judge (the generator)": "judge",
 }
+DEFAULT_CORRECTNESS_CHOICE = next(
+    k for k, v in CORRECTNESS_CHOICES.items() if v == DEFAULT_CORRECTNESS
+)
 MAX_UI_SAMPLES = 50
 
 
@@ -231,6 +241,7 @@ class SemanticHandlers:
         correctness,
         seed,
         p_true_fewshot=0,
+        few_shot=0,  # the page's box starts at DEFAULT_FEW_SHOT
         progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
     ):
         """Every measure on a dataset (the harness, cached per question); returns (metrics, per
@@ -255,6 +266,7 @@ class SemanticHandlers:
             p_true_fewshot=whole_number(
                 p_true_fewshot or 0, "p(True) worked examples", 0, MAX_P_TRUE_FEWSHOT
             ),
+            few_shot=whole_number(few_shot or 0, "few-shot answer examples", 0, MAX_FEW_SHOT),
         ).validate()
         lm = ctx.backends.generator()
         ent = self._entailment(entailment, None, DEFAULT_EMBEDDING_THRESHOLD)  # method defaults
@@ -263,9 +275,7 @@ class SemanticHandlers:
         def tick(done: int, total: int, message: str) -> None:
             progress((done, total), desc=message, unit="questions")
 
-        result = run_evaluation(
-            items, lm, ent, settings, cache=EvalCache(ctx.store), progress=tick
-        )
+        result = run_evaluation(items, lm, ent, settings, cache=EvalCache(ctx.store), progress=tick)
         headers, rows = metrics_rows(result)
         q_cols, q_rows = result.question_table()
         paths = export_evaluation(result, export_dir())

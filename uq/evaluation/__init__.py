@@ -5,7 +5,9 @@
 - :mod:`uq.evaluation.providers`: measure providers other methods plug in (passed explicitly);
 - :mod:`uq.evaluation.result`: the evaluation's rows, metrics and curves;
 - :mod:`uq.evaluation.datasets`: question-answer datasets (CSV/JSONL);
-- :mod:`uq.evaluation.correctness`: is an answer correct (SQuAD F1, exact match, ROUGE-L…);
+- :mod:`uq.evaluation.few_shot`: the few-shot answer prompt from the dataset's first questions;
+- :mod:`uq.evaluation.correctness`: is an answer correct (contains a gold answer, SQuAD F1,
+  exact match, ROUGE-L…);
 - :mod:`uq.evaluation.metrics`: AUROC, AURAC, rejection accuracy, PRR, bootstrap intervals;
 - :mod:`uq.evaluation.tsu`: temperature sensitivity of uncertainty.
 """

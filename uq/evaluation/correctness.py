@@ -5,6 +5,11 @@ lower-case, drop punctuation, drop the articles a/an/the, collapse whitespace (R
 2016). Farquhar et al. 2024 call an answer correct when its SQuAD F1 against the references is
 ≥ 0.5 (50 on their 0–100 scale); Kuhn et al. 2023 use ROUGE-L > 0.3. Scores here are in [0, 1]
 and each is the maximum over the gold answers.
+
+``contains`` (the harness's default, :data:`uq.evaluation.settings.DEFAULT_CORRECTNESS`) asks
+whether some normalised gold answer occurs in the normalised answer as a whole-word sequence.
+Chat models answer in sentences: "The capital of Romania is Bucharest." has SQuAD F1 0.33
+against "Bucharest", so F1 ≥ 0.5 calls it wrong, while ``contains`` calls it right.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Sequence
 from core.errors import ConfidantError
 from uq.semantic.black_box import rouge_l
 
-METHODS = ("squad_f1", "exact_match", "rouge_l")
+METHODS = ("contains", "squad_f1", "exact_match", "rouge_l")
 
 _PUNCTUATION = set(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -77,6 +82,21 @@ def exact_match(prediction: str, golds: str | Sequence[str]) -> float:
     return float(any(norm == normalise_squad(g) for g in _golds(golds)))
 
 
+def contains_gold(prediction: str, golds: str | Sequence[str]) -> float:
+    """1.0 when some SQuAD-normalised gold answer appears in the normalised prediction as a
+    whole-word sequence, else 0.0: with tokens p = norm(prediction).split() and
+    g = norm(gold).split(), correct when g = p[i : i + |g|] for some i. So "paris" is in
+    "the capital is paris" but "rome" is not in "romeo". A gold that normalises to nothing
+    (e.g. "The") matches nothing."""
+    prediction = _check_prediction(prediction)
+    pred = normalise_squad(prediction).split()
+    for gold in _golds(golds):
+        g = normalise_squad(gold).split()
+        if g and any(pred[i : i + len(g)] == g for i in range(len(pred) - len(g) + 1)):
+            return 1.0
+    return 0.0
+
+
 def rouge_l_score(prediction: str, golds: str | Sequence[str]) -> float:
     """ROUGE-L F-measure of the prediction, max over golds (see :func:`uq.semantic.black_box.rouge_l`)."""
     prediction = _check_prediction(prediction)
@@ -86,8 +106,10 @@ def rouge_l_score(prediction: str, golds: str | Sequence[str]) -> float:
 def correctness_score(
     prediction: str, golds: str | Sequence[str], method: str = "squad_f1"
 ) -> float:
-    """The score in [0, 1] that ``method`` ("squad_f1", "exact_match" or "rouge_l") gives the
-    prediction against the gold answers; usable as the quality in PRR."""
+    """The score in [0, 1] that ``method`` ("contains", "squad_f1", "exact_match" or
+    "rouge_l") gives the prediction against the gold answers; usable as the quality in PRR."""
+    if method == "contains":
+        return contains_gold(prediction, golds)
     if method == "squad_f1":
         return squad_f1(prediction, golds)
     if method == "exact_match":
@@ -106,8 +128,8 @@ def is_correct(
     """Correct when :func:`correctness_score` ≥ ``threshold``.
 
     The default is Farquhar et al.'s SQuAD F1 ≥ 0.5. Kuhn et al.'s rule is ROUGE-L > 0.3
-    (``method="rouge_l"``, threshold just above 0.3). Exact match is 0 or 1, so any threshold
-    in (0, 1] means equality."""
+    (``method="rouge_l"``, threshold just above 0.3). Exact match and contains are 0 or 1, so
+    any threshold in (0, 1] means a match."""
     threshold = float(threshold)
     if not 0.0 <= threshold <= 1.0:
         raise ConfidantError(f"the correctness threshold must be in [0, 1], got {threshold}")

@@ -3,9 +3,9 @@
 For every question of a CSV or JSONL file (``id``, ``question``, ``answers``): answer it — the
 semantic entropy pipeline's low-temperature reference answer with every measure of that family,
 or, run without an entailment model, the answer of the ``answerer`` the caller passes — judge
-the answer against the gold answers (SQuAD F1 ≥ 0.5 by default; exact match, ROUGE-L or an LLM
-judge), add the columns of the measure ``providers`` the caller passes
-(:mod:`uq.evaluation.providers`; Inv-Entropy is :class:`uq.inv.provider.InvEntropyProvider`),
+the answer against the gold answers (by default: does it contain a gold answer; or SQuAD F1,
+exact match, ROUGE-L, an LLM judge), add the columns of the measure ``providers`` the caller
+passes (:mod:`uq.evaluation.providers`; Inv-Entropy is :class:`uq.inv.provider.InvEntropyProvider`),
 then score every measure with AUROC, AURAC, rejection accuracy at 80/90/95 % answered and PRR
 (raw and normalised), each with a bootstrap interval, plus ROC and accuracy-versus-rejection
 curves.
@@ -34,6 +34,7 @@ from backends.base import LanguageModel
 from core.errors import ConfidantError
 from uq.evaluation.correctness import correctness_score, judge_prompt
 from uq.evaluation.datasets import EvalItem, dataset_hash
+from uq.evaluation.few_shot import few_shot_prompt
 from uq.evaluation.metrics import AURAC_FRACTIONS, evaluation_metrics, rejection_accuracy
 from uq.evaluation.providers import (
     MeasureProvider,
@@ -45,19 +46,26 @@ from uq.evaluation.providers import (
 from uq.evaluation.result import METRIC_NAMES, EvaluationResult
 from uq.evaluation.settings import (
     CORRECTNESS_METHODS,
+    DEFAULT_CORRECTNESS,
+    DEFAULT_FEW_SHOT,
     DEFAULT_THRESHOLDS,
+    MAX_FEW_SHOT,
     MAX_P_TRUE_FEWSHOT,
     EvalSettings,
     params_hash,
     question_seed,
     run_params,
 )
+from uq.semantic.measures import select_measures
 from uq.semantic.p_true import PTrueExample
-from uq.semantic.pipeline import run_semantic_entropy
+from uq.semantic.pipeline import DEFAULT_PROMPT, run_semantic_entropy
 
 __all__ = [
     "CORRECTNESS_METHODS",
+    "DEFAULT_CORRECTNESS",
+    "DEFAULT_FEW_SHOT",
     "DEFAULT_THRESHOLDS",
+    "MAX_FEW_SHOT",
     "MAX_P_TRUE_FEWSHOT",
     "METRIC_NAMES",
     "EvalSettings",
@@ -119,11 +127,12 @@ def evaluate_batch(
     *,
     providers: Sequence[MeasureProvider] = (),
     answerer: ReferenceAnswerer | None = None,
+    prompt_template: str = DEFAULT_PROMPT,
 ) -> list[dict[str, Any]]:
     """The rows of a batch of questions: each question's reference answer, its correctness
     score and label, and every measure — the semantic-entropy family (with ``entailment``; also
-    the sampled answers and their clusters), then each provider's columns (one
-    ``measure_batch`` call per provider for the whole batch).
+    the sampled answers and their clusters; the answers to ``prompt_template``), then each
+    provider's columns (one ``measure_batch`` call per provider for the whole batch).
 
     With ``entailment`` None there is no semantic-entropy pipeline and ``answerer`` gives the
     reference answers, in one call for the batch."""
@@ -150,6 +159,7 @@ def evaluate_batch(
                 measures=settings.measures,
                 chat=settings.chat,
                 p_true_examples=p_true_examples,
+                prompt_template=prompt_template,
             )
             for item, seed in zip(items, seeds, strict=True)
         ]
@@ -193,11 +203,13 @@ def evaluate_question(
     *,
     providers: Sequence[MeasureProvider] = (),
     answerer: ReferenceAnswerer | None = None,
+    prompt_template: str = DEFAULT_PROMPT,
 ) -> dict[str, Any]:
     """One question's row (:func:`evaluate_batch` of one question)."""
     return evaluate_batch(
-        [item], lm, entailment, settings, p_true_examples, providers=providers, answerer=answerer
-    )[0]
+        [item], lm, entailment, settings, p_true_examples, providers=providers,
+        answerer=answerer, prompt_template=prompt_template,
+    )[0]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,10 +237,13 @@ def run_evaluation(
     computed ``batch_size`` at a time — batches at fixed positions of ``items``, only the
     uncached questions of each — and cached when their batch is done.
 
-    With ``settings.p_true_fewshot`` = k the first k items are answered first (as with
-    zero-shot settings) and become the worked examples of the p(True) prompt — their sampled
-    answers, reference answer and correctness label — and the metrics cover the other items.
-    ``progress(done, total, message)`` is called after each question."""
+    With ``settings.few_shot`` = K the first K items are not answered: they become the
+    examples of the answer prompt (:func:`uq.evaluation.few_shot.few_shot_prompt`; their ids
+    are ``params["few_shot_example_ids"]``). With ``settings.p_true_fewshot`` = k the next k
+    items are answered first (as with zero-shot p(True)) and become the worked examples of the
+    p(True) prompt — their sampled answers, reference answer and correctness label. The rows
+    and metrics cover the other items. ``progress(done, total, message)`` is called after each
+    question answered."""
     settings = (settings or EvalSettings()).validate()
     providers = check_providers(providers)
     items = list(items)
@@ -239,20 +254,35 @@ def run_evaluation(
     if entailment is None and answerer is None:
         raise ConfidantError("without an entailment model the harness needs an answerer")
     if entailment is not None and answerer is not None:
-        raise ConfidantError("the semantic-entropy pipeline gives the reference answer: no answerer")
-    k_shot = int(settings.p_true_fewshot)
+        raise ConfidantError(
+            "the semantic-entropy pipeline gives the reference answer: no answerer"
+        )
+    k_shot, n_few = int(settings.p_true_fewshot), int(settings.few_shot)
     if k_shot and entailment is None:
         raise ConfidantError("few-shot p(True) needs the semantic-entropy pipeline")
-    if k_shot >= len(items):
-        raise ConfidantError(
-            f"{k_shot} p(True) examples leave none of the {len(items)} questions to evaluate"
+    if n_few and entailment is None:
+        raise ConfidantError("a few-shot answer prompt needs the semantic-entropy pipeline")
+    if k_shot + n_few >= len(items):
+        taken = " and ".join(
+            f"{k} {what} examples"
+            for k, what in ((n_few, "few-shot answer"), (k_shot, "p(True)"))
+            if k
         )
+        raise ConfidantError(f"{taken} leave none of the {len(items)} questions to evaluate")
     started = time.perf_counter()
-    d_hash = dataset_hash(items)
+    d_hash = dataset_hash(items)  # of every item: the few-shot examples make the prompt
+    prompt = few_shot_prompt(items[:n_few])
+    pool = items[n_few:]
     keyed = dict(providers=providers, answerer=answerer, batch_size=batch_size)
     params = run_params(lm, entailment, settings, **keyed)
     p_hash = params_hash(params)
     counts = {"computed": 0, "cached": 0}
+    # A row cached before a measure joined the table lacks its column: compute it again.
+    wanted = [m.key for m in select_measures(settings.measures)] if entailment else []
+
+    def cached(item: EvalItem, the_hash: str) -> dict | None:
+        row = cache.get(d_hash, item.id, the_hash) if cache else None
+        return row if row is not None and all(k in row["measures"] for k in wanted) else None
 
     def answer_all(
         part: list[EvalItem], the_settings, the_hash, examples, first: int, kind: str
@@ -260,13 +290,19 @@ def run_evaluation(
         rows: list[dict] = []
         for start in range(0, len(part), batch_size):
             batch = part[start : start + batch_size]
-            found = [cache.get(d_hash, i.id, the_hash) if cache else None for i in batch]
+            found = [cached(item, the_hash) for item in batch]
             missing = [item for item, row in zip(batch, found, strict=True) if row is None]
             t0 = time.perf_counter()
             new = iter(
                 evaluate_batch(
-                    missing, lm, entailment, the_settings, examples,
-                    providers=providers, answerer=answerer,
+                    missing,
+                    lm,
+                    entailment,
+                    the_settings,
+                    examples,
+                    providers=providers,
+                    answerer=answerer,
+                    prompt_template=prompt,
                 )  # fmt: skip
                 if missing
                 else []
@@ -285,22 +321,25 @@ def run_evaluation(
                     counts["cached"] += 1
                 rows.append(row)
                 if progress is not None:
-                    progress(k, len(items), f"{kind}{item.id}: {note}, correct={row['correct']}")
+                    progress(k, len(pool), f"{kind}{item.id}: {note}, correct={row['correct']}")
         return rows
 
     examples: list[PTrueExample] = []
     if k_shot:
         shot_settings = replace(settings, p_true_fewshot=0)
         shot_hash = params_hash(run_params(lm, entailment, shot_settings, **keyed))
-        for row in answer_all(items[:k_shot], shot_settings, shot_hash, (), 1, "p(True) example "):
+        for row in answer_all(pool[:k_shot], shot_settings, shot_hash, (), 1, "p(True) example "):
             examples.append(
                 PTrueExample(
                     row["question"], tuple(row["samples"]), row["answer"], bool(row["correct"])
                 )
             )
-    rows = answer_all(items[k_shot:], settings, p_hash, examples, k_shot + 1, "")
+    rows = answer_all(pool[k_shot:], settings, p_hash, examples, k_shot + 1, "")
     metrics, curves = score_measures(rows, settings)
-    shots = {"p_true_example_ids": [item.id for item in items[:k_shot]]} if k_shot else {}
+    shots = {"p_true_example_ids": [item.id for item in pool[:k_shot]]} if k_shot else {}
+    if n_few:
+        shots["few_shot_example_ids"] = [item.id for item in items[:n_few]]
+        shots["answer_prompt"] = prompt
     return EvaluationResult(
         params={**params, **shots, "dataset_hash": d_hash, "params_hash": p_hash},
         dataset_hash=d_hash,

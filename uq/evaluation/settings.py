@@ -28,6 +28,7 @@ from uq.semantic.pipeline import (
 )
 
 CORRECTNESS_METHODS = {
+    "contains": "contains",
     "squad_f1": "squad_f1",
     "em": "exact_match",
     "exact_match": "exact_match",
@@ -35,8 +36,23 @@ CORRECTNESS_METHODS = {
     "rouge_l": "rouge_l",
     "judge": "judge",
 }
-DEFAULT_THRESHOLDS = {"squad_f1": 0.5, "exact_match": 1.0, "rouge_l": 0.3, "judge": 0.5}
+# The CLI's, the app's and EvalSettings' correctness: chat models answer in sentences, which
+# SQuAD F1 >= 0.5 against a short gold answer calls wrong (uq.evaluation.correctness).
+DEFAULT_CORRECTNESS = "contains"
+# The choices a user sees (the other keys of CORRECTNESS_METHODS are aliases).
+CORRECTNESS_NAMES = ("contains", "squad_f1", "em", "rougeL", "judge")
+DEFAULT_THRESHOLDS = {
+    "contains": 0.5,
+    "squad_f1": 0.5,
+    "exact_match": 1.0,
+    "rouge_l": 0.3,
+    "judge": 0.5,
+}
 MAX_P_TRUE_FEWSHOT = 50
+# Question/answer pairs in the answer prompt (Farquhar et al.'s code uses 5); the CLI's and the
+# app's default. EvalSettings defaults to 0, the zero-shot prompt, which every run can use.
+DEFAULT_FEW_SHOT = 5
+MAX_FEW_SHOT = 50
 DEFAULT_METRICS_SEED = 41
 # Settings that change only the metrics, not a question's row: left out of the cache key.
 METRICS_ONLY = ("n_boot", "level", "metrics_seed")
@@ -52,11 +68,12 @@ class EvalSettings:
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     seed: int = 0
     strict: bool = True
-    correctness: str = "squad_f1"
+    correctness: str = DEFAULT_CORRECTNESS
     correctness_threshold: float | None = None  # None: the method's default
     measures: list[str] | None = None
     chat: bool = True
     p_true_fewshot: int = 0  # the first k questions become worked p(True) examples
+    few_shot: int = 0  # the first K questions become the answer prompt's examples
     n_boot: int = 1000
     level: float = 0.95
     metrics_seed: int = DEFAULT_METRICS_SEED  # the bootstrap's resamples
@@ -66,9 +83,7 @@ class EvalSettings:
         if self.correctness not in CORRECTNESS_METHODS:
             raise ConfidantError(
                 f"unknown correctness {self.correctness!r}; use one of "
-                + ", ".join(
-                    k for k in CORRECTNESS_METHODS if k in ("squad_f1", "em", "rougeL", "judge")
-                )
+                + ", ".join(CORRECTNESS_NAMES)
             )
         threshold = self.threshold
         if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
@@ -83,6 +98,10 @@ class EvalSettings:
             raise ConfidantError(
                 f"p(True) few-shot examples must be 0 to {MAX_P_TRUE_FEWSHOT}, "
                 f"got {self.p_true_fewshot}"
+            )
+        if not 0 <= int(self.few_shot) <= MAX_FEW_SHOT:
+            raise ConfidantError(
+                f"few-shot answer examples must be 0 to {MAX_FEW_SHOT}, got {self.few_shot}"
             )
         select_measures(self.measures)
         if self.p_true_fewshot and self.measures is not None and "p_true" not in self.measures:
@@ -123,13 +142,15 @@ def run_params(
     """Everything that decides a question's row: the cache key hashes this.
 
     Keys that only some runs have are left out when unused, so caches written before they
-    existed still match: the few-shot count at zero-shot p(True), the reference answerer when
+    existed still match: the few-shot counts at zero-shot p(True) and at the zero-shot answer
+    prompt (the few-shot prompt is fixed by the dataset hash and K), the reference answerer when
     the semantic-entropy pipeline gives the reference answer, the batch size at one question a
     batch. ``entailment`` is None when the run has no semantic-entropy pipeline.
     """
     fields = asdict(settings)
-    if not fields["p_true_fewshot"]:
-        del fields["p_true_fewshot"]
+    for optional in ("p_true_fewshot", "few_shot"):
+        if not fields[optional]:
+            del fields[optional]
     described = entailment.describe() if entailment is not None else {"entailment": None}
     params = {
         "model": getattr(lm, "model_id", type(lm).__name__),

@@ -109,6 +109,19 @@ def _reference_tokens(stats: AnswerStatistics, what: str) -> list[float]:
     return [getattr(t, what) for t in ref.tokens]
 
 
+def _reference_length(stats: AnswerStatistics, unit: str) -> float:
+    """Length of the reference answer in generated tokens or in characters (stripped text).
+
+    A length baseline, not an uncertainty estimate: longer answers are more often wrong (a
+    model that knows says "Paris"; one that does not hedges or rambles), and the metrics reward
+    this, so length alone can rival semantic entropy (Santilli et al. 2025). Reporting it beside
+    the other measures shows how much of their AUROC length explains."""
+    ref = stats.reference
+    if ref is None:
+        raise ConfidantError("no reference answer")
+    return float(len(ref.tokens) if unit == "tokens" else len(ref.text.strip()))
+
+
 def _likelihoods(stats: AnswerStatistics) -> list[float]:
     # semantic_entropy(ids, None) is the discrete entropy: never let a missing statistic
     # pass for it.
@@ -138,6 +151,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("perplexity", "Perplexity", "exp of the reference answer's mean token surprisal.", lambda s: perplexity(_reference_tokens(s, "logprob")), frozenset({NEEDS_REFERENCE}), lower=1.0),  # noqa: E501
     Measure("mean_token_entropy", "Mean token entropy", "Mean entropy of the raw next-token distribution over the reference answer (Malinin & Gales 2021).", lambda s: mean_token_entropy(_reference_tokens(s, "entropy")), frozenset({NEEDS_REFERENCE})),  # noqa: E501
     Measure("max_token_entropy", "Max token entropy", "Largest raw next-token entropy in the reference answer.", lambda s: max_token_entropy(_reference_tokens(s, "entropy")), frozenset({NEEDS_REFERENCE})),  # noqa: E501
+    Measure("answer_length_tokens", "Answer length (tokens)", "Baseline: the number of tokens of the reference answer; longer answers are more often wrong, so length alone can rival semantic entropy (Santilli et al. 2025).", lambda s: _reference_length(s, "tokens"), frozenset({NEEDS_REFERENCE})),  # noqa: E501
+    Measure("answer_length_chars", "Answer length (characters)", "Baseline: the number of characters of the reference answer (stripped).", lambda s: _reference_length(s, "chars"), frozenset({NEEDS_REFERENCE})),  # noqa: E501
     Measure("lexical_uncertainty", "Lexical similarity (1 − ROUGE-L)", "1 − the mean ROUGE-L between every two answers: answers that share few words are uncertain (Kuhn et al. 2023).", lambda s: lexical_uncertainty(s.texts), upper=ONE),  # noqa: E501
     Measure("p_true", "p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({NEEDS_GENERATOR}), upper=ONE),  # noqa: E501
     Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({NEEDS_PAIRS}), upper=N_ANSWERS),  # noqa: E501
