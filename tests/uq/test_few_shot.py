@@ -169,7 +169,7 @@ def test_a_cached_row_without_a_new_measure_is_computed_again(tiny_lm, tmp_path)
 def test_defaults_contains_correctness_and_five_examples_in_cli_ui_and_api(tmp_path):
     from ui.tabs.semantic_handlers import CORRECTNESS_CHOICES, DEFAULT_CORRECTNESS_CHOICE
 
-    assert DEFAULT_CORRECTNESS == "contains" and DEFAULT_FEW_SHOT == 5
+    assert DEFAULT_CORRECTNESS == "contains" and DEFAULT_FEW_SHOT == 0
     args = _parser().parse_args(["--data", DATA, "--out", "r"])
     assert args.correctness == DEFAULT_CORRECTNESS and args.few_shot == DEFAULT_FEW_SHOT
     assert EvalSettings().correctness == DEFAULT_CORRECTNESS
