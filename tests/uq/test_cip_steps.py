@@ -34,9 +34,7 @@ class Counting:
         return self.inner(histories)
 
 
-def test_calibration_in_batches_yields_between_calls_and_gives_the_same_thresholds(
-    animals, oracle
-):
+def test_calibration_in_batches_yields_between_calls_and_gives_the_same_thresholds(animals, oracle):
     counting = Counting(oracle)
     run = CalibrationRun(animals, counting, alpha=0.2, max_length=4, n_cal=10, seed=3, batch=4)
     seen = []
