@@ -196,3 +196,25 @@ def list_calibrations(store: Store, limit: int = 100) -> list[dict[str, Any]]:
         ]
 
     return store.read(q)
+
+
+def calibration_rate(store: Store, model: str) -> float | None:
+    """Seconds per calibration history of the newest stored calibration of ``model`` (its
+    duration over n_cal × L), or None when none with a duration is stored. The app shows it
+    as the expected time of the next calibration before one starts."""
+
+    def q(db):
+        rows = list(
+            db["cip_calibrations"].rows_where(
+                "model = ? and duration is not null and n_cal > 0 and max_length > 0",
+                [str(model)],
+                order_by="created desc",
+                limit=1,
+            )
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return float(r["duration"]) / (int(r["n_cal"]) * int(r["max_length"]))
+
+    return store.read(q)

@@ -19,12 +19,6 @@ ANNOTATOR = "Zoë browser"
 NOTE = '=HYPERLINK("http://evil.example","click"), says "Zoë" — naïve ☕\nsecond line'
 
 
-def _set_number(scope, label: str, value) -> None:
-    box = scope.get_by_label(f"number input for {label}", exact=True)
-    box.fill(str(value))
-    box.press("Tab")
-
-
 def _judge_hidden(panel) -> None:
     expect(panel.get_by_text("The judge is hidden until you save")).to_be_visible()
     expect(panel.locator(".js-plotly-plot")).to_have_count(0)
@@ -48,7 +42,13 @@ def test_judging_round_with_blind_mode_and_csv_download(page, live_app, screensh
     panel.get_by_role("button", name="Show item", exact=True).click()
     panel.get_by_text("of 50").wait_for()
     _judge_hidden(panel)
-    _set_number(panel, "Your score", 3)
+    # No score is preset: saving before picking one is refused and stores nothing.
+    three = panel.get_by_role("radio", name="3", exact=True)
+    expect(three).not_to_be_checked()
+    panel.get_by_role("button", name="Save my judgement").click()
+    page.get_by_text("Give your score before saving").first.wait_for()
+    assert list_judgements(ctx.store, annotator=ANNOTATOR) == []
+    three.check()
     panel.get_by_label("Note (optional)").fill(NOTE)
     panel.get_by_role("button", name="Save my judgement").click()
     panel.get_by_text("on item 1 (3 / 5)").wait_for()

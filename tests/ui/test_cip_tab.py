@@ -19,8 +19,8 @@ from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
-from ui.plots.cip import set_markdown
-from ui.tabs.cip_handlers import CipHandlers, render_cip_game
+from ui.plots.cip import render_cip_game, set_markdown
+from ui.tabs.cip_handlers import CipHandlers
 
 # class key, posterior, method, hypotheses, alpha, finite, n_cal, L, cal seed, n_est, ε, seed
 SETTINGS = ["", "oracle", "cip", "posterior", 0.1, False, 30, 6, 0, 4, 0, 0]
@@ -32,9 +32,28 @@ def ctx(tmp_path, tiny_lm_dir):
     return AppContext(backends=backends, store=Store(tmp_path / "app.db"))
 
 
+def last(outputs):
+    """The final output of a streaming handler (the game view after any progress)."""
+    *_, final = outputs
+    return final
+
+
+class Tab:
+    """CipHandlers with start_human and benchmark run to their final output."""
+
+    def __init__(self, ctx):
+        self.h = CipHandlers(ctx)
+
+    def __getattr__(self, name):
+        fn = getattr(self.h, name)
+        if name in ("start_human", "benchmark", "calibrate"):
+            return lambda *a, **k: last(fn(*a, **k))
+        return fn
+
+
 @pytest.fixture
 def tab(ctx):
-    return CipHandlers(ctx)
+    return Tab(ctx)
 
 
 def test_human_game_turn_by_turn_stored_and_reviewable(tab, ctx):
@@ -84,7 +103,9 @@ def test_auto_play_streams_turns_and_stores_them(tab, ctx):
     gid = outputs[-1][0]
     game = get_game(ctx.store, gid)
     assert game["status"] == "finished" and game["truth"] == "penguin"
-    assert len(game["turns"]) == len(outputs)
+    questions = [o[1] for o in outputs if str(o[1]).startswith("### Question")]
+    assert len(questions) == len(game["turns"]) - 1  # every turn shown as it is played
+    assert "Calibration needed" in outputs[0][1]  # the cost before the calibration runs
     assert "My final guess" in outputs[-1][1]
     assert len(game["turns"]) <= 7
 
@@ -243,3 +264,104 @@ def test_set_markdown_explains_an_empty_set():
     assert "0 of 33" in md and "Empty" in md and "α" in md
     full = set_markdown({**turn, "set_size": 1, "set_members": ["cow"]}, 33)
     assert "Empty" not in full and "cow" in full
+
+
+# --------------------------------------------------------------------------------------------
+# Long work: own queue, cost before starting, short steps, Stop (issue 12, items 1, 3 and 4)
+# --------------------------------------------------------------------------------------------
+
+
+def _counting(h, calls):
+    real = h.posterior
+
+    def posterior(s):
+        post, lm = real(s)
+
+        def wrapped(histories):
+            calls.append(len(histories))
+            return post(histories)
+
+        wrapped.model_key, wrapped.label = post.model_key, post.label
+        return wrapped, lm
+
+    h.posterior = posterior
+
+
+def test_calibration_shows_its_cost_first_then_short_steps_and_stops_when_closed(ctx):
+    from ui.tabs.cip_calibration import BATCH
+
+    h = CipHandlers(ctx)
+    calls: list[int] = []
+    _counting(h, calls)
+    settings = ["", "oracle", 0.1, False, 40, 5, 0]
+    assert "not measured yet" in h.cost(*settings)
+    steps = h.calibrate(*settings)
+    first = next(steps)
+    assert "Calibration needed" in first and "200 histories" in first and "Stop" in first
+    assert calls == []  # the cost is on the page before any posterior call
+    second = next(steps)
+    assert "s per history" in second and "left" in second
+    n = len(calls)
+    assert n >= 1 and max(calls) <= BATCH
+    steps.close()  # what Gradio does when Stop is pressed or the tab is closed
+    assert len(calls) == n and list_calibrations(ctx.store) == []  # nothing stored half-way
+    # A finished calibration stores its rate: other settings show an expected time up front.
+    assert "Calibrated and stored" in last(h.calibrate(*settings))
+    assert "expected" in h.cost("", "oracle", 0.1, False, 40, 6, 0)
+    assert "stored for these settings" in h.cost(*settings)
+
+
+def test_long_work_has_its_own_queue_generators_and_a_stop_button(ctx):
+    import inspect
+
+    from ui.tabs.cip import CALIBRATION_DEFAULTS
+
+    demo = build_app(ctx)
+    fns = {f.api_name: f for f in demo.fns.values() if f.api_name}
+    names = ("cip_calibrate", "cip_start", "cip_auto_play", "cip_benchmark")
+    long = [fns[n] for n in names]
+    for f in long:
+        assert f.concurrency_id != fns["generate"].concurrency_id, f.api_name
+        assert inspect.isgeneratorfunction(f.fn), f.api_name  # a closed tab stops it
+    ids = {f._id for f in long}
+    assert any(ids <= set(f.cancels) for f in demo.fns.values()), "no Stop for long work"
+    n_cal, length = CALIBRATION_DEFAULTS["llm"]
+    assert n_cal * length <= 50  # about a minute with SmolLM2-135M on a CPU, not half an hour
+    hyp = [b for b in demo.blocks.values() if getattr(b, "label", "") == "Hypothetical labels"]
+    assert hyp and hyp[0].value == "posterior"
+
+
+def test_auto_play_with_llm_role_play_shows_the_cost_and_progress_before_the_turn(tab, tmp_path):
+    path = tmp_path / "small.csv"
+    path.write_text(
+        "class,question,answer\ncat,Can it fly?,no\nowl,Can it fly?,yes\n"
+        "cat,Does it purr?,yes\nowl,Does it purr?,no\n",
+        encoding="utf-8",
+    )
+    _, key, _ = tab.upload(str(path))
+    cost = tab.roleplay_cost(key, "llm", 3, "closed")
+    assert "3 × 2 = 6 yes/no calls" in cost
+    assert "no model calls" in tab.roleplay_cost(key, "bank", 3, "closed")
+    settings = [key, "oracle", "ip", "posterior", 0.2, False, 5, 2, 0, 3, 0, 0]
+    texts = [o[1] for o in tab.auto_play(*settings, "owl", "llm")]
+    first_question = next(i for i, t in enumerate(texts) if str(t).startswith("### Question"))
+    progress = [t for t in texts[:first_question] if "role-plays the imagined animals" in t]
+    assert progress and "s per call" in progress[-1]
+    assert "My final guess" in texts[-1]
+
+
+def test_the_game_says_it_stops_at_a_single_animal(tab, ctx):
+    settings = ["", "oracle", "ip", "posterior", 0.1, False, 100, 20, 0, 4, 0, 0]
+    final = last(tab.auto_play(*settings, "penguin", "bank"))
+    assert "single animal, **penguin**" in final[1]
+    game = get_game(ctx.store, final[0])
+    assert game["stop_reason"] == "single_class" and game["n_questions"] < 20
+
+
+def test_tied_scores_are_explained_not_silent():
+    from ui.plots.cip import choice_note
+
+    tied = choice_note({"method": "cip", "scores": [2.5, 2.5, 2.5]})
+    assert "All 3 candidate questions scored the same bound" in tied and "bank order" in tied
+    assert choice_note({"method": "cip", "scores": [2.5, 1.0]}) == ""
+    assert choice_note({"method": "random", "scores": None}) == ""

@@ -271,3 +271,56 @@ def test_judge_endpoints_with_gradio_client(ctx):
         assert rows[0]["annotator"] == "ada" and rows[0]["human_score"] in ("4", "4.0")
         with pytest.raises(Exception, match="Load items first|item number"):
             Client(url, verbose=False).predict(1, 5, False, MAX_NEW, True, api_name="/judge_show")
+
+
+# --------------------------------------------------------------------------------------------
+# No score nobody chose, Save locked while loading, saves checked against the loaded item
+# (issue 12, item 2)
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_score_has_no_preset_value_and_save_refuses_without_one(ctx):
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "single")
+    out = show(h, items, 1, blind=True)
+    assert out[4]["value"] is None and out[4]["choices"] == [1, 2, 3, 4, 5]
+    with pytest.raises(gr.Error, match="Give your score"):
+        h.submit(items, out[8], out[9], out[10], None, None, "", "ada", None)
+    assert list_judgements(ctx.store) == []
+    with gr.Blocks() as demo:
+        create_judge_tab(ctx)
+    score = [b for b in demo.blocks.values() if getattr(b, "label", "") == "Your score"]
+    assert len(score) == 1 and score[0].value is None
+
+
+def test_a_save_whose_token_is_not_the_loaded_item_is_refused(ctx):
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "single")
+    first = show(h, items, 1, blind=True)
+    second = show(h, items, 2, blind=True)
+    assert items[1]["item_id"] in second[9]  # the token names the item shown
+    # The page still holds item 1's token while the server has loaded item 2.
+    with pytest.raises(gr.Error, match="not the item loaded"):
+        h.submit(items, second[8], first[9], first[10], 3, None, "", "ada", None)
+    assert list_judgements(ctx.store) == []
+    h.submit(items, second[8], second[9], second[10], 3, None, "", "ada", None)
+    assert [r["item_id"] for r in list_judgements(ctx.store)] == [items[1]["item_id"]]
+
+
+def test_save_is_disabled_while_an_item_loads(ctx):
+    with gr.Blocks() as demo:
+        create_judge_tab(ctx)
+    deps = demo.config["dependencies"]
+    by_id = {d["id"]: d for d in deps}
+    save = next(b._id for b in demo.blocks.values() if getattr(b, "value", None) == "Save my "
+                "judgement")  # fmt: skip
+    show_fns = [f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "show_item"]
+    assert len(show_fns) == 2  # Show item, and Next item
+    for f in show_fns:
+        before = by_id[f.get_config()["trigger_after"]]
+        assert save in before["outputs"], "Save is not disabled before the item loads"
+        after = [d for d in deps if d["trigger_after"] == f._id]
+        assert after and save in after[0]["outputs"] and not after[0]["trigger_only_on_success"]
+    locks = [f for f in demo.fns.values() if save in [b._id for b in f.outputs]]
+    states = {f.fn.__name__: f.fn() for f in locks if f.fn.__name__ in ("lock", "unlock")}
+    assert states["lock"]["interactive"] is False and states["unlock"]["interactive"] is True

@@ -222,6 +222,7 @@ def test_game_with_open_queries_from_the_model(small_set):
         max_queries=2,
         propose_queries=query_proposer(lm, CLASSES, m=2),
         truth="polar bear",
+        stop_on_single_class=False,
     )
     game.play(lambda q: small_set.answer("polar bear", q))
     assert [q for q, _ in game.history] == ["Is it white?", "Can it fly?"] or len(game.history) == 2

@@ -1,4 +1,5 @@
-"""Figures and text for 20 Questions (C-IP) games and benchmarks; plotly only, no gradio."""
+"""Figures and text for 20 Questions (C-IP) games and benchmarks, and the History view of a
+stored game; plotly only, no gradio."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from uq.cip.conformal import METHOD_NAMES
+
+STOP_REASONS = {
+    "max_queries": "the question budget L was used",
+    "bounds_settled": "the candidates' scores stopped differing (std < ε)",
+    "no_questions_left": "no question was left",
+    "single_class": "the prediction set holds a single animal",
+}
 
 
 def game_figure(turns: Sequence[dict[str, Any]]) -> go.Figure:
@@ -90,18 +100,83 @@ def turns_markdown(turns: Sequence[dict[str, Any]], *, truth: str | None = None)
     return "\n".join(lines)
 
 
+EMPTY_SET = (
+    "*Empty: no animal is as probable as the threshold τ calibrated for this many answers. "
+    "The answers so far fit every animal less well than random histories of this length fit "
+    "their own animal (a contradictory or unusual answer does this); conformal sets may be "
+    "empty on up to a fraction α of histories. The current guess is still the most probable "
+    "animal.*"
+)
+
+
 def set_markdown(turn: dict[str, Any], n_classes: int) -> str:
     """The current prediction set and the top of the posterior."""
     members = ", ".join(_cell(m) for m in turn.get("set_members", []))
     if not turn.get("set_members"):
-        members = (
-            "*Empty: no class is as probable as τ. A valid conformal outcome (the set misses "
-            "the answer on at most a fraction α of calibration histories), and a sign the "
-            "answers so far fit no class well.*"
-        )
+        members = EMPTY_SET
     top = ", ".join(f"{_cell(c)} {p:.2f}" for c, p in turn.get("posterior_top", []))
     tau = "" if turn.get("tau") is None else f" (threshold τ = {turn['tau']:.3g})"
     return (
         f"**Prediction set: {turn['set_size']} of {n_classes}**{tau}\n\n{members}\n\n"
         f"**Current guess:** {_cell(turn['guess'])} · most likely: {top}"
     )
+
+
+def choice_note(step: dict[str, Any] | None) -> str:
+    """Why this question, when the querier could not tell the candidates apart: every score
+    equal (e.g. every imagined answer leaves the set empty), so the first unasked question in
+    bank order was taken."""
+    if not step or step.get("method") == "random":
+        return ""
+    scores = step.get("scores") or []
+    if len(scores) > 1 and max(scores) - min(scores) <= 1e-12:
+        what = "bound" if step.get("method") == "cip" else "expected entropy"
+        return (
+            f"\n\n*All {len(scores)} candidate questions scored the same {what} "
+            f"({scores[0]:.3f} bits): no imagined answer changes the prediction set, so none "
+            "is preferred and this is simply the first unasked question in bank order. IP, "
+            "which scores the posterior itself, can still tell them apart.*"
+        )
+    return ""
+
+
+def stop_text(reason: str | None, last: dict[str, Any]) -> str:
+    """Why a game ended, in words; a one-animal set is named."""
+    if reason == "single_class":
+        return (
+            f"Stopped because the prediction set holds a single animal, "
+            f"**{_cell(last['guess'])}**: at the calibrated level nothing is left to tell apart."
+        )
+    return f"Stopped because {STOP_REASONS.get(reason or '', reason or '?')}."
+
+
+def review_markdown(game: dict[str, Any]) -> str:
+    p = game.get("params", {})
+    turns = game.get("turns", [])
+    truth = game.get("truth")
+    head = (
+        f"**{game.get('mode', '?')} game**, querier {METHOD_NAMES.get(game['method'], '?')}, "
+        f"posterior: {game.get('posterior_label') or p.get('posterior', '?')}, "
+        f"class set {game.get('class_set_name', '?')}, α = {p.get('alpha', '?')}, "
+        f"hypothetical labels {p.get('hypotheses', '?')}, status {game.get('status', '?')}"
+    )
+    if truth:
+        head += f", hidden class **{truth}**"
+    final = turns[-1]["guess"] if turns else "-"
+    return f"{head}\n\nFinal guess: **{final}**\n\n" + turns_markdown(turns, truth=truth)
+
+
+def render_cip_game(run: dict) -> dict:
+    """History renderer for runs of kind ``cip_game`` (the whole game is in the result)."""
+    result = run["result"]
+    game = {
+        "mode": result.get("mode"),
+        "method": result.get("method"),
+        "posterior_label": result.get("posterior"),
+        "class_set_name": result.get("class_set"),
+        "truth": result.get("truth"),
+        "status": "finished" if result.get("finished") else "stopped",
+        "params": run.get("params", {}),
+        "turns": result.get("turns", []),
+    }
+    return {"markdown": review_markdown(game), "plot": game_figure(game["turns"]), "plot2": None}

@@ -6,7 +6,8 @@ both would not fit in one file. A tab's History view is its ``render_<kind>(run)
 - :mod:`ui.tabs.semantic`, :mod:`ui.tabs.semantic_handlers`: semantic entropy — ask, paste,
   evaluate a dataset;
 - :mod:`ui.tabs.inv`: Inv-Entropy, with the offline mode;
-- :mod:`ui.tabs.cip`, :mod:`ui.tabs.cip_handlers`: 20 Questions with C-IP, and its benchmark;
+- :mod:`ui.tabs.cip`, :mod:`ui.tabs.cip_handlers`: 20 Questions with C-IP, and its benchmark
+  (:mod:`ui.tabs.cip_benchmark`) and calibration in short steps (:mod:`ui.tabs.cip_calibration`);
 - :mod:`ui.tabs.judge`, :mod:`ui.tabs.judge_handlers`: annotation beside the judge, agreement,
   export, consistency;
 - :mod:`ui.tabs.history`: past runs reopened from the database, and exports.

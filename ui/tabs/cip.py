@@ -7,7 +7,9 @@ import gradio as gr
 
 from ui.components.results import first_cell_of_selected_row
 from ui.context import AppContext, user_errors
-from ui.tabs.cip_handlers import BENCH_COLUMNS, CipHandlers, render_cip_game
+from ui.plots.cip import render_cip_game
+from ui.tabs.cip_benchmark import BENCH_COLUMNS
+from ui.tabs.cip_handlers import CipHandlers
 from uq.cip.conformal import METHOD_NAMES, METHODS
 
 POSTERIOR_CHOICES = [
@@ -16,9 +18,17 @@ POSTERIOR_CHOICES = [
 ]
 METHOD_CHOICES = [(METHOD_NAMES[m], m) for m in METHODS]
 HYPOTHESIS_CHOICES = [
-    ("uniform over the classes (the paper)", "uniform"),
     ("from the current posterior", "posterior"),
+    ("uniform over the classes (the paper)", "uniform"),
 ]
+# Calibration defaults (histories per length, L) per posterior: a language model scores every
+# history with a forward pass, so its default is a small calibration that runs in about a
+# minute on a CPU; the bank oracle is arithmetic and gets the paper's size.
+CALIBRATION_DEFAULTS = {"llm": (5, 8), "oracle": (100, 20)}
+# Long work (calibrations, benchmarks, auto play) has its own queue, apart from the "model"
+# queue of Generate and the other tabs, so it never holds theirs; the model's own lock is
+# released between its short steps.
+LONG_WORK = dict(concurrency_id="cip_long", concurrency_limit=2)
 
 EXPLAINER = """
 **How it works.** The querier asks the question whose answer is expected to leave the smallest
@@ -34,7 +44,10 @@ their sets usually miss them, and the bound's uncovered term α·log2(K − |C|)
 *small or empty* sets. So the uniform bound can prefer questions that leave the set empty, and
 C-IP then plays worse than IP. Drawing the labels *from the current posterior* removes this: the
 imagined animals are the plausible ones, and C-IP then plays best. Both options are kept; the
-benchmark with "both" shows them side by side.
+benchmark with "both" shows them side by side. Drawing from the posterior is the default.
+
+**Stopping.** A game stops when the prediction set holds a single animal, when the question
+budget L is used, or (with ε > 0) when the candidates' scores stop differing.
 
 **Posterior.** With a language model, p(animal | answers) is the probability of each full animal
 name (every token) after the prompt "… The animal is:", normalised over the animals. The
@@ -51,6 +64,8 @@ def create_cip_tab(ctx: AppContext) -> None:
     h = CipHandlers(ctx)
     animals = h.default_set
     model_kw = dict(concurrency_id="model", concurrency_limit=1)
+    default_kind = "oracle" if ctx.tiny else "llm"
+    default_cal, default_len = CALIBRATION_DEFAULTS[default_kind]
     with gr.Tab("20 Questions", id="cip"):
         gr.Markdown(
             "Think of an animal; the model asks yes/no questions chosen by **conformal "
@@ -61,17 +76,18 @@ def create_cip_tab(ctx: AppContext) -> None:
         class_key = gr.State("")
         game_id = gr.State("")
         with gr.Row():
-            posterior = gr.Radio(POSTERIOR_CHOICES, value="oracle" if ctx.tiny else "llm",
-                                 label="Posterior", scale=3)  # fmt: skip
+            posterior = gr.Radio(POSTERIOR_CHOICES, value=default_kind, label="Posterior",
+                                 scale=3)  # fmt: skip
             method = gr.Radio(METHOD_CHOICES, value="cip", label="Querier", scale=1)
-            hypotheses = gr.Radio(HYPOTHESIS_CHOICES, value="uniform",
+            hypotheses = gr.Radio(HYPOTHESIS_CHOICES, value="posterior",
                                   label="Hypothetical labels", scale=2)  # fmt: skip
         with gr.Accordion("Calibration and game settings", open=False):
             with gr.Row():
                 alpha = gr.Number(value=0.1, label="α (target miscoverage)")
                 finite = gr.Checkbox(value=False, label="finite-sample (n+1) correction")
-                n_cal = gr.Number(value=100, precision=0, label="calibration histories / length")
-                max_len = gr.Number(value=20, precision=0, label="max questions L")
+                n_cal = gr.Number(value=default_cal, precision=0,
+                                  label="calibration histories / length")  # fmt: skip
+                max_len = gr.Number(value=default_len, precision=0, label="max questions L")
                 cal_seed = gr.Number(value=0, precision=0, label="calibration seed")
             with gr.Row():
                 n_est = gr.Number(value=4, precision=0, label="hypothetical labels n_est")
@@ -91,6 +107,9 @@ def create_cip_tab(ctx: AppContext) -> None:
             upload = gr.File(label="Your class set (CSV: class,question,answer)", type="filepath",
                              file_types=[".csv"])  # fmt: skip
             default_btn = gr.Button("Use the built-in animals")
+        with gr.Row():
+            cost_md = gr.Markdown(elem_id="cip-cost")
+            stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=100)
         with gr.Tab("Play (you answer)"):
             start_btn = gr.Button("I have an animal in mind: start", variant="primary")
             question_md = gr.Markdown()
@@ -106,6 +125,7 @@ def create_cip_tab(ctx: AppContext) -> None:
                                      label="Hidden animal")  # fmt: skip
                 answerer = gr.Radio([("bank lookup", "bank"), ("LLM role-play", "llm")],
                                     value="bank", label="Answerer")  # fmt: skip
+            roleplay_md = gr.Markdown()
             auto_btn = gr.Button("Play automatically", variant="primary")
             # The Play tab's question box is hidden while this tab is open.
             auto_md = gr.Markdown()
@@ -149,10 +169,12 @@ def create_cip_tab(ctx: AppContext) -> None:
             user_errors(fn) for fn in (h.calibrate, h.start_human, h.answer, h.auto_play,
                                        h.benchmark, h.upload, h.review, h.games_table)
         )  # fmt: skip
+        cost_in = settings[:2] + [alpha, finite, n_cal, max_len, cal_seed]
+        roleplay_in = [class_key, answerer, n_est, query_set]
 
-        calibrate_btn.click(calibrate, settings[:2] + [alpha, finite, n_cal, max_len, cal_seed],
-                            [calibration_md], api_name="cip_calibrate", **model_kw)  # fmt: skip
-        start_btn.click(start, settings, game_out, api_name="cip_start", **model_kw)
+        cal_ev = calibrate_btn.click(calibrate, cost_in, [calibration_md],
+                                     api_name="cip_calibrate", **LONG_WORK)  # fmt: skip
+        start_ev = start_btn.click(start, settings, game_out, api_name="cip_start", **LONG_WORK)
         send_btn.click(answer, [game_id, free_text], game_out, api_name="cip_answer",
                        **model_kw)  # fmt: skip
         yes_btn.click(lambda g: answer(g, "yes"), [game_id], game_out,
@@ -160,15 +182,28 @@ def create_cip_tab(ctx: AppContext) -> None:
         no_btn.click(lambda g: answer(g, "no"), [game_id], game_out,
                      api_visibility="private", **model_kw)  # fmt: skip
         auto_out = [game_id, auto_md, *game_out[2:]]
-        auto_btn.click(auto_play, settings[:12] + [hidden, answerer, query_set], auto_out,
-                       api_name="cip_auto_play", **model_kw)  # fmt: skip
-        bench_btn.click(
+        auto_ev = auto_btn.click(auto_play, settings[:12] + [hidden, answerer, query_set],
+                                 auto_out, api_name="cip_auto_play", **LONG_WORK)  # fmt: skip
+        bench_ev = bench_btn.click(
             benchmark,
             [class_key, posterior, methods, seeds, hypotheses, both, classes, alpha, finite,
              n_cal, max_len, cal_seed, n_est, epsilon],
             [bench_table, bench_plot, bench_file, bench_note],
-            api_name="cip_benchmark", **model_kw,
+            api_name="cip_benchmark", **LONG_WORK,
         )  # fmt: skip
+        long_events = [cal_ev, start_ev, auto_ev, bench_ev]
+        stop_btn.click(None, None, None, cancels=long_events, api_visibility="private")
+        # The expected cost is on the page before anything starts, and follows the settings.
+        for ev in long_events:
+            ev.then(h.cost, cost_in, [cost_md], api_visibility="private")
+        posterior.change(lambda k: CALIBRATION_DEFAULTS.get(k, (default_cal, default_len)),
+                         [posterior], [n_cal, max_len], api_visibility="private")  # fmt: skip
+        for box in (class_key, posterior, alpha, finite, n_cal, max_len, cal_seed):
+            box.change(h.cost, cost_in, [cost_md], api_visibility="private")
+        for box in roleplay_in:
+            box.change(h.roleplay_cost, roleplay_in, [roleplay_md], api_visibility="private")
+        ctx.on_load.append((h.cost, cost_in, [cost_md]))
+        ctx.on_load.append((h.roleplay_cost, roleplay_in, [roleplay_md]))
         upload.upload(upload_set, [upload], [class_md, class_key, hidden], api_name="cip_upload")
         default_btn.click(h.use_default, None, [class_md, class_key, hidden],
                           api_visibility="private")  # fmt: skip

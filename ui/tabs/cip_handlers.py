@@ -1,25 +1,32 @@
-"""Handlers of the 20 Questions tab (conformal information pursuit as a game and a benchmark)
-and the History view of a stored game."""
+"""Handlers of the 20 Questions tab (conformal information pursuit as a game and a benchmark).
+
+Everything that can take long (a calibration, a game whose answers the model role-plays) is a
+generator that yields after short steps: the page shows progress and the expected time, and
+Stop or closing the tab ends it at the next step (Gradio stops iterating a cancelled event).
+The History view of a stored game is :func:`ui.plots.cip.render_cip_game`."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 
 from core.errors import ConfidantError
-from store.cip import cached_calibration
-from store.export import export_dir, write_csv
-from store.games import GameRecorder, get_game, list_games
+from store.games import GameRecorder
 from ui.components.inputs import number, whole_number
 from ui.context import AppContext, annotator_of, session_of
-from ui.plots.cip import coverage_figure, game_figure, set_markdown, turns_markdown
-from uq.cip.benchmark import run_benchmark
-from uq.cip.calibration import get_or_calibrate
+from ui.plots.cip import (
+    choice_note,
+    game_figure,
+    set_markdown,
+    stop_text,
+    turns_markdown,
+)
+from ui.tabs.cip_benchmark import CipBenchmarkMixin
+from ui.tabs.cip_calibration import Calibrations, duration_text
 from uq.cip.class_sets import (
     MAX_CSV_BYTES,
     ClassSet,
@@ -27,19 +34,17 @@ from uq.cip.class_sets import (
     normalize_answer,
     read_class_set,
 )
-from uq.cip.conformal import HYPOTHESIS_MODES, METHOD_NAMES, METHODS
+from uq.cip.conformal import HYPOTHESIS_MODES, METHODS
 from uq.cip.game import Game
-from uq.cip.llm_posterior import LLMAnswerer, make_posterior, query_proposer
+from uq.cip.llm_posterior import ORACLE_MODEL_KEY, LLMAnswerer, make_posterior, query_proposer
 
 MAX_ANSWER_CHARS = 500
 MAX_LIVE_GAMES = 200
-BENCH_COLUMNS = [
-    "Method", "Q", "A", "Avg. len", "Avg. success len", "Success rate", "Final accuracy",
-    "Hypothetical labels", "Games",
-]  # fmt: skip
+# Role-play answers asked between two progress updates of an auto-played game.
+ROLEPLAY_BATCH = 8
 
 
-class CipHandlers:
+class CipHandlers(CipBenchmarkMixin):
     """The 20 Questions tab's event handlers. They raise ``ConfidantError`` for bad input (the
     tests call them directly and check it); ``create_cip_tab`` wires each one wrapped in
     ``user_errors``, which turns that error into a message in the page."""
@@ -50,6 +55,7 @@ class CipHandlers:
         self.class_sets: dict[str, ClassSet] = {}
         self.live: OrderedDict[str, tuple[Game, GameRecorder, threading.Lock]] = OrderedDict()
         self._lock = threading.Lock()
+        self.calibrations = Calibrations(ctx.store)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -108,38 +114,53 @@ class CipHandlers:
         lm = self.ctx.backends.generator() if s["posterior_kind"] == "llm" else None
         return make_posterior(s["posterior_kind"], s["class_set"], lm), lm
 
-    def calibration(self, s: dict, posterior, progress=None):
-        def report(k, total):
-            if progress is not None:
-                progress(k / total, desc=f"Calibrating: history length {k} of {total}")
+    def model_key(self, s: dict) -> str:
+        """The key calibrations of this posterior are stored under, without loading a model."""
+        if s["posterior_kind"] == "oracle":
+            return ORACLE_MODEL_KEY
+        return str(self.ctx.backends.generator().model_id)
 
-        return get_or_calibrate(
-            s["class_set"],
-            posterior,
-            cache=partial(cached_calibration, self.ctx.store),
-            alpha=s["alpha"],
-            finite_sample=s["finite_sample"],
-            n_cal=s["n_cal"],
-            max_length=s["max_length"],
-            seed=s["cal_seed"],
-            progress=report,
-        )
+    def cost(self, key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed) -> str:
+        """The expected cost of the calibration these settings need, shown before starting."""
+        try:
+            s = self.settings(key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed)
+        except ConfidantError as exc:
+            return f"*{exc}*"
+        return self.calibrations.cost_text(s, self.model_key(s))
+
+    def roleplay_cost(self, key, answerer_kind, n_est, query_set="closed") -> str:
+        """The number of LLM calls one auto-play turn costs with LLM role-play."""
+        if answerer_kind != "llm":
+            return "Bank lookup: the answers are read from the class set (no model calls)."
+        try:
+            cs = self.class_set(key)
+            n = whole_number(n_est, "n_est", 1, 32)
+        except ConfidantError as exc:
+            return f"*{exc}*"
+        questions = 5 if query_set == "open" else cs.n_questions
+        lm = self.ctx.backends.generator()
+        return self.calibrations.roleplay_cost_text(n, questions, str(lm.model_id))
+
+    def calibration_steps(self, s: dict, posterior):
+        """Yields (progress markdown, None) and, last, (summary, CalibrationResult)."""
+        yield from self.calibrations.stream(s, posterior)
 
     # -- calibration --------------------------------------------------------------------------
 
-    def calibrate(self, key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed,
-                  progress=gr.Progress()) -> str:  # fmt: skip  # noqa: B008 - Gradio's progress bar
+    def calibrate(self, key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed):
+        """Calibrate (or reuse stored thresholds), yielding progress; ends with the table."""
         s = self.settings(key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed)
         posterior, _ = self.posterior(s)
-        cal, reused = self.calibration(s, posterior, progress)
-        head = "Reused the stored calibration." if reused else "Calibrated and stored."
+        for text, cal in self.calibration_steps(s, posterior):
+            if cal is None:
+                yield text
         rows = ["| k | τ | coverage | mean set size |", "|---|---|---|---|"]
         for k, (tau, cov, size) in enumerate(
             zip(cal.thresholds, cal.coverage, cal.mean_set_size, strict=True), start=1
         ):
             rows.append(f"| {k} | {tau:.3g} | {cov:.2f} | {size:.1f} |")
-        return (
-            f"{head} Posterior: {posterior.label}. α = {cal.alpha:g}"
+        yield (
+            f"{text} Posterior: {posterior.label}. α = {cal.alpha:g}"
             f"{' with the (n+1) correction' if cal.finite_sample else ''}, "
             f"{cal.n_cal} random histories per length.\n\n" + "\n".join(rows)
         )
@@ -180,22 +201,21 @@ class CipHandlers:
             while len(self.live) > MAX_LIVE_GAMES:
                 self.live.popitem(last=False)
 
-    def _view(self, game: Game, recorder: GameRecorder):
+    def _view(self, game: Game, recorder: GameRecorder, note: str = ""):
         turns = [t.to_dict() for t in game.turns]
         last = turns[-1]
         if game.finished:
             run_id = recorder.finish()
-            why = {
-                "max_queries": "the question budget L was used",
-                "bounds_settled": "the candidates' scores stopped differing (std < ε)",
-                "no_questions_left": "no question was left",
-            }.get(game.stop_reason or "", game.stop_reason)
             question = (
-                f"### My final guess: **{last['guess']}**\n\nStopped because {why}. "
+                f"### My final guess: **{last['guess']}**\n\n"
+                f"{stop_text(game.stop_reason, last)} "
                 f"Saved as game `{recorder.game_id}` (run `{run_id}`, History tab)."
             )
         else:
             question = f"### Question {len(game.history) + 1}: {game.pending.chosen}"
+            question += choice_note(game.pending.to_dict())
+        if note:
+            question += f"\n\n{note}"
         return (
             recorder.game_id,
             question,
@@ -204,14 +224,21 @@ class CipHandlers:
             turns_markdown(turns, truth=game.truth),
         )
 
+    @staticmethod
+    def _progress(text: str, n_outputs: int = 5):
+        """A progress message in the question box; every other output left as it is."""
+        return (gr.update(), text, *(gr.update() for _ in range(n_outputs - 2)))
+
     def start_human(self, key, posterior_kind, method, hypotheses, alpha, finite, n_cal, max_len,
                     cal_seed, n_est, epsilon, seed, query_set="closed",
-                    request: gr.Request = None, progress=gr.Progress()):  # fmt: skip  # noqa: B008
-        """Start a game where the person answers; returns (game id, question, set, plot,
-        turns)."""
+                    request: gr.Request = None):  # fmt: skip
+        """Start a game where the person answers. Yields progress while calibrating, then
+        (game id, question, set, plot, turns)."""
         s = self.settings(key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed)
         posterior, lm = self.posterior(s)
-        cal, _ = self.calibration(s, posterior, progress)
+        for text, cal in self.calibration_steps(s, posterior):
+            if cal is None:
+                yield self._progress(text)
         game = self._new_game(s, posterior, lm, cal, method=method, hypotheses=hypotheses,
                               n_est=n_est, epsilon=epsilon, seed=seed,
                               query_set=query_set)  # fmt: skip
@@ -222,9 +249,10 @@ class CipHandlers:
             annotator=annotator_of(request), session_id=session_of(request),
         )  # fmt: skip
         recorder.sync()
+        yield self._progress("Choosing the first question…")
         game.next_question()
         self._register(game, recorder)
-        return self._view(game, recorder)
+        yield self._view(game, recorder)
 
     def answer(self, game_id: str, text: str):
         """The person's answer to the pending question (yes / no / free text)."""
@@ -251,8 +279,10 @@ class CipHandlers:
 
     def auto_play(self, key, posterior_kind, method, hypotheses, alpha, finite, n_cal, max_len,
                   cal_seed, n_est, epsilon, seed, hidden, answerer_kind, query_set="closed",
-                  request: gr.Request = None, progress=gr.Progress()):  # fmt: skip  # noqa: B008
-        """Stream a game between the answerer (bank or LLM role-play) and the querier."""
+                  request: gr.Request = None):  # fmt: skip
+        """Stream a game between the answerer (bank or LLM role-play) and the querier: the
+        calibration's progress, then every turn as it is played; with LLM role-play, the
+        role-play answers each choice needs are asked in short steps with progress."""
         s = self.settings(key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed)
         cs = s["class_set"]
         if hidden not in cs.classes:
@@ -262,7 +292,9 @@ class CipHandlers:
         if query_set == "open" and answerer_kind != "llm":
             raise ConfidantError("Open questions are not in the bank: use the LLM answerer.")
         posterior, lm = self.posterior(s)
-        cal, _ = self.calibration(s, posterior, progress)
+        for text, cal in self.calibration_steps(s, posterior):
+            if cal is None:
+                yield self._progress(text)
         game = self._new_game(s, posterior, lm, cal, method=method, hypotheses=hypotheses,
                               n_est=n_est, epsilon=epsilon, seed=seed, truth=hidden,
                               answerer_kind=answerer_kind, query_set=query_set)  # fmt: skip
@@ -275,115 +307,55 @@ class CipHandlers:
         )  # fmt: skip
         game.start()
         recorder.sync()
-        while (query := game.next_question()) is not None:
+        while True:
+            turn = len(game.history) + 1
+            yield self._note(game, recorder, f"*Turn {turn}: choosing the question "
+                             f"({self._cost_line(game)})…*", full=True)  # fmt: skip
+            if isinstance(game.answerer, LLMAnswerer):
+                yield from self._roleplay_steps(game, recorder)
+            query = game.next_question()
+            if query is None:
+                break
             yield self._view(game, recorder)
             game.answer(reply(hidden, query))
             recorder.sync()
         yield self._view(game, recorder)
 
-    # -- benchmark ----------------------------------------------------------------------------
-
-    def benchmark(self, key, posterior_kind, methods, seeds, hypotheses, both, classes, alpha,
-                  finite, n_cal, max_len, cal_seed, n_est, epsilon,
-                  progress=gr.Progress()):  # fmt: skip  # noqa: B008
-        """Table 2 over the class set: (table rows, coverage plot, CSV path, note)."""
-        s = self.settings(key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed)
-        methods = [m for m in (methods or []) if m in METHODS]
-        if not methods:
-            raise ConfidantError("Choose at least one querier to benchmark.")
-        try:
-            seed_list = [int(x) for x in str(seeds or "").replace(" ", "").split(",") if x]
-        except ValueError:
-            raise ConfidantError(
-                "Seeds are whole numbers separated by commas, e.g. 0,1,2."
-            ) from None
-        if not seed_list or len(seed_list) > 20 or min(seed_list) < 0:
-            raise ConfidantError("Give 1 to 20 non-negative seeds, e.g. 0,1,2.")
-        names = [c.strip() for c in str(classes or "").split(",") if c.strip()] or None
-        if hypotheses not in HYPOTHESIS_MODES:
-            raise ConfidantError("Choose how hypothetical labels are drawn.")
-        posterior, _ = self.posterior(s)
-        cal, _ = self.calibration(s, posterior, progress)
-
-        def report(done, total):
-            if progress is not None:
-                progress(done / total, desc=f"Game {done} of {total}")
-
-        result = run_benchmark(
-            s["class_set"], posterior, cal, methods=methods, seeds=seed_list, classes=names,
-            n_est=whole_number(n_est, "n_est", 1, 32), max_queries=s["max_length"],
-            epsilon=number(epsilon, "ε", low=0, high=100) or None,
-            hypotheses=HYPOTHESIS_MODES if both else hypotheses, progress=report,
-        )  # fmt: skip
-        table = result.table()
-        path = export_dir() / "cip_benchmark.csv"
-        path.write_text(result.to_csv(), encoding="utf-8")
-        games_path = write_csv(
-            result.games,
-            ["method", "hypotheses", "seed", "class", "won", "first_correct_turn",
-             "n_questions", "final_guess", "stop_reason"],
-            path.parent / "cip_benchmark_games.csv",
-        )  # fmt: skip
-        note = (
-            f"{len(result.games)} games · posterior: {posterior.label} · α = {cal.alpha:g} · "
-            f"closed bank, binary answers from the bank. Per-game results: `{games_path.name}`.\n\n"
-            f"Coverage ≥ 1 − α = {1 - cal.alpha:g} is guaranteed on average over histories like "
-            "the calibration ones (random questions); along a querier's own histories it can "
-            "be lower, and the coverage column shows by how much."
+    def _note(self, game: Game, recorder: GameRecorder, note: str, full: bool = False):
+        """The game so far with ``note`` in the question box; ``full`` redraws set and plot."""
+        if not full:
+            return (recorder.game_id, note, gr.update(), gr.update(), gr.update())
+        turns = [t.to_dict() for t in game.turns]
+        return (
+            recorder.game_id,
+            note,
+            set_markdown(turns[-1], game.class_set.n_classes),
+            game_figure(turns),
+            turns_markdown(turns, truth=game.truth),
         )
-        rows = [[r[c] for c in BENCH_COLUMNS] for r in table]
-        plot = coverage_figure([r.__dict__ for r in result.rows], alpha=cal.alpha)
-        return rows, plot, str(path), note
 
-    # -- review -------------------------------------------------------------------------------
+    @staticmethod
+    def _cost_line(game: Game) -> str:
+        pairs = len(game.upcoming_answers())
+        if not isinstance(game.answerer, LLMAnswerer) or not pairs:
+            return "hypothetical answers from the bank"
+        return f"{pairs} role-play calls of the model"
 
-    def games_table(self) -> list[list]:
-        return [
-            [g["id"], g["created"], g["mode"], METHOD_NAMES.get(g["method"], g["method"]),
-             g["model"], g["truth"] or "", g["final_guess"] or "", g["n_questions"], g["status"]]
-            for g in list_games(self.ctx.store)
-        ]  # fmt: skip
-
-    def review(self, game_id: str):
-        """(markdown, plot) of a stored game, finished or not, rebuilt without a model."""
-        gid = (game_id or "").strip()
-        if not gid:
-            raise ConfidantError("Pick a game from the table (or paste its id) first.")
-        game = get_game(self.ctx.store, gid)
-        if game is None:
-            raise ConfidantError(f"No game with id {gid!r}.")
-        return review_markdown(game), game_figure(game["turns"]) if game["turns"] else None
-
-
-def review_markdown(game: dict[str, Any]) -> str:
-    p = game.get("params", {})
-    turns = game.get("turns", [])
-    truth = game.get("truth")
-    head = (
-        f"**{game.get('mode', '?')} game**, querier {METHOD_NAMES.get(game['method'], '?')}, "
-        f"posterior: {game.get('posterior_label') or p.get('posterior', '?')}, "
-        f"class set {game.get('class_set_name', '?')}, α = {p.get('alpha', '?')}, "
-        f"hypothetical labels {p.get('hypotheses', '?')}, status {game.get('status', '?')}"
-    )
-    if truth:
-        head += f", hidden class **{truth}**"
-    final = turns[-1]["guess"] if turns else "-"
-    return f"{head}\n\nFinal guess: **{final}**\n\n" + turns_markdown(turns, truth=truth)
-
-
-def render_cip_game(run: dict) -> dict:
-    """History renderer for runs of kind ``cip_game`` (the whole game is in the result)."""
-    result = run["result"]
-    game = {
-        "mode": result.get("mode"),
-        "method": result.get("method"),
-        "posterior_label": result.get("posterior"),
-        "class_set_name": result.get("class_set"),
-        "truth": result.get("truth"),
-        "status": "finished" if result.get("finished") else "stopped",
-        "params": run.get("params", {}),
-        "turns": result.get("turns", []),
-    }
-    return {"markdown": review_markdown(game), "plot": game_figure(game["turns"]), "plot2": None}
-
-
+    def _roleplay_steps(self, game: Game, recorder: GameRecorder):
+        """Ask the role-playing model the answers the next choice needs, a few at a time,
+        yielding progress with the measured time per call; cached answers are not asked."""
+        answerer = game.answerer
+        todo = [p for p in game.upcoming_answers() if not answerer.knows(*p)]
+        model_key = str(getattr(answerer.lm, "model_id", "?"))
+        started = time.perf_counter()
+        for start in range(0, len(todo), ROLEPLAY_BATCH):
+            for label, query in todo[start : start + ROLEPLAY_BATCH]:
+                answerer(label, query)
+            done = min(start + ROLEPLAY_BATCH, len(todo))
+            rate = (time.perf_counter() - started) / done
+            self.calibrations.note_roleplay_rate(model_key, rate)
+            yield self._note(game, recorder, (
+                f"*Turn {len(game.history) + 1}: the model role-plays the imagined animals: "
+                f"{done} of {len(todo)} yes/no calls, {duration_text(rate * (len(todo) - done))}"
+                f" left ({rate:.3g} s per call). **Stop** ends the game.*"
+            ))  # fmt: skip

@@ -66,7 +66,9 @@ def create_judge_tab(ctx: AppContext) -> None:
             response_a = gr.Textbox(label="Response (A)", interactive=False, lines=6)
             response_b = gr.Textbox(label="Response B", interactive=False, lines=6, visible=False)
         with gr.Row():
-            human_score = gr.Slider(1, 5, step=1, value=None, label="Your score")
+            # A radio has no preset value (a slider always shows one): no score until one is
+            # picked, and Save refuses without it.
+            human_score = gr.Radio(list(range(1, 6)), value=None, label="Your score")
             preference = gr.Radio(
                 ["A", "B", "C (tie)"], label="Which answer is better?", visible=False
             )
@@ -122,26 +124,35 @@ def create_judge_tab(ctx: AppContext) -> None:
         load_btn.click(
             h.load_items, [source, upload, kind], [items, load_md, index], api_name="judge_load"
         )
-        show_btn.click(
+
+        # Save is disabled while an item loads (a save then would land on the item before).
+        def lock():
+            return gr.update(interactive=False)
+
+        def unlock():
+            return gr.update(interactive=True)
+
+        def bump(i, its):
+            return min(int(i or 0) + 1, max(1, len(its or []))), gr.update(interactive=False)
+
+        show_btn.click(lock, None, [submit_btn], api_visibility="private", queue=False).then(
             h.show_item,
             show_inputs,
             show_outputs,
             api_name="judge_show",
             concurrency_id="model",
             concurrency_limit=1,
-        )
-
-        def bump(i, its):
-            return min(int(i or 0) + 1, max(1, len(its or [])))
-
-        next_btn.click(bump, [index, items], [index], api_visibility="private").then(
+        ).then(unlock, None, [submit_btn], api_visibility="private", queue=False)
+        next_btn.click(
+            bump, [index, items], [index, submit_btn], api_visibility="private", queue=False
+        ).then(
             h.show_item,
             show_inputs,
             show_outputs,
             api_visibility="private",
             concurrency_id="model",
             concurrency_limit=1,
-        )
+        ).then(unlock, None, [submit_btn], api_visibility="private", queue=False)
         submit_btn.click(
             h.submit,
             [items, judge_state, client_key, shown, human_score, preference, note, name],

@@ -47,6 +47,17 @@ HIDDEN = "*The judge is hidden until you save your own judgement (blind mode).*"
 _CACHE_SIZE = 256
 
 
+def save_token(item_id: str) -> str:
+    """A fresh token for one showing of an item: a random part (a retried save with the same
+    token is stored once) and the item id (what the page shows)."""
+    return f"{uuid.uuid4().hex}:{str(item_id)[:60]}"
+
+
+def token_item(token: Any) -> str:
+    """The item id a save token names ("" when it names none)."""
+    return str(token or "").partition(":")[2]
+
+
 def _who(ctx: AppContext, request: gr.Request | None, name: str | None) -> str:
     """The annotator: the logged-in user when login is on (a typed name is ignored), else the
     typed name."""
@@ -186,12 +197,16 @@ class JudgeHandlers:
         config = _judge_config(scale, direct, max_new_tokens)
         shown = now_iso()
         key, result = self._run_judge(item, config)
+        # The save token goes to the page with the item and comes back with the save: it names
+        # the item on screen, and the server refuses a save whose token is not the loaded one.
+        token = save_token(item["item_id"])
         state = {
             "item_id": item["item_id"],
             "index": i,
             "result": result,
             "blind": bool(blind),
             "key": key,
+            "token": token,
         }
         pairwise = item["kind"] == "pairwise"
         position = f"Item **{i} of {len(items)}** · `{item['item_id']}` · {item['kind']}"
@@ -204,12 +219,13 @@ class JudgeHandlers:
             item["question"],
             item["response_a"] if pairwise else item["response"],
             gr.update(value=item["response_b"] if pairwise else "", visible=pairwise),
-            gr.update(maximum=config.scale, value=None, visible=not pairwise),
+            # No preset score: nothing is stored until the annotator picks one.
+            gr.update(choices=list(range(1, config.scale + 1)), value=None, visible=not pairwise),
             gr.update(value=None, visible=pairwise),
             plot,
             md,
             state,
-            uuid.uuid4().hex,
+            token,
             shown,
         )
 
@@ -234,6 +250,12 @@ class JudgeHandlers:
         i, item = _item_at(items, judge_state.get("index"))
         if item["item_id"] != judge_state.get("item_id"):
             raise ConfidantError("The items changed since this one was shown; show it again.")
+        if judge_state.get("token") and client_key != judge_state["token"]:
+            raise ConfidantError(
+                f"Not saved: the item on screen ({token_item(client_key)!r}) is not the item "
+                f"loaded for saving ({item['item_id']!r}). Wait until the item has loaded, "
+                "then save again."
+            )
         result = judge_state["result"]
         record = annotation_record(
             item,

@@ -118,6 +118,7 @@ def run_benchmark(
     hypotheses: str | Sequence[str] = "uniform",
     answerer: Answerer | None = None,
     progress: Callable[[int, int], None] | None = None,
+    stop_on_single_class: bool = False,
 ) -> BenchmarkResult:
     """Auto-play every class (or ``classes``) with each method and seed; answers to the real
     questions come from the bank. Games with the same seed and class share their random
@@ -127,7 +128,8 @@ def run_benchmark(
     ``hypotheses`` is one mode of :func:`draw_hypotheses` or several (e.g. ``("uniform",
     "posterior")``): C-IP and IP then get one row per mode, labelled with it, so the effect of
     drawing hypothetical labels uniformly (the paper) or from the posterior is visible side by
-    side. Random selection draws no labels and gets one row."""
+    side. Random selection draws no labels and gets one row. Games run to L or the ε rule as
+    in the paper; ``stop_on_single_class`` ends them at a one-class set, as the app's games."""
     for m in methods:
         if m not in METHODS:
             raise ConfidantError(f"method must be one of {', '.join(METHODS)}, got {m!r}")
@@ -164,6 +166,7 @@ def run_benchmark(
                     answerer=answerer,
                     seed=(int(seed), index),
                     truth=name,
+                    stop_on_single_class=stop_on_single_class,
                 )
                 game.play(lambda q, name=name: class_set.answer(name, q))
                 first = game.first_correct_turn()

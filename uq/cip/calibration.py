@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -157,6 +157,94 @@ def sample_random_histories(
     return histories, labels
 
 
+class CalibrationRun:
+    """:func:`calibrate_thresholds` split into short steps, so that a caller (a web handler)
+    can report progress, time the first steps to estimate the rest, and stop between steps.
+
+    ``steps()`` scores the random histories ``batch`` at a time (all ``n_cal`` of a length in
+    one call when ``batch`` is None) and yields the number of histories scored so far after
+    each call; ``result`` is set once the last length is done. ``run()`` does every step.
+    The histories, and so the thresholds, do not depend on ``batch``.
+    """
+
+    def __init__(
+        self,
+        class_set: ClassSet,
+        posterior_batch: PosteriorBatch,
+        *,
+        alpha: float = 0.1,
+        max_length: int = 20,
+        n_cal: int = 100,
+        finite_sample: bool = False,
+        seed: int = 0,
+        answerer: Answerer | None = None,
+        batch: int | None = None,
+    ) -> None:
+        self.alpha = check_alpha(alpha)
+        if not 1 <= max_length <= class_set.n_questions:
+            raise ConfidantError(
+                f"max_length must be between 1 and {class_set.n_questions}, got {max_length}"
+            )
+        if not 1 <= n_cal <= 100_000:
+            raise ConfidantError(f"n_cal must be between 1 and 100000, got {n_cal}")
+        if batch is not None and batch < 1:
+            raise ConfidantError(f"batch must be positive, got {batch}")
+        self.class_set, self.posterior_batch, self.answerer = class_set, posterior_batch, answerer
+        self.max_length, self.n_cal, self.seed = max_length, n_cal, seed
+        self.finite_sample, self.batch = finite_sample, batch or n_cal
+        self.total = n_cal * max_length
+        self.done = 0
+        self.lengths_done = 0
+        self.result: CalibrationResult | None = None
+
+    def steps(self) -> Iterator[int]:
+        cs, n_cal = self.class_set, self.n_cal
+        rng = np.random.default_rng(self.seed)
+        thresholds, coverage, sizes, scored = [], [], [], []
+        for k in range(1, self.max_length + 1):
+            histories, labels = sample_random_histories(cs, k, n_cal, rng, self.answerer)
+            probs = np.empty((n_cal, cs.n_classes))
+            cache: dict[tuple, np.ndarray] = {}  # duplicates within a length are scored once
+            n_scored = 0
+            for start in range(0, n_cal, self.batch):
+                chunk = histories[start : start + self.batch]
+                p, n = score_histories(self.posterior_batch, chunk, cs.n_classes, cache=cache)
+                probs[start : start + len(chunk)] = p
+                n_scored += n
+                self.done += len(chunk)
+                if start + self.batch >= n_cal:
+                    true_probs = probs[np.arange(n_cal), labels]
+                    tau = conformal_threshold(true_probs, self.alpha, self.finite_sample)
+                    thresholds.append(tau)
+                    coverage.append(float(np.mean(true_probs >= tau)))
+                    sizes.append(float(prediction_set(probs, tau).sum(axis=1).mean()))
+                    scored.append(n_scored)
+                    self.lengths_done = k
+                yield self.done
+        self.result = CalibrationResult(
+            alpha=self.alpha,
+            finite_sample=self.finite_sample,
+            n_cal=n_cal,
+            seed=self.seed,
+            n_classes=cs.n_classes,
+            thresholds=thresholds,
+            coverage=coverage,
+            mean_set_size=sizes,
+            n_scored=scored,
+            class_set_fingerprint=cs.fingerprint(),
+        )
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> CalibrationResult:
+        """Every step; ``progress(k, L)`` after each length k."""
+        reported = 0
+        for _ in self.steps():
+            if progress is not None and self.lengths_done > reported:
+                reported = self.lengths_done
+                progress(reported, self.max_length)
+        assert self.result is not None
+        return self.result
+
+
 def calibrate_thresholds(
     class_set: ClassSet,
     posterior_batch: PosteriorBatch,
@@ -174,41 +262,19 @@ def calibrate_thresholds(
     For each k: draw ``n_cal`` (label, length-k history) pairs with
     :func:`sample_random_histories`, score all of them in one batched posterior call, and set
     τ̂(k) = :func:`conformal_threshold` of the true-class probabilities. ``progress(k, L)`` is
-    called after each length. Seeded: the same arguments give the same thresholds.
+    called after each length. Seeded: the same arguments give the same thresholds. For short
+    steps (progress, stopping between steps) use :class:`CalibrationRun` with a ``batch``.
     """
-    alpha = check_alpha(alpha)
-    if not 1 <= max_length <= class_set.n_questions:
-        raise ConfidantError(
-            f"max_length must be between 1 and {class_set.n_questions}, got {max_length}"
-        )
-    if not 1 <= n_cal <= 100_000:
-        raise ConfidantError(f"n_cal must be between 1 and 100000, got {n_cal}")
-    rng = np.random.default_rng(seed)
-    thresholds, coverage, sizes, scored = [], [], [], []
-    for k in range(1, max_length + 1):
-        histories, labels = sample_random_histories(class_set, k, n_cal, rng, answerer)
-        probs, n_scored = score_histories(posterior_batch, histories, class_set.n_classes)
-        true_probs = probs[np.arange(n_cal), labels]
-        tau = conformal_threshold(true_probs, alpha, finite_sample=finite_sample)
-        sets = prediction_set(probs, tau)
-        thresholds.append(tau)
-        coverage.append(float(np.mean(true_probs >= tau)))
-        sizes.append(float(sets.sum(axis=1).mean()))
-        scored.append(n_scored)
-        if progress is not None:
-            progress(k, max_length)
-    return CalibrationResult(
+    return CalibrationRun(
+        class_set,
+        posterior_batch,
         alpha=alpha,
-        finite_sample=finite_sample,
+        max_length=max_length,
         n_cal=n_cal,
+        finite_sample=finite_sample,
         seed=seed,
-        n_classes=class_set.n_classes,
-        thresholds=thresholds,
-        coverage=coverage,
-        mean_set_size=sizes,
-        n_scored=scored,
-        class_set_fingerprint=class_set.fingerprint(),
-    )
+        answerer=answerer,
+    ).run(progress)
 
 
 def calibration_fields(

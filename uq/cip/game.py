@@ -21,7 +21,7 @@ from uq.cip.conformal import (
     prediction_set,
     should_stop,
 )
-from uq.cip.selection import SelectionStep, select_query
+from uq.cip.selection import SelectionStep, draw_hypotheses, select_query
 
 # --------------------------------------------------------------------------------------------
 # The game
@@ -67,8 +67,11 @@ class Game:
     for open queries) with ``method`` ("cip", "ip" or "random"). Hypothetical answers come from
     ``answerer(label, query)`` (the bank by default). The game stops after ``max_queries``
     questions, when no candidate is left, or when the candidates' objective values have
-    standard deviation below ``epsilon`` (None disables the rule). Every random draw comes from
-    ``seed``.
+    standard deviation below ``epsilon`` (None disables the rule), or, with
+    ``stop_on_single_class``, as soon as the prediction set holds a single class (nothing is
+    left to tell apart at the calibrated level). Every random draw comes from ``seed``.
+    Hypothetical labels are drawn from the posterior by default (``hypotheses="uniform"`` is
+    the paper's choice, which plays worse late in a game; see :func:`select_query`).
     """
 
     class_set: ClassSet
@@ -78,12 +81,13 @@ class Game:
     n_est: int = 4
     max_queries: int = 20
     epsilon: float | None = None
-    hypotheses: str = "uniform"
+    hypotheses: str = "posterior"
     answerer: Answerer | None = None
     propose_queries: Callable[[History], list[str]] | None = None
     seed: int | tuple[int, ...] = 0
     top_k: int = 5
     truth: str | None = None
+    stop_on_single_class: bool = True
     history: History = field(default_factory=list, init=False)
     turns: list[TurnRecord] = field(default_factory=list, init=False)
     finished: bool = field(default=False, init=False)
@@ -114,6 +118,7 @@ class Game:
             self.class_set.class_index(self.truth)
         self._rng = np.random.default_rng(self.seed)
         self._cache: dict[tuple, np.ndarray] = {}
+        self._prepared: tuple[list[str], np.ndarray | None] | None = None
 
     # -- state --------------------------------------------------------------------------------
 
@@ -145,6 +150,45 @@ class Game:
     def _default_answerer(self, label: str, query: str) -> str:
         return self.class_set.answer(label, query)
 
+    def _stop_now(self) -> str | None:
+        k = len(self.history)
+        if k >= self.max_queries:
+            return "max_queries"
+        if self.stop_on_single_class and k and self.turns[-1].set_size == 1:
+            return "single_class"
+        return None
+
+    def _prepare(self) -> tuple[list[str], np.ndarray | None]:
+        """The next choice's candidates and hypothetical labels, drawn once and kept."""
+        if self._prepared is None:
+            candidates = self._candidates()
+            labels = None
+            if candidates and self.method != "random":
+                labels = draw_hypotheses(
+                    self.class_set.n_classes,
+                    self.n_est,
+                    self._rng,
+                    mode=self.hypotheses,
+                    posterior=self.posterior,
+                )
+            self._prepared = (candidates, labels)
+        return self._prepared
+
+    def upcoming_answers(self) -> list[tuple[str, str]]:
+        """The (hypothetical class, question) pairs the next :meth:`next_question` will ask the
+        answerer about: distinct labels × candidate questions, drawn now and kept for it. A
+        caller can ask a slow answerer (a model role-playing each class, whose answers it
+        caches) these pairs in short steps with progress. Empty when no choice is pending."""
+        if not self.started:
+            self.start()
+        if self.finished or self.pending is not None or self._stop_now():
+            return []
+        candidates, labels = self._prepare()
+        if labels is None:
+            return []
+        names = [self.class_set.classes[int(y)] for y in dict.fromkeys(labels.tolist())]
+        return [(name, q) for name in names for q in candidates]
+
     def next_question(self) -> str | None:
         """Choose the next question, or None when the game is over (see ``stop_reason``)."""
         if not self.started:
@@ -153,14 +197,16 @@ class Game:
             return None
         if self.pending is not None:
             return self.pending.chosen
-        k = len(self.history)
-        if k >= self.max_queries:
-            self._finish("max_queries")
+        reason = self._stop_now()
+        if reason:
+            self._finish(reason)
             return None
-        candidates = self._candidates()
+        candidates, labels = self._prepare()
+        self._prepared = None
         if not candidates:
             self._finish("no_questions_left")
             return None
+        k = len(self.history)
         self._cache = {}
         step = select_query(
             self.method,
@@ -176,6 +222,7 @@ class Game:
             hypotheses=self.hypotheses,
             posterior=self.posterior,
             cache=self._cache,
+            labels=labels,
         )
         if self.method != "random" and should_stop(step.scores, self.epsilon):
             self._finish("bounds_settled")
@@ -260,6 +307,7 @@ class Game:
             "max_queries": self.max_queries,
             "epsilon": self.epsilon,
             "hypotheses": self.hypotheses,
+            "stop_on_single_class": self.stop_on_single_class,
             "seed": list(self.seed) if isinstance(self.seed, tuple) else self.seed,
             "alpha": self.calibration.alpha,
             "class_set": self.class_set.name,

@@ -264,6 +264,11 @@ class LLMAnswerer:
             self._cache[key] = float(p_yes)
         return float(p_yes)
 
+    def knows(self, label: str, query: str) -> bool:
+        """Whether the answer for (label, query) is cached (asking it costs no model call)."""
+        with self._lock:
+            return (label, query) in self._cache
+
     def __call__(self, label: str, query: str) -> str:
         return "yes" if self.yes_probability(label, query) >= 0.5 else "no"
 

@@ -100,6 +100,7 @@ def select_query(
     hypotheses: str = "uniform",
     posterior: Sequence[float] | np.ndarray | None = None,
     cache: MutableMapping[tuple, np.ndarray] | None = None,
+    labels: Sequence[int] | np.ndarray | None = None,
 ) -> SelectionStep:
     """Choose the next question by C-IP, IP or at random (Chan et al. 2025, §3 and B.4).
 
@@ -133,7 +134,12 @@ def select_query(
         raise ConfidantError("C-IP selection needs the threshold tau and alpha")
     if alpha is not None:
         alpha = check_alpha(alpha)
-    labels = draw_hypotheses(n_classes, n_est, rng, mode=hypotheses, posterior=posterior)
+    if labels is None:
+        labels = draw_hypotheses(n_classes, n_est, rng, mode=hypotheses, posterior=posterior)
+    labels = np.asarray(labels, dtype=int)
+    if labels.ndim != 1 or labels.size < 1 or labels.min() < 0 or labels.max() >= n_classes:
+        raise ConfidantError(f"hypothetical labels must be class indices below {n_classes}")
+    n_est = int(labels.size)
 
     # The answer depends only on (label, candidate): ask once per distinct label.
     answers: dict[tuple[int, int], str] = {}
