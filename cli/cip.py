@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     game = argparse.ArgumentParser(add_help=False)
     game.add_argument("--n-est", type=_positive_int, default=4)
-    game.add_argument("--hypotheses", choices=HYPOTHESIS_MODES, default="uniform")
+    game.add_argument("--hypotheses", choices=HYPOTHESIS_MODES, default="posterior")
     game.add_argument("--epsilon", type=float, default=None, help="stop when std of bounds < ε")
     game.add_argument("--answerer", choices=ANSWERER_KINDS, default="bank")
 

@@ -166,7 +166,7 @@ def test_a_cached_row_without_a_new_measure_is_computed_again(tiny_lm, tmp_path)
     assert again.n_computed == 1 and again.n_cached == 1 and again.rows == first.rows
 
 
-def test_defaults_contains_correctness_and_five_examples_in_cli_ui_and_api(tmp_path):
+def test_defaults_contains_correctness_and_zero_shot_in_cli_ui_and_api(tmp_path):
     from ui.tabs.semantic_handlers import CORRECTNESS_CHOICES, DEFAULT_CORRECTNESS_CHOICE
 
     assert DEFAULT_CORRECTNESS == "contains" and DEFAULT_FEW_SHOT == 0
@@ -183,9 +183,12 @@ def test_defaults_contains_correctness_and_five_examples_in_cli_ui_and_api(tmp_p
     assert main(argv) == 0
     saved = json.loads((out / "evaluation.json").read_text())
     params, rows = saved["params"], saved["rows"]
-    assert params["correctness_method"] == "contains" and params["few_shot"] == 5
-    assert [r["id"] for r in rows] == [load_dataset(DATA)[5].id]
-    assert main([*argv, "--correctness", "contains", "--few-shot", "0", "--limit", "1"]) == 0
+    assert params["correctness_method"] == "contains" and not params.get("few_shot")
+    assert [r["id"] for r in rows] == [it.id for it in load_dataset(DATA)[:6]]
+    assert main([*argv, "--few-shot", "5"]) == 0
+    saved = json.loads((out / "evaluation.json").read_text())
+    assert saved["params"]["few_shot"] == 5
+    assert [r["id"] for r in saved["rows"]] == [load_dataset(DATA)[5].id]
 
 
 def test_length_measures_on_known_answers():
