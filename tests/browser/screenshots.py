@@ -1,10 +1,12 @@
 """Refresh the README's screenshots: run the browser flows with their screenshots written to
-docs/ (generate.png, history.png, semantic.png, inv_entropy.png, twenty_questions.png, and any
-other tab's).
+docs/. Generate, History, Semantic entropy and Inv-Entropy come from the embedded real model
+(tests/browser/test_real_flows.py, which also writes timings.json); 20 Questions and the judge
+from their flows.
 
-    python tests/browser/screenshots.py            # every browser flow
+    python tests/browser/screenshots.py              # the flows that write screenshots
     python tests/browser/screenshots.py -k semantic  # extra arguments go to pytest
 """
+
 
 from __future__ import annotations
 
@@ -15,13 +17,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
+FLOWS = [
+    "tests/browser/test_cip_flow.py",
+    "tests/browser/test_judge_flow.py",
+    "tests/browser/test_real_flows.py",
+]
+
 
 def main(argv: list[str]) -> int:
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     env = dict(os.environ, CONFIDANT_SCREENSHOTS=str(docs))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "browser"]
-    command += ["tests/browser", *argv]
+    command += [*FLOWS, *argv]
     done = subprocess.run(command, cwd=ROOT, env=env, check=False)
     if done.returncode == 0:
         print(f"screenshots in {docs}:", ", ".join(sorted(p.name for p in docs.glob("*.png"))))
