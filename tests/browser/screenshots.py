@@ -1,7 +1,6 @@
 """Refresh the README's screenshots: run the browser flows with their screenshots written to
-docs/. Generate, History, Semantic entropy and Inv-Entropy come from the embedded real model
-(tests/browser/test_real_flows.py, which also writes timings.json); 20 Questions and the judge
-from their flows.
+docs/: every tab's flow with the embedded real model (tests/browser/test_real_flows.py, which
+also writes timings.json, the wall time of each main action).
 
     python tests/browser/screenshots.py              # the flows that write screenshots
     python tests/browser/screenshots.py -k semantic  # extra arguments go to pytest
@@ -17,11 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-FLOWS = [
-    "tests/browser/test_cip_flow.py",
-    "tests/browser/test_judge_flow.py",
-    "tests/browser/test_real_flows.py",
-]
+FLOWS = ["tests/browser/test_real_flows.py"]
 
 
 def main(argv: list[str]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import pytest
@@ -151,3 +152,59 @@ def test_inv_entropy_with_llm_paraphrases(page, real_app, screenshot_dir):
     heatmaps = panel.locator(".js-plotly-plot").filter(has_text="S_x: similarity of inputs")
     heatmaps.wait_for()
     page.screenshot(path=str(screenshot_dir / "inv_entropy.png"), full_page=True)
+
+
+def test_twenty_questions_auto_play_with_the_model_posterior(page, real_app, screenshot_dir):
+    from store.games import get_game, list_games
+
+    url, ctx = real_app
+    panel = _open(page, url, "20 Questions")
+    panel = page.get_by_role("tabpanel").filter(has_text="conformal information pursuit")
+    assert panel.get_by_role("radio", name=re.compile("^Language model")).is_checked()
+    panel.get_by_role("button", name="Calibration and game settings ▼").click()
+    for label, value in (("calibration histories / length", 2), ("max questions L", 3)):
+        box = panel.get_by_label(label, exact=True)
+        box.fill(str(value))
+        box.press("Tab")
+    panel.get_by_role("tab", name="Auto play").click()
+    hidden = panel.get_by_label("Hidden animal")
+    hidden.click()
+    hidden.fill("lion")
+    page.get_by_role("option", name="lion", exact=True).click()
+    final = panel.get_by_role("heading", name=re.compile("^My final guess"))
+    _timed(
+        "twenty_questions_auto_play_llm_cal2_L3",
+        lambda: panel.get_by_role("button", name="Play automatically", exact=True).click(),
+        lambda: final.wait_for(timeout=600_000),
+    )
+    game = get_game(ctx.store, list_games(ctx.store)[0]["id"])
+    assert game["mode"] == "auto" and game["status"] == "finished" and game["truth"] == "lion"
+    assert 1 <= len(game["turns"]) <= 4  # the opening set, then at most L = 3 questions
+    page.screenshot(path=str(screenshot_dir / "twenty_questions.png"), full_page=True)
+
+
+def test_judge_scores_an_item_with_the_real_model(page, real_app, screenshot_dir):
+    from store.judgements import list_judgements
+
+    url, ctx = real_app
+    panel = _open(page, url, "Judge")
+    panel.get_by_label("Your name", exact=True).fill("real-model annotator")
+    panel.get_by_text("Judge settings").click()
+    panel.get_by_label("Direct score (no rationale)").check()
+    panel.get_by_role("button", name="Load items", exact=True).click()
+    panel.get_by_text("Loaded 50 single item(s)").wait_for()
+    _timed(  # the judge scores the item while it is shown (hidden until the person saves)
+        "judge_show_item_and_score",
+        lambda: panel.get_by_role("button", name="Show item", exact=True).click(),
+        lambda: panel.get_by_text("of 50").wait_for(timeout=300_000),
+    )
+    panel.get_by_role("radio", name="4", exact=True).check()
+    panel.get_by_role("button", name="Save my judgement").click()
+    panel.get_by_text("on item 1 (4 / 5)").wait_for(timeout=300_000)
+    saved = list_judgements(ctx.store, annotator="real-model annotator")
+    assert len(saved) == 1
+    scores = json.loads(saved[0]["scores"])
+    assert 1.0 <= scores["expectation"] <= 5.0
+    chart = panel.locator(".js-plotly-plot").filter(has_text="Judge · 1..5")
+    chart.wait_for()
+    page.screenshot(path=str(screenshot_dir / "judge.png"), full_page=True)
