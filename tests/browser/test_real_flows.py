@@ -84,7 +84,7 @@ def test_generate_answers_in_english_then_history(page, real_app, screenshot_dir
     _timed(
         "generate",
         lambda: page.get_by_role("button", name="Generate", exact=True).click(),
-        lambda: page.get_by_text("Saved as run").wait_for(timeout=120_000),
+        lambda: page.get_by_text("Saved as run").wait_for(timeout=600_000),
     )
     answer = page.get_by_label("Answer", exact=True).input_value()
     assert "Paris" in answer
@@ -117,7 +117,7 @@ def test_semantic_entropy_ask_with_offline_entailment(page, real_app, screenshot
     _timed(
         "semantic_entropy_ask_n5",
         lambda: panel.get_by_role("button", name="Sample and measure", exact=True).click(),
-        lambda: panel.get_by_text("Saved as run").wait_for(timeout=180_000),
+        lambda: panel.get_by_text("Saved as run").wait_for(timeout=600_000),
     )
     run = _latest_run(ctx, "semantic_entropy")
     result = run["result"]
@@ -142,7 +142,7 @@ def test_inv_entropy_with_llm_paraphrases(page, real_app, screenshot_dir):
     _timed(
         "inv_entropy_paraphrases_n3_r2",
         lambda: panel.get_by_role("button", name="Measure", exact=True).click(),
-        lambda: panel.get_by_text("Saved as run").first.wait_for(timeout=300_000),
+        lambda: panel.get_by_text("Saved as run").first.wait_for(timeout=600_000),
     )
     run = _latest_run(ctx, "inv_entropy")
     result = run["result"]
