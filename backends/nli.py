@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backends.hf import pick_device
+from backends.hf import load_error_message, pick_device
 from core.errors import ModelLoadError
 
 DEFAULT_NLI_MODEL = "microsoft/deberta-large-mnli"
@@ -32,14 +32,14 @@ ACCELERATOR_BATCH_TOKENS = 16384
 
 
 def nli_load_error_message(model_id: str, exc: BaseException) -> str:
-    """The loader's message with the fixes that apply to an NLI model (not the generator's)."""
-    text = str(exc)
-    first = text.splitlines()[0] if text else type(exc).__name__
+    """The loader's diagnosis (``backends.hf.load_error_message``) with the fixes that apply to
+    an NLI model rather than the generator's."""
+    diagnosis = load_error_message(model_id, exc).split(" Fix: ")[0]
     return (
-        f"Could not load the NLI model {model_id!r}: {first}. Fix: pass --nli-model with a local "
-        "MNLI cross-encoder directory or a hub id this machine can download, or compare meanings "
-        "by embedding similarity instead (the 'Embedding cosine similarity' choice; "
-        "--entailment embedding on the command line)."
+        f"{diagnosis.replace('Could not load model', 'Could not load model (NLI)', 1)} Fix: pass "
+        "--nli-model with a local MNLI cross-encoder directory or a hub id this machine can "
+        "download, or compare meanings by embedding similarity instead (the 'Embedding cosine "
+        "similarity' choice; --entailment embedding on the command line)."
     )
 
 
