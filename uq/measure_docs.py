@@ -50,7 +50,8 @@ FAMILIES: dict[str, MeasureFamily] = {
 }
 
 
-def _range(measure: Any) -> str:
+def range_text(measure: Any) -> str:
+    """The range a measure's values lie in, e.g. "0 … log N", "≥ 1", "unbounded"."""
     lower = None if measure.lower is None else f"{measure.lower:g}"
     upper = None if measure.upper is None else measure.upper.text
     if lower is None and upper is None:
@@ -64,7 +65,7 @@ def _range(measure: Any) -> str:
 
 def measure_line(measure: Any, needs: dict[str, str]) -> str:
     """One Markdown list item: label, key, range, direction, needs, explanation."""
-    facts = [f"`{measure.key}`", _range(measure)]
+    facts = [f"`{measure.key}`", range_text(measure)]
     if not measure.higher_is_uncertain:
         facts.append("a confidence: higher = more certain")
     if measure.needs:

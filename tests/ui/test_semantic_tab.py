@@ -48,7 +48,10 @@ def test_without_pair_matrix_measures_fewer_pairs_and_the_table_says_so(ctx):
     full = ask(ctx, n=6, max_new=8)
     walk = ask(ctx, n=6, max_new=8, pair_measures=False)
     assert "Not computed" not in full[0] and "EigV" in full[0]
-    assert "Not computed in this run (not selected): EigV, Degree, Eccentricity" in walk[0]
+    assert (
+        "Not computed in this run (not selected): EigV, 1 − degree (mean similarity), Eccentricity"
+        in walk[0]
+    )
     assert "eigv" in full[8]["measures"] and "eigv" not in walk[8]["measures"]
     assert (
         walk[8]["measures"]["discrete_semantic_entropy"]

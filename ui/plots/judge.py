@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from judge.grading import GradeResult
 from judge.pairwise import PairwiseResult
 from judge.pipeline import METHOD_LABELS, ConsistencyResult
-from judge.scores import SCORE_METHODS
+from judge.scores import SCORE_METHODS, ScoreMethod
 
 # Colours of the continuous scores' lines; a method without one takes the next of _SPARE.
 _SCORE_COLOURS = {"expectation": "#1f77b4", "trustjudge": "#d62728", "geval": "#2ca02c"}
@@ -265,7 +265,19 @@ def judge_markdown(result: dict) -> str:
     ]
     heads += ["entropy (nats)", "mass on scale"]
     cells += [f"{s.entropy:.3f}", f"{s.mass:.3g}{trunc}"]
-    return _markdown_table(heads, [cells]) + "\n\n" + _rationales([gr_.judgement])
+    scales = [_scale_text(m, gr_.scale, s.mass) for m in SCORE_METHODS]
+    scales += [f"0 … ln {gr_.scale}", "0 … 1"]
+    return _markdown_table(heads, [cells, scales]) + "\n\n" + _rationales([gr_.judgement])
+
+
+def _scale_text(method: ScoreMethod, hi: int, mass: float) -> str:
+    """Where a score method's value lies for a 1..hi grade: one of the values, the range, or
+    for G-Eval the range times the mass on the scale (it is not renormalised)."""
+    if method.discrete:
+        return f"*one of 1 … {hi}*"
+    if method.scale == "mass":
+        return f"*0 … {hi}·mass = {hi * mass:.3g} (not renormalised)*"
+    return f"*1 … {hi}*"
 
 
 def _rationales(texts: list[str]) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from uq.evaluation.harness import METRIC_NAMES, EvaluationResult
+from uq.measure_docs import range_text
 from uq.semantic.measures import MEASURE_BY_KEY, MEASURES
 from uq.semantic.result import SemanticEntropyResult
 
@@ -115,8 +116,8 @@ def measures_markdown(result: SemanticEntropyResult) -> str:
         f"**{result.n} answers, {result.clustering.n_clusters} meaning clusters.** "
         "Higher = more uncertain; entropies in nats.",
         "",
-        "| measure | value | ÷ log N | what it says |",
-        "|---|---|---|---|",
+        "| measure | value | range | ÷ log N | what it says |",
+        "|---|---|---|---|---|",
     ]
     for key, entry in result.measures.items():
         m = MEASURE_BY_KEY.get(key)
@@ -125,7 +126,8 @@ def measures_markdown(result: SemanticEntropyResult) -> str:
         if entry.get("note"):
             explanation = f"*{entry['note']}.* {explanation}"
         lines.append(
-            f"| {label} | {_fmt(entry['value'])} | {_fmt(entry.get('per_log_n'))} | {explanation} |"
+            f"| {label} | {_fmt(entry['value'])} | {range_text(m) if m else '—'} "
+            f"| {_fmt(entry.get('per_log_n'))} | {explanation} |"
         )
     skipped = [m.label for m in MEASURES if m.key not in result.measures]
     if skipped:
