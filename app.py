@@ -90,6 +90,9 @@ def make_context(args):
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from core.secrets import redact_logs
+
+    redact_logs()  # API keys and URL passwords never reach a log line
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
     ctx, auth = make_context(args)
@@ -136,6 +139,10 @@ def prepare_embedded_model(backends) -> bool:
 
 def launch_options(args, auth) -> dict:
     """Keyword arguments for ``demo.launch`` (tests launch with the same ones)."""
+    from starlette.middleware import Middleware
+
+    from ui.guard import LoginGuard, NoEmbeddedApiInfo
+
     return dict(
         server_name=args.host,
         server_port=args.port,
@@ -146,8 +153,12 @@ def launch_options(args, auth) -> dict:
         max_file_size="20mb",
         run_history=False,
         # FastAPI's own schema page would answer without login; Gradio's API description
-        # (/gradio_api/info) is behind the login.
-        app_kwargs={"openapi_url": None},
+        # (/gradio_api/info) is behind the login, and is kept out of every page (the login
+        # page included). Failed logins are locked out per name and per address.
+        app_kwargs={
+            "openapi_url": None,
+            "middleware": [Middleware(LoginGuard), Middleware(NoEmbeddedApiInfo)],
+        },
     )
 
 

@@ -4,7 +4,8 @@ OpenAI), filling the same records as the local backend from ``logprobs`` / ``top
 Servers return only the top-k log-probabilities, so a token's entropy and varentropy are
 computed over those k alternatives only (−Σ_top-k p log p, a lower bound of the true entropy)
 and every such record is flagged ``truncated``. The API key is read from an environment variable
-and never stored.
+and never stored; it and any credentials in the URL are redacted from every message
+(:mod:`core.secrets`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 
 from backends.base import Capabilities, ContinuationScore, Generation, SamplingParams, TokenRecord
 from core.errors import BackendError, ConfidantError, PromptTooLongError
+from core.secrets import redact, register, register_url, safe_url, url_auth
 
 DEFAULT_KEY_ENV = "CONFIDANT_OPENAI_API_KEY"
 
@@ -83,13 +85,21 @@ class OpenAICompatLM:
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        register_url(base_url)
+        # Credentials written in the URL go as HTTP basic auth and nowhere else: the URL
+        # the client holds (and httpx logs) has none.
+        self.base_url = self.display_url = safe_url(base_url).rstrip("/")
         self.model_id = model
         self.top_logprobs = top_logprobs
         key = os.environ.get(api_key_env) or os.environ.get("OPENAI_API_KEY")
+        register(key)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            auth=url_auth(base_url),
         )
 
     def load(self) -> OpenAICompatLM:
@@ -97,15 +107,24 @@ class OpenAICompatLM:
 
     def _post(self, path: str, payload: dict) -> dict:
         try:
+            return self._post_unredacted(path, payload)
+        except BackendError as exc:
+            # The key or the URL's password may be quoted by the server or by httpx, in any
+            # escaping: redact the whole text before anything is cut or shown.
+            raise BackendError(redact(str(exc))) from None
+
+    def _post_unredacted(self, path: str, payload: dict) -> dict:
+        url = self.display_url
+        try:
             r = self._client.post(path, json=payload)
         except httpx.TimeoutException as exc:
             raise BackendError(
-                f"The server at {self.base_url} did not answer in time ({exc.__class__.__name__}). "
+                f"The server at {url} did not answer in time ({exc.__class__.__name__}). "
                 "Fix: check it is running and not overloaded, or raise the time-out."
             ) from exc
         except httpx.HTTPError as exc:
             raise BackendError(
-                f"Could not reach the server at {self.base_url}: {exc}. Fix: check the URL "
+                f"Could not reach the server at {url}: {exc}. Fix: check the URL "
                 "(it usually ends in /v1) and that the server is running."
             ) from exc
         if r.status_code != 200:
@@ -113,15 +132,13 @@ class OpenAICompatLM:
             if too_long is not None:
                 raise too_long
             raise BackendError(
-                f"The server at {self.base_url} answered HTTP {r.status_code} for {path}: "
-                f"{r.text[:300]}"
+                f"The server at {url} answered HTTP {r.status_code} for {path}: "
+                f"{redact(r.text)[:300]}"
             )
         try:
             return r.json()
         except ValueError as exc:
-            raise BackendError(
-                f"The server at {self.base_url} sent a reply that is not JSON"
-            ) from exc
+            raise BackendError(f"The server at {url} sent a reply that is not JSON") from exc
 
     def format_prompt(self, prompt: str, *, chat: bool = True) -> str:
         return prompt  # the server applies its own chat template on /chat/completions

@@ -15,6 +15,7 @@ from backends.embedded import EMBEDDED_MODEL_ID, embedded_model_dir
 from backends.embeddings import DEFAULT_EMBEDDING_MODEL, SentenceEmbedder
 from backends.tiny import TINY_MODEL_ID, TINY_NLI_ID, tiny_model_dir
 from core.errors import ModelLoadError
+from core.secrets import register_url, safe_url
 
 # The embedded real model: prepared offline from a PyPI wheel (see backends/embedded.py).
 DEFAULT_GENERATOR = EMBEDDED_MODEL_ID
@@ -51,6 +52,9 @@ class BackendConfig:
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     nli_model: str | None = None  # None: the default (tiny-random-nli alongside tiny-random)
     device: str | None = None
+
+    def __post_init__(self) -> None:
+        register_url(self.openai_base_url)  # its password is redacted from every message
 
     @property
     def is_tiny(self) -> bool:
@@ -155,7 +159,8 @@ class Backends:
     def describe(self) -> dict[str, str]:
         cfg = self.config
         return {
-            "generator": cfg.model + (f" @ {cfg.openai_base_url}" if cfg.openai_base_url else ""),
+            "generator": cfg.model
+            + (f" @ {safe_url(cfg.openai_base_url)}" if cfg.openai_base_url else ""),
             "embeddings": cfg.embedding_model,
             "nli": cfg.resolved_nli_model,
         }

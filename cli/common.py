@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.errors import ConfidantError
+from core.secrets import redact
 
 
 def add_model_arguments(
@@ -83,7 +84,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     try:
         return main(argv)
     except ConfidantError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

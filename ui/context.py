@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import traceback
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ import gradio as gr
 
 from backends.registry import Backends
 from core.errors import ConfidantError
+from core.secrets import redact
 from store.db import Store
 
 log = logging.getLogger("confidant")
@@ -46,19 +46,6 @@ def annotator_of(request: gr.Request | None, typed_name: str | None = None) -> s
 
 def session_of(request: gr.Request | None) -> str | None:
     return getattr(request, "session_hash", None) if request is not None else None
-
-
-SECRET_ENV = ("CONFIDANT_OPENAI_API_KEY", "OPENAI_API_KEY")
-
-
-def redact(text: str) -> str:
-    """``text`` with every API key this process holds replaced by ``[redacted]`` (a server's
-    error reply may quote the key it was sent; messages reach every user and the logs)."""
-    for name in SECRET_ENV:
-        secret = os.environ.get(name) or ""
-        if len(secret) >= 8:
-            text = text.replace(secret, "[redacted]")
-    return text
 
 
 def user_errors(fn):

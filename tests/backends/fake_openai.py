@@ -2,16 +2,20 @@
 
 Its "model" answers with fixed tokens and log-probabilities so tests can check every field the
 backend fills. ``mode`` switches it to failure behaviours (HTTP 500, a slow answer, bad JSON,
-a 401 whose message quotes the Authorization header it was sent).
+a 401 whose message quotes the Authorization header it was sent, and one that quotes the key
+or the URL's user and password in every escaping).
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, quote_plus
 
 TOKENS = ["Paris", " is", " the", " capital", "."]
 LOGPROBS = [-0.1, -0.5, -0.05, -1.2, -0.3]
@@ -44,6 +48,8 @@ class FakeOpenAI:
                 if outer.mode == "echo-auth":  # an error reply that quotes the credentials
                     auth = self.headers.get("Authorization")
                     return self._send(401, {"error": {"message": f"invalid credentials {auth}"}})
+                if outer.mode == "echo-every-way":  # the credentials in every escaping
+                    return self._echo_every_way()
                 if outer.mode == "slow":
                     time.sleep(2.0)
                 if outer.mode == "garbage":
@@ -56,6 +62,24 @@ class FakeOpenAI:
                 if self.path.endswith("/completions"):
                     return self._send(200, outer.completion(body))
                 return self._send(404, {"error": "not found"})
+
+            def _echo_every_way(self):
+                auth = self.headers.get("Authorization") or ""
+                secrets = [auth.removeprefix("Bearer ")]
+                if auth.startswith("Basic "):
+                    secrets = base64.b64decode(auth[6:]).decode().split(":", 1)
+                forms = []
+                for s in secrets:
+                    forms += [s, json.dumps(s)[1:-1].replace("/", "\\/"), quote(s, safe="")]
+                    forms += [quote_plus(s), html.escape(s)]
+                # The first form sits at the very start, before any cut of a long reply.
+                text = " ".join(forms) + " " + "x" * 400 + " " + " ".join(forms)
+                data = ('{"error": "bad credentials ' + text + '"}').encode()
+                self.send_response(401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _send(self, code, payload):
                 data = json.dumps(payload).encode()
