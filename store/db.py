@@ -2,8 +2,10 @@
 
 One connection per database file, opened lazily on first use (never at import: Gradio runs
 handlers on worker threads), shared across threads behind a lock. Each write is one
-transaction: it lands whole or not at all. WAL where the filesystem allows; on Hugging Face
-Spaces (bucket mounts) rollback journal and exclusive locking instead.
+transaction: it lands whole or not at all, and takes the write lock before it reads
+(``BEGIN IMMEDIATE``), so a second process writing the same file makes it wait, not fail.
+WAL where the filesystem allows; on Hugging Face Spaces (bucket mounts) rollback journal and
+exclusive locking instead.
 
 Schemas are created by sqlite-utils ``Migrations`` sets declared in the ``store`` modules that
 own each table; ``Store`` applies every pending set when it opens.
@@ -99,11 +101,32 @@ class Store:
         return db
 
     def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run ``fn(db)`` in one transaction under the lock; on any error nothing is kept."""
+        """Run ``fn(db)`` in one transaction under the lock; on any error nothing is kept.
+
+        The transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock before its
+        first read, so a second writer (the CLI beside the app) makes it wait up to the busy
+        timeout instead of failing at once with "database is locked" when a read-then-write
+        transaction finds its snapshot stale. A write inside a write is a savepoint."""
         with self._lock:
             db = self.db
-            with db.atomic():
-                return fn(db)
+            conn = db.conn
+            if conn.in_transaction:
+                with db.atomic():  # nested: a savepoint inside the outer transaction
+                    return fn(db)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
 
     def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         with self._lock:
