@@ -1,7 +1,8 @@
 """Judgements: one row per human judgement of an item, beside the judge's own view.
 
-``client_key`` makes a submission idempotent: the same key sent twice (a retried request)
-stores one row.
+``client_key`` makes a submission idempotent: the same key sent twice with the same answer
+(a retried request) stores one row; the same key with another answer is refused, so an
+acknowledgement never names an answer that is not the stored one.
 """
 
 from __future__ import annotations
@@ -80,23 +81,59 @@ JUDGEMENT_COLUMNS = [
 ]
 
 
-def _stored_id(db, client_key: str | None, annotator: str | None) -> int | None:
+# What a person answered: a replay of a key must carry the same, or it is refused.
+ANSWER_FIELDS = ("item_id", "human_score", "human_preference", "note")
+
+
+def answer_in_words(row: dict[str, Any]) -> str:
+    """A stored judgement's answer as the page says it ("2 / 5", "tie")."""
+    if row.get("human_preference"):
+        words = {"A": "first better", "B": "second better", "C": "tie"}
+        return words.get(row["human_preference"], str(row["human_preference"]))
+    score, scale = row.get("human_score"), row.get("scale")
+    if score is None:
+        return "no answer"
+    return f"{int(score)} / {scale}" if scale else f"{score:g}"
+
+
+def _stored_id(
+    db, client_key: str | None, annotator: str | None, row: dict[str, Any] | None = None
+) -> int | None:
     """The id of the judgement already stored under ``client_key`` (None when the key is new
-    or empty); a key stored by another annotator is an error, and nothing is saved."""
+    or empty). A key stored by another annotator is an error, and so is a replay of the key
+    with another answer (``row``): nothing is saved and the message says what is stored."""
     if not client_key:
         return None
-    found = list(
-        db["judgements"].rows_where("client_key = ?", [client_key], select="id, annotator")
-    )
+    found = list(db["judgements"].rows_where("client_key = ?", [client_key]))
     if not found:
         return None
-    if found[0]["annotator"] != annotator:
+    stored = found[0]
+    if stored["annotator"] != annotator:
         raise ConfidantError("This submission key belongs to another annotator; nothing was saved.")
-    return found[0]["id"]
+    if row is not None:
+        changed = [
+            f for f in ANSWER_FIELDS if f in row and _normal(row.get(f)) != _normal(stored.get(f))
+        ]
+        if changed:
+            raise ConfidantError(
+                f"Not saved: this showing of the item was already saved as judgement "
+                f"#{stored['id']} ({answer_in_words(stored)}), and a saved judgement is not "
+                "changed. Show the item again to judge it anew."
+            )
+    return stored["id"]
+
+
+def _normal(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return value
 
 
 def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
-    """Store one judgement; returns its id (the existing id when ``client_key`` was seen)."""
+    """Store one judgement; returns its id (the existing id when ``client_key`` was seen with
+    the same answer; another answer under a seen key is refused)."""
     row = {k: judgement.get(k) for k in JUDGEMENT_COLUMNS if k not in ("id", "created")}
     row["client_key"] = judgement.get("client_key")
     row["created"] = now_iso()
@@ -105,7 +142,7 @@ def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
             row[key] = dumps_json(row[key])
 
     def tx(db):
-        found = _stored_id(db, row.get("client_key"), row.get("annotator"))
+        found = _stored_id(db, row.get("client_key"), row.get("annotator"), row)
         if found is not None:
             return found
         ensure_annotator(db, row.get("annotator"))
@@ -117,12 +154,15 @@ def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
 def save_annotation(store: Store, judgement: dict[str, Any], run: dict[str, Any]) -> int:
     """Store a judgement and the run that records it (``run``: the keyword arguments of
     :func:`store.runs.save_run`) in one transaction: both land or neither does. Returns the
-    judgement's id. A ``client_key`` seen before stores neither and returns the stored id, so a
-    retried submission arriving while the first is being saved finds it (the store's lock
-    serialises the two) instead of storing a second run beside it."""
+    judgement's id. A ``client_key`` seen before with the same answer stores neither and
+    returns the stored id, so a retried submission arriving while the first is being saved
+    finds it (the store's lock serialises the two) instead of storing a second run beside it;
+    the same key with another answer is refused."""
 
     def tx(db):
-        found = _stored_id(db, judgement.get("client_key"), judgement.get("annotator"))
+        found = _stored_id(
+            db, judgement.get("client_key"), judgement.get("annotator"), dict(judgement)
+        )
         if found is not None:
             return found
         run_id = save_run(store, **run)

@@ -154,3 +154,14 @@ def test_a_submission_key_cannot_overwrite_or_hide_another_annotators_judgement(
         )
     rows = list_judgements(store)
     assert [(r["annotator"], r["human_score"]) for r in rows] == [("alice", 5)]
+
+
+def test_a_replayed_key_with_another_answer_is_refused(store):
+    from core.errors import ConfidantError
+
+    first = {"client_key": "k", "kind": "single", "annotator": "a", "human_score": 2.0, "scale": 5}
+    jid = save_judgement(store, first)
+    assert save_judgement(store, dict(first)) == jid
+    with pytest.raises(ConfidantError, match=r"already saved as judgement #\d+ \(2 / 5\)"):
+        save_judgement(store, {**first, "human_score": 5.0})
+    assert [r["human_score"] for r in list_judgements(store)] == [2.0]

@@ -324,3 +324,27 @@ def test_save_is_disabled_while_an_item_loads(ctx):
     locks = [f for f in demo.fns.values() if save in [b._id for b in f.outputs]]
     states = {f.fn.__name__: f.fn() for f in locks if f.fn.__name__ in ("lock", "unlock")}
     assert states["lock"]["interactive"] is False and states["unlock"]["interactive"] is True
+
+
+def test_a_replayed_save_with_another_answer_is_refused_and_says_what_is_stored(ctx):
+    """The browser keeps the save token after a save: a second save with another score must
+    not be acknowledged as if it were stored."""
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "single")
+    out = show(h, items, 1, blind=False)
+    status, _, _ = h.submit(items, out[8], out[9], out[10], 2, None, "first", "ada", None)
+    assert "(2 / 5)" in status
+    with pytest.raises(gr.Error) as refused:
+        h.submit(items, out[8], out[9], out[10], 5, None, "first", "ada", None)
+    assert "already saved" in refused.value.message and "(2 / 5)" in refused.value.message
+    with pytest.raises(gr.Error):  # another note is another answer too
+        h.submit(items, out[8], out[9], out[10], 2, None, "changed", "ada", None)
+    rows = list_judgements(ctx.store)
+    assert [(r["human_score"], r["note"]) for r in rows] == [(2.0, "first")]
+    # The same answer again (a retried request) is acknowledged with what is stored.
+    again, _, _ = h.submit(items, out[8], out[9], out[10], 2, None, "first", "ada", None)
+    assert "(2 / 5)" in again and len(list_judgements(ctx.store)) == 1
+    # Showing the item again gives a new token: a new judgement may be saved.
+    out2 = show(h, items, 1, blind=False)
+    status, _, _ = h.submit(items, out2[8], out2[9], out2[10], 5, None, "", "ada", None)
+    assert "(5 / 5)" in status and len(list_judgements(ctx.store)) == 2

@@ -25,13 +25,20 @@ from typing import Any
 import gradio as gr
 
 from core.errors import ConfidantError
+from core.text import md_text
 from judge.annotation import agreement_report, annotation_record
 from judge.config import JudgeConfig
 from judge.grading import grade
 from judge.items import KINDS, demo_items, load_questions, parse_items
 from judge.pairwise import compare
 from judge.pipeline import ConsistencyConfig, ConsistencyResult, consistency_table, run_consistency
-from store.judgements import export_judgements, list_judgements, save_annotation
+from store.judgements import (
+    answer_in_words,
+    export_judgements,
+    judgement_by_key,
+    list_judgements,
+    save_annotation,
+)
 from store.runs import now_iso, save_run
 from ui.context import AppContext, annotator_of, session_of, user_errors
 from ui.plots.judge import (
@@ -272,7 +279,12 @@ class JudgeHandlers:
         # One transaction: the run and the judgement land together, and a retried submission
         # arriving while the first is being saved finds it instead of storing a second run.
         judgement_id = save_annotation(self.ctx.store, record.row, record.run)
-        status = f"Saved judgement #{judgement_id} by **{who}** on item {i} ({record.answer})."
+        stored = judgement_by_key(self.ctx.store, record.row["client_key"]) or {}
+        # The acknowledgement reports what the database holds, read back.
+        status = (
+            f"Saved judgement #{judgement_id} by **{md_text(who)}** on item {i} "
+            f"({answer_in_words(stored) if stored else record.answer})."
+        )
         return (status, *self._view(judge_state.get("key"), result))
 
     # -- agreement and export ----------------------------------------------------------------
