@@ -348,3 +348,26 @@ def test_a_replayed_save_with_another_answer_is_refused_and_says_what_is_stored(
     out2 = show(h, items, 1, blind=False)
     status, _, _ = h.submit(items, out2[8], out2[9], out2[10], 5, None, "", "ada", None)
     assert "(5 / 5)" in status and len(list_judgements(ctx.store)) == 2
+
+
+def test_blind_cannot_be_claimed_after_the_judge_was_shown(ctx):
+    """Show with blind off, show again with blind on, save: stored as not blind (the server
+    knows the numbers went out). Another session that never saw them saves blind."""
+    demo = build_app(ctx)
+    with serving(demo) as url:
+        client = Client(url, verbose=False)
+        client.predict("Demo set", None, "single", api_name="/judge_load")
+        seen = client.predict(4, 5, False, MAX_NEW, False, api_name="/judge_show")
+        assert seen[7] != HIDDEN  # the judge's numbers reached this session
+        claimed = client.predict(4, 5, False, MAX_NEW, True, api_name="/judge_show")
+        assert claimed[7] == HIDDEN
+        client.predict(claimed[8], 3, None, "", "ada", api_name="/judge_submit")
+        fresh = Client(url, verbose=False)
+        fresh.predict("Demo set", None, "single", api_name="/judge_load")
+        blind = fresh.predict(4, 5, False, MAX_NEW, True, api_name="/judge_show")
+        fresh.predict(blind[8], 2, None, "", "bea", api_name="/judge_submit")
+        # After its blind save this session has seen the numbers: a second save is not blind.
+        again = fresh.predict(4, 5, False, MAX_NEW, True, api_name="/judge_show")
+        fresh.predict(again[8], 2, None, "", "bea", api_name="/judge_submit")
+    stored = [(r["annotator"], r["blind"]) for r in list_judgements(ctx.store)]
+    assert sorted(stored) == [("ada", 0), ("bea", 0), ("bea", 1)]

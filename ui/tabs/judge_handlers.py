@@ -40,6 +40,7 @@ from store.judgements import (
     save_annotation,
 )
 from store.runs import now_iso, save_run
+from ui.components.reveals import RevealLog
 from ui.context import AppContext, annotator_of, session_of, user_errors
 from ui.plots.judge import (
     agreement_rows,
@@ -132,6 +133,8 @@ class JudgeHandlers:
         self._cache: OrderedDict[str, dict] = OrderedDict()
         self._views: OrderedDict[str, tuple[Any, str]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # Which viewer saw the judge's numbers for which item: blind is decided here.
+        self._revealed = RevealLog()
 
     # -- items -------------------------------------------------------------------------------
 
@@ -196,7 +199,9 @@ class JudgeHandlers:
         return view
 
     @user_errors
-    def show_item(self, items, index, scale, direct, max_new_tokens, blind):
+    def show_item(
+        self, items, index, scale, direct, max_new_tokens, blind, request: gr.Request = None
+    ):
         """Show item ``index`` (1-based). Returns (position, question, response A, response B,
         score slider, preference radio, judge plot, judge markdown, judge state, client key,
         shown timestamp). In blind mode the plot and markdown carry nothing of the judge."""
@@ -221,6 +226,7 @@ class JudgeHandlers:
             plot, md = None, HIDDEN
         else:
             plot, md = self._view(key, result)
+            self._revealed.add(request, item["item_id"])
         return (
             position,
             item["question"],
@@ -272,7 +278,10 @@ class JudgeHandlers:
             human_score=human_score,
             preference=preference,
             note=note,
-            blind=bool(judge_state.get("blind")),
+            # Blind only if this viewer never had the judge's numbers for the item: a page
+            # cannot claim blind after seeing them (the client's flag is not trusted).
+            blind=bool(judge_state.get("blind"))
+            and not self._revealed.seen(request, item["item_id"]),
             shown=shown,
             session_id=session_of(request),
         )
@@ -281,6 +290,7 @@ class JudgeHandlers:
         judgement_id = save_annotation(self.ctx.store, record.row, record.run)
         stored = judgement_by_key(self.ctx.store, record.row["client_key"]) or {}
         # The acknowledgement reports what the database holds, read back.
+        self._revealed.add(request, item["item_id"])  # the saved answer shows the judge's numbers
         status = (
             f"Saved judgement #{judgement_id} by **{md_text(who)}** on item {i} "
             f"({answer_in_words(stored) if stored else record.answer})."
