@@ -142,7 +142,7 @@ def save_judgement(store: Store, judgement: dict[str, Any]) -> int:
             row[key] = dumps_json(row[key])
 
     def tx(db):
-        found = _stored_id(db, row.get("client_key"), row.get("annotator"), row)
+        found = _stored_id(db, row.get("client_key"), row.get("annotator"), judgement)
         if found is not None:
             return found
         ensure_annotator(db, row.get("annotator"))

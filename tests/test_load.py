@@ -18,6 +18,7 @@ from gradio_client import Client
 
 import app as app_module
 from backends.registry import BackendConfig, Backends
+from core.text import md_text
 from judge.items import demo_items
 from store.db import Store
 from store.judgements import list_judgements
@@ -150,7 +151,7 @@ def test_sixteen_annotators_at_once_while_generating_lose_nothing(served):
                     again = client.predict(*args, api_name="/judge_submit")[0]
                     if again != status:
                         raise AssertionError(f"a retried submission was saved twice: {again}")
-                if f"by **{who}**" not in status:
+                if f"by **{md_text(who)}**" not in status:
                     raise AssertionError(f"unexpected status for {who}: {status}")
                 with lock:
                     show_latency.append(t1 - t0)

@@ -8,15 +8,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.widgets import set_number
+
 pytestmark = pytest.mark.browser
 
 QUESTION = "What is the capital city of France?"
-
-
-def _set_number(scope, label: str, value) -> None:
-    box = scope.get_by_label(f"number input for {label}", exact=True)
-    box.fill(str(value))
-    box.press("Tab")
 
 
 def _open(page, url: str):
@@ -80,11 +76,11 @@ def test_perturbed_question_shows_inputs_answers_heatmaps_and_histogram(
     panel = _open(page, url)
     panel.get_by_label("Question", exact=True).fill(QUESTION)
     panel.get_by_label(method, exact=True).check()
-    _set_number(panel, "n perturbations", 3)
-    _set_number(panel, "r answers per input", 2)
-    _set_number(panel, "B bootstraps", 5)
+    set_number(panel, "n perturbations", 3)
+    set_number(panel, "r answers per input", 2)
+    set_number(panel, "B bootstraps", 5)
     panel.get_by_role("button", name="Sampling and GAAP ▼").click()
-    _set_number(panel, "Max new tokens per answer", 4)
+    set_number(panel, "Max new tokens per answer", 4)
     panel.get_by_role("button", name="Measure", exact=True).click()
     panel.get_by_text("Saved as run").first.wait_for()
     run = _latest_run(ctx)

@@ -14,6 +14,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.widgets import set_number
+
 pytestmark = [pytest.mark.browser, pytest.mark.real]
 
 QUESTION = "What is the capital of France?"
@@ -52,14 +54,6 @@ def _open(page, url: str, *tabs: str):
     for name in tabs:
         page.get_by_role("tab", name=name, exact=True).click()
     return page.get_by_role("tabpanel").last
-
-
-def _set_number(scope, label: str, value) -> None:
-    box = scope.get_by_label(f"number input for {label}", exact=True)
-    if box.count() == 0:
-        box = scope.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Tab")
 
 
 def _timed(name: str, click, done) -> None:
@@ -108,8 +102,8 @@ def test_semantic_entropy_ask_with_offline_entailment(page, real_app, screenshot
     url, ctx = real_app
     panel = _open(page, url, "Semantic entropy", "Ask")
     panel.get_by_label("Question", exact=True).fill(QUESTION)
-    _set_number(panel, "N answers", 5)
-    _set_number(panel, "Max new tokens", 24)
+    set_number(panel, "N answers", 5)
+    set_number(panel, "Max new tokens", 24)
     panel.get_by_role("button", name="Entailment ▼").click()
     # Offline there is no NLI model: the tab opens on embedding entailment and says why.
     expect(panel.get_by_label("Embedding cosine similarity")).to_be_checked()
@@ -134,11 +128,11 @@ def test_inv_entropy_with_llm_paraphrases(page, real_app, screenshot_dir):
     panel = _open(page, url, "Inv-Entropy")
     panel.get_by_label("Question", exact=True).fill(QUESTION)
     panel.get_by_label("LLM paraphrases", exact=True).check()
-    _set_number(panel, "n perturbations", 3)
-    _set_number(panel, "r answers per input", 2)
-    _set_number(panel, "B bootstraps", 5)
+    set_number(panel, "n perturbations", 3)
+    set_number(panel, "r answers per input", 2)
+    set_number(panel, "B bootstraps", 5)
     panel.get_by_role("button", name="Sampling and GAAP ▼").click()
-    _set_number(panel, "Max new tokens per answer", 16)
+    set_number(panel, "Max new tokens per answer", 16)
     _timed(
         "inv_entropy_paraphrases_n3_r2",
         lambda: panel.get_by_role("button", name="Measure", exact=True).click(),

@@ -11,18 +11,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.widgets import set_number
 from ui.tabs.semantic_handlers import BUNDLED_DATASET
 
 pytestmark = pytest.mark.browser
-
-
-def _set_number(scope, label: str, value) -> None:
-    """Type into a slider's number box (or a plain number field) and commit it."""
-    box = scope.get_by_label(f"number input for {label}", exact=True)
-    if box.count() == 0:
-        box = scope.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Tab")
 
 
 def _member_index(text: str) -> int:
@@ -47,8 +39,8 @@ def test_ask_shows_clusters_heatmap_and_explained_measures(page, live_app, scree
     url, ctx = live_app
     panel = _open(page, url, "Semantic entropy", "Ask")
     panel.get_by_label("Question", exact=True).fill("What is the capital of France?")
-    _set_number(panel, "N answers", 4)
-    _set_number(panel, "Max new tokens", 6)
+    set_number(panel, "N answers", 4)
+    set_number(panel, "Max new tokens", 6)
     panel.get_by_role("button", name="Sample and measure", exact=True).click()
     panel.get_by_text("Saved as run").wait_for()
     run = _latest_run(ctx, "semantic_entropy")
@@ -114,8 +106,8 @@ def test_dataset_evaluation_shows_metrics_plots_and_downloads_csv(page, live_app
     panel = _open(page, url, "Semantic entropy", "Evaluate a dataset")
     panel.get_by_label("Questions (first N)").fill("2")
     panel.get_by_label("Questions (first N)").press("Tab")
-    _set_number(panel, "N answers", 2)
-    _set_number(panel, "Max new tokens", 4)
+    set_number(panel, "N answers", 2)
+    set_number(panel, "Max new tokens", 4)
     panel.get_by_role("button", name="Evaluate", exact=True).click()
     panel.get_by_text("2 questions · accuracy").wait_for()
     # The metrics table names the measures; both plots are drawn.
