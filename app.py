@@ -33,6 +33,20 @@ def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
     return pairs or None
 
 
+def parse_admins(text: str | None, auth: list[tuple[str, str]] | None) -> frozenset[str]:
+    """Admin user names separated by commas: they see every annotator's runs, games,
+    judgements and agreement. Each must be a login of ``--auth``."""
+    names = frozenset(n.strip() for n in (text or "").replace("\n", ",").split(",") if n.strip())
+    if not names:
+        return frozenset()
+    if not auth:
+        raise SystemExit("--admins needs --auth: without login everyone sees everything.")
+    unknown = sorted(names - {user for user, _ in auth})
+    if unknown:
+        raise SystemExit(f"--admins: {', '.join(unknown)} is not a login of --auth.")
+    return names
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     from backends.registry import BackendConfig
 
@@ -65,6 +79,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=os.environ.get("CONFIDANT_AUTH"),
         help="login: user:password pairs separated by commas (env CONFIDANT_AUTH)",
     )
+    p.add_argument(
+        "--admins",
+        default=os.environ.get("CONFIDANT_ADMINS"),
+        help="with --auth: user names, separated by commas, who see every annotator's data and "
+        "the agreement across annotators; everyone else sees only their own (env "
+        "CONFIDANT_ADMINS)",
+    )
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     return p.parse_args(argv)
@@ -83,8 +104,9 @@ def make_context(args):
         device=args.device,
     )
     auth = parse_auth(args.auth)
+    admins = parse_admins(getattr(args, "admins", None), auth)
     return AppContext(
-        backends=Backends(config), store=Store(args.db), auth_enabled=bool(auth)
+        backends=Backends(config), store=Store(args.db), auth_enabled=bool(auth), admins=admins
     ), auth
 
 
@@ -94,6 +116,9 @@ def main(argv=None) -> int:
 
     redact_logs()  # API keys and URL passwords never reach a log line
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Files this process creates (the database, uploads and exports in Gradio's cache) are
+    # readable by its own user only.
+    os.umask(0o077)
     args = parse_args(argv)
     ctx, auth = make_context(args)
     from ui.app import build_app
@@ -141,7 +166,7 @@ def launch_options(args, auth) -> dict:
     """Keyword arguments for ``demo.launch`` (tests launch with the same ones)."""
     from starlette.middleware import Middleware
 
-    from ui.guard import LoginGuard, NoEmbeddedApiInfo
+    from ui.guard import ExportGuard, LoginGuard, NoEmbeddedApiInfo
 
     return dict(
         server_name=args.host,
@@ -154,10 +179,15 @@ def launch_options(args, auth) -> dict:
         run_history=False,
         # FastAPI's own schema page would answer without login; Gradio's API description
         # (/gradio_api/info) is behind the login, and is kept out of every page (the login
-        # page included). Failed logins are locked out per name and per address.
+        # page included). Failed logins are locked out per name and per address; an export
+        # file is served to its annotator only, for an hour.
         app_kwargs={
             "openapi_url": None,
-            "middleware": [Middleware(LoginGuard), Middleware(NoEmbeddedApiInfo)],
+            "middleware": [
+                Middleware(LoginGuard),
+                Middleware(NoEmbeddedApiInfo),
+                Middleware(ExportGuard),
+            ],
         },
     )
 

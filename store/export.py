@@ -2,17 +2,24 @@
 
 A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with
 an apostrophe (OWASP's advice for CSV injection); numbers are written as numbers. Exports go to
-a fresh temporary directory, never next to the database.
+a fresh folder with an unguessable name under ``$TMPDIR/confidant-exports`` (0700), never next
+to the database; folders older than an hour (``EXPORT_TTL_S``) are deleted.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import secrets
+import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from store.runs import owner_clause
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -26,14 +33,47 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+EXPORT_TTL_S = 3600  # an export folder older than this is deleted by the next export
+
+
+def export_root() -> Path:
+    """The folder every export folder lives in (``$TMPDIR/confidant-exports``, mode 0700)."""
+    root = Path(tempfile.gettempdir()) / "confidant-exports"
+    root.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(root, 0o700)
+    return root
+
+
 def export_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="confidant-export-"))
+    """A new export folder with an unguessable name, readable by this process's user only
+    (0700). Folders older than ``EXPORT_TTL_S`` are deleted first."""
+    root = export_root()
+    sweep_exports(root)
+    folder = root / secrets.token_urlsafe(24)
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+def sweep_exports(root: Path | None = None, max_age_s: float = EXPORT_TTL_S, now=None) -> int:
+    """Delete the export folders under ``root`` last changed more than ``max_age_s`` seconds
+    ago; returns how many were deleted. A folder another process deletes first is skipped."""
+    root = export_root() if root is None else Path(root)
+    now = time.time() if now is None else now
+    removed = 0
+    for folder in root.iterdir():
+        try:
+            if folder.is_dir() and now - folder.stat().st_mtime > max_age_s:
+                shutil.rmtree(folder)
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], path: Path) -> Path:
     """Write ``rows`` (dicts) with the given columns, UTF-8 with a BOM-free header, every cell
     neutralised."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with _open_new(path, newline="") as f:
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
         w.writerow(columns)
         for row in rows:
@@ -42,23 +82,39 @@ def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], path: Path
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> Path:
-    with open(path, "w", encoding="utf-8") as f:
+    with _open_new(path) as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
     return path
 
 
+def _open_new(path: Path, newline: str | None = None):
+    """``path`` opened for writing text; inside the export folders it is created 0600."""
+    path = Path(path)
+    private = Path(tempfile.gettempdir()) / "confidant-exports" in path.resolve().parents
+    mode = 0o600 if private else 0o666  # the umask applies to both
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    return open(fd, "w", newline=newline, encoding="utf-8")
+
+
 RUN_COLUMNS = ["id", "kind", "title", "model", "seed", "created", "duration", "annotator", "params"]
 
 
-def export_runs_csv(store, kind: str | None = None) -> Path:
-    """All runs (newest first) with their parameters, to a new temporary CSV file."""
+def export_runs_csv(store, kind: str | None = None, owner: str | None = None) -> Path:
+    """All runs (newest first; only ``owner``'s when given) with their parameters, to a new
+    temporary CSV file."""
+    conditions, args = owner_clause(owner)
+    if kind:
+        conditions.append("kind = ?")
+        args.append(kind)
 
     def q(db):
-        where, args = ("kind = ?", [kind]) if kind else (None, [])
         return list(
             db["runs"].rows_where(
-                where, args, select=", ".join(RUN_COLUMNS), order_by="created desc"
+                " and ".join(conditions) or None,
+                args,
+                select=", ".join(RUN_COLUMNS),
+                order_by="created desc",
             )
         )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.errors import ConfidantError
 from store.db import Store
-from store.runs import dumps_json, now_iso, save_run
+from store.runs import dumps_json, now_iso, owner_clause, save_run
 
 # --------------------------------------------------------------------------------------------
 # Games and turns
@@ -104,13 +104,14 @@ def finish_game(
     )  # fmt: skip
 
 
-def get_game(store: Store, game_id: str) -> dict[str, Any] | None:
-    """The game row with ``params`` decoded and ``turns`` (TurnRecord dicts in order)."""
+def get_game(store: Store, game_id: str, owner: str | None = None) -> dict[str, Any] | None:
+    """The game row with ``params`` decoded and ``turns`` (TurnRecord dicts in order); None
+    when there is none, or when ``owner`` is given and the game is not theirs."""
     game_id = (game_id or "").strip()
 
     def q(db):
         rows = list(db["cip_games"].rows_where("id = ?", [game_id]))
-        if not rows:
+        if not rows or (owner is not None and rows[0]["annotator"] != owner):
             return None
         game = dict(rows[0])
         game["params"] = json.loads(game["params"] or "{}")
@@ -123,13 +124,18 @@ def get_game(store: Store, game_id: str) -> dict[str, Any] | None:
     return store.read(q)
 
 
-def list_games(store: Store, limit: int = 50) -> list[dict[str, Any]]:
-    """Games, newest first (without turns)."""
+def list_games(store: Store, limit: int = 50, owner: str | None = None) -> list[dict[str, Any]]:
+    """Games, newest first (without turns); only ``owner``'s when given."""
+    conditions, args = owner_clause(owner)
+    where = f"where {' and '.join(conditions)} " if conditions else ""
 
     def q(db):
         cols = "id, created, mode, method, model, class_set_name, truth, status, final_guess, n_questions"
         return list(
-            db.query(f"select {cols} from cip_games order by created desc limit ?", [limit])
+            db.query(
+                f"select {cols} from cip_games {where}order by created desc limit ?",
+                [*args, limit],
+            )
         )
 
     return store.read(q)

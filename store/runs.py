@@ -147,9 +147,23 @@ def save_run(
     return store.write(tx)
 
 
-def list_runs(store: Store, kind: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """Newest first, without the (possibly large) result."""
-    where, args = ("kind = ?", [kind]) if kind else (None, [])
+def owner_clause(owner: str | None, column: str = "annotator") -> tuple[list[str], list[Any]]:
+    """The SQL condition limiting rows to ``owner``'s (none for ``owner=None``: everyone's).
+    An empty owner matches nothing: with login on, nobody logged in reads nobody's rows."""
+    if owner is None:
+        return [], []
+    return [f"{column} = ?"], [owner]
+
+
+def list_runs(
+    store: Store, kind: str | None = None, limit: int = 200, owner: str | None = None
+) -> list[dict[str, Any]]:
+    """Newest first, without the (possibly large) result; only ``owner``'s runs when given."""
+    conditions, args = owner_clause(owner)
+    if kind:
+        conditions.append("kind = ?")
+        args.append(kind)
+    where = " and ".join(conditions) or None
 
     def q(db):
         return list(
@@ -165,12 +179,13 @@ def list_runs(store: Store, kind: str | None = None, limit: int = 200) -> list[d
     return store.read(q)
 
 
-def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
-    """The run with its parameters, result and generations, or None."""
+def get_run(store: Store, run_id: str, owner: str | None = None) -> dict[str, Any] | None:
+    """The run with its parameters, result and generations, or None (also when ``owner`` is
+    given and the run is not theirs: another annotator's run does not exist for them)."""
 
     def q(db):
         rows = list(db["runs"].rows_where("id = ?", [run_id]))
-        if not rows:
+        if not rows or (owner is not None and rows[0]["annotator"] != owner):
             return None
         run = dict(rows[0])
         run["params"] = json.loads(run["params"] or "{}")

@@ -163,3 +163,39 @@ def test_python_app_with_no_flags_runs_the_embedded_real_model(tmp_path):
     assert "Paris" in text
     assert RUN_ID.search(status)
     assert "".join(h["token"] for h in highlights) == text
+
+
+def test_uploads_exports_and_the_database_are_readable_by_the_app_user_only(tmp_path, tiny_lm_dir):
+    """Files the app writes (its database, uploads and exports in Gradio's cache, the export
+    folders) are 0600 in 0700 folders, whatever the umask it was started with."""
+    temp, gradio_temp = tmp_path / "tmp", tmp_path / "gradio"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp), "GRADIO_TEMP_DIR": str(gradio_temp)}
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"id": "a", "question": "Who wrote Hamlet?", "response": "Shakespeare"}\n')
+    old = os.umask(0o022)  # the usual umask, inherited by the app
+    try:
+        with running_app(
+            tmp_path, "--model", str(tiny_lm_dir), "--auth", "alice:pw-alice", env=env
+        ) as app:
+            client = Client(app.url, auth=("alice", "pw-alice"), verbose=False)
+            from gradio_client import handle_file
+
+            loaded = client.predict(
+                "Import file", handle_file(str(items)), "single", api_name="/judge_load"
+            )
+            assert "Loaded 1 single item" in loaded[0]
+            exported = client.predict(api_name="/export_runs")
+            assert Path(exported).read_text(encoding="utf-8").startswith("id,kind")
+            client.close()
+    finally:
+        os.umask(old)
+    written = [p for p in (*gradio_temp.rglob("*"), *(temp / "confidant-exports").rglob("*"))]
+    files = [p for p in written if p.is_file()]
+    assert any(p.name == "items.jsonl" for p in files), "the upload was not in Gradio's cache"
+    assert any(p.name == "confidant-runs.csv" for p in files), "no export was written"
+    for p in [*files, tmp_path / "confidant.db"]:
+        assert oct(p.stat().st_mode & 0o777) == oct(0o600), p
+    for p in written:
+        if p.is_dir():
+            assert oct(p.stat().st_mode & 0o777) == oct(0o700), p

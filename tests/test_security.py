@@ -12,9 +12,11 @@ import argparse
 import csv
 import json
 import logging
+import os
 import re
 import secrets
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,7 +30,7 @@ import app as app_module
 from backends.base import Generation, TokenRecord
 from backends.registry import BackendConfig, Backends
 from store.db import Store
-from store.export import export_dir, export_runs_csv
+from store.export import EXPORT_TTL_S, export_dir, export_runs_csv, sweep_exports
 from store.judgements import export_judgements, save_judgement
 from store.runs import save_run
 from tests.backends.fake_openai import FakeOpenAI
@@ -293,7 +295,7 @@ def test_export_all_is_refused_for_a_logged_in_request_even_if_the_context_says_
             handlers["export_all_judgements"](request=SimpleNamespace(username="bob"))
         mine = read_csv(handlers["export_my_judgements"](request=SimpleNamespace(username="bob")))
         assert {r["annotator"] for r in mine} == {"bob"}
-        with pytest.raises(gr.Error, match="no judgements are yours"):
+        with pytest.raises(gr.Error, match="Type your annotator name first"):
             handlers["export_my_judgements"](request=None)  # never "everyone's"
     finally:
         served.ctx.auth_enabled = True
@@ -343,13 +345,31 @@ def test_exports_go_to_fresh_private_temporary_directories(served):
     ]
     folders = [p.parent for p in paths]
     assert len(set(folders)) == len(folders), "two exports shared a folder"
-    tmp = Path(tempfile.gettempdir()).resolve()
+    root = (Path(tempfile.gettempdir()) / "confidant-exports").resolve()
+    assert oct(root.stat().st_mode & 0o777) == oct(0o700)
     for p in paths:
-        assert p.parent.resolve().parent == tmp and p.parent.name.startswith("confidant-export-")
+        assert p.parent.resolve().parent == root and len(p.parent.name) == 32  # unguessable
         assert [x.name for x in p.parent.iterdir()] == [p.name]
-        assert oct(p.parent.stat().st_mode & 0o777) == oct(0o700)  # mkdtemp: owner only
+        assert oct(p.parent.stat().st_mode & 0o777) == oct(0o700)  # owner only
+        assert oct(p.stat().st_mode & 0o777) == oct(0o600)
         assert not p.resolve().is_relative_to(served.folder.resolve())
     assert export_dir() != export_dir()
+
+
+def test_export_folders_older_than_the_time_limit_are_deleted(tmp_path):
+    old, fresh = tmp_path / "old", tmp_path / "fresh"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "x.csv").write_text("a\n")
+    hour_ago = time.time() - EXPORT_TTL_S - 5
+    os.utime(old, (hour_ago, hour_ago))
+    assert sweep_exports(tmp_path) == 1
+    assert not old.exists() and (fresh / "x.csv").exists()
+    # The real root is swept by every new export.
+    stale = export_dir()
+    os.utime(stale, (hour_ago, hour_ago))
+    export_dir()
+    assert not stale.exists()
 
 
 def test_api_keys_never_reach_the_database_exports_or_logs(tmp_path, monkeypatch, caplog, capfd):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from store.export import EXPORT_TTL_S
 from ui.context import EMBEDDED_BANNER, TINY_BANNER, AppContext, models_line
 from ui.tabs.cip import create_cip_tab
 from ui.tabs.generate import create_generate_tab
@@ -24,7 +25,11 @@ TABS = [
 
 
 def build_app(ctx: AppContext) -> gr.Blocks:
-    with gr.Blocks(title="Confidant", analytics_enabled=False) as demo:
+    # Gradio's cached copies of uploads and exports are deleted an hour after they were made
+    # (checked every 10 minutes), like the export folders themselves.
+    with gr.Blocks(
+        title="Confidant", analytics_enabled=False, delete_cache=(600, EXPORT_TTL_S)
+    ) as demo:
         gr.Markdown(
             "# Confidant\nHow sure is this model? Can I trust this LLM judge? "
             + models_line(ctx.backends),

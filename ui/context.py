@@ -23,6 +23,7 @@ class AppContext:
     backends: Backends
     store: Store
     auth_enabled: bool = False
+    admins: frozenset = frozenset()  # with login on: users who see every annotator's data
     history_renderers: dict = field(default_factory=dict)
     on_load: list = field(default_factory=list)  # (fn, inputs, outputs) run when a page opens
 
@@ -42,6 +43,23 @@ def annotator_of(request: gr.Request | None, typed_name: str | None = None) -> s
         return str(user)
     name = (typed_name or "").strip()
     return name[:100] or None
+
+
+def owner_scope(ctx: AppContext, request: gr.Request | None) -> str | None:
+    """Whose runs, games, judgements and exports this request may read: None for everyone's
+    (login off, or an admin), else the logged-in user's name ("" — nobody's — when login is on
+    and nobody is logged in)."""
+    if not ctx.auth_enabled:
+        return None
+    user = getattr(request, "username", None) if request is not None else None
+    if user and str(user) in ctx.admins:
+        return None
+    return str(user) if user else ""
+
+
+def is_admin(ctx: AppContext, request: gr.Request | None) -> bool:
+    """Whether the request may see every annotator's data (login off counts)."""
+    return owner_scope(ctx, request) is None
 
 
 def session_of(request: gr.Request | None) -> str | None:

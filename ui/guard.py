@@ -9,6 +9,7 @@ through ``launch(app_kwargs={"middleware": ...})`` by ``app.launch_options``).
 - :class:`NoEmbeddedApiInfo`: Gradio embeds its API description (endpoints, parameters, model
   names in defaults) in every HTML page, the login page included. It is removed from every
   page; a logged-in browser reads it from ``/gradio_api/info``, which needs the login.
+- :class:`ExportGuard`: an export file is downloadable by its annotator only, for an hour.
 """
 
 from __future__ import annotations
@@ -152,6 +153,44 @@ class NoEmbeddedApiInfo:
             return None
 
         await self.app(scope, receive, rewrite)
+
+
+class ExportGuard:
+    """ASGI middleware: the URL of an offered export (:mod:`ui.components.exports`) is served
+    only to the annotator it was made for, and to nobody once it has expired; anyone else gets
+    404, as for a file that does not exist."""
+
+    def __init__(self, app, offers=None) -> None:
+        from ui.components.exports import OFFERS
+
+        self.app = app
+        self.offers = OFFERS if offers is None else offers
+
+    async def __call__(self, scope, receive, send):
+        path = scope.get("path", "") if scope.get("type") == "http" else ""
+        if "/file=" in path:
+            allowed = self.offers.may_download(path, current_user(scope))
+            if allowed is False:
+                return await _reply(send, 404, {"detail": "Not Found"})
+        return await self.app(scope, receive, send)
+
+
+def current_user(scope) -> str | None:
+    """The logged-in user of an HTTP request to a Gradio app (from its login cookie), or None."""
+    app = scope.get("app")
+    tokens, cookie_id = getattr(app, "tokens", None), getattr(app, "cookie_id", None)
+    if not tokens or cookie_id is None:
+        return None
+    cookies: dict[str, str] = {}
+    for name, value in scope.get("headers") or []:
+        if name.lower() == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, val = part.strip().partition("=")
+                cookies.setdefault(key, val)
+    token = cookies.get(f"access-token-{cookie_id}") or cookies.get(
+        f"access-token-unsecure-{cookie_id}"
+    )
+    return tokens.get(token) if token else None
 
 
 def client_address(scope) -> str:

@@ -9,7 +9,9 @@ import gradio as gr
 from core.errors import ConfidantError
 from store.export import export_dir, write_csv
 from store.games import get_game, list_games
+from ui.components.exports import offer
 from ui.components.inputs import number, whole_number
+from ui.context import annotator_of, owner_scope
 from ui.plots.cip import coverage_figure, game_figure, review_markdown
 from uq.cip.benchmark import run_benchmark
 from uq.cip.conformal import HYPOTHESIS_MODES, METHOD_NAMES, METHODS
@@ -25,7 +27,7 @@ class CipBenchmarkMixin:
 
     def benchmark(self, key, posterior_kind, methods, seeds, hypotheses, both, classes, alpha,
                   finite, n_cal, max_len, cal_seed, n_est, epsilon,
-                  progress=gr.Progress()):  # fmt: skip  # noqa: B008
+                  progress=gr.Progress(), request: gr.Request = None):  # fmt: skip  # noqa: B008
         """Table 2 over the class set: yields the calibration's progress in the note, then
         (table rows, coverage plot, CSV path, note)."""
         s = self.settings(key, posterior_kind, alpha, finite, n_cal, max_len, cal_seed)
@@ -77,21 +79,23 @@ class CipBenchmarkMixin:
         )
         rows = [[r[c] for c in BENCH_COLUMNS] for r in table]
         plot = coverage_figure([r.__dict__ for r in result.rows], alpha=cal.alpha)
-        yield rows, plot, str(path), note
+        yield rows, plot, offer(path, annotator_of(request)), note
 
-    def games_table(self) -> list[list]:
+    def games_table(self, request: gr.Request = None) -> list[list]:
+        """The stored games, newest first (with login on: the user's own; an admin's: all)."""
         return [
             [g["id"], g["created"], g["mode"], METHOD_NAMES.get(g["method"], g["method"]),
              g["model"], g["truth"] or "", g["final_guess"] or "", g["n_questions"], g["status"]]
-            for g in list_games(self.ctx.store)
+            for g in list_games(self.ctx.store, owner=owner_scope(self.ctx, request))
         ]  # fmt: skip
 
-    def review(self, game_id: str):
-        """(markdown, plot) of a stored game, finished or not, rebuilt without a model."""
+    def review(self, game_id: str, request: gr.Request = None):
+        """(markdown, plot) of a stored game, finished or not, rebuilt without a model; with
+        login on, only the user's own games (an admin's: any)."""
         gid = (game_id or "").strip()
         if not gid:
             raise ConfidantError("Pick a game from the table (or paste its id) first.")
-        game = get_game(self.ctx.store, gid)
+        game = get_game(self.ctx.store, gid, owner=owner_scope(self.ctx, request))
         if game is None:
             raise ConfidantError(f"No game with id {gid!r}.")
         return review_markdown(game), game_figure(game["turns"]) if game["turns"] else None

@@ -8,8 +8,9 @@ from core.errors import ConfidantError
 from store.export import export_runs_csv
 from store.judgements import export_judgements
 from store.runs import get_run, list_runs
+from ui.components.exports import offer
 from ui.components.results import first_cell_of_selected_row, token_highlights
-from ui.context import AppContext, annotator_of, user_errors
+from ui.context import AppContext, annotator_of, owner_scope, user_errors
 
 RUN_TABLE_COLUMNS = ["id", "kind", "title", "model", "created", "annotator"]
 
@@ -23,18 +24,24 @@ class HistoryHandlers:
         self.ctx = ctx
 
     @user_errors
-    def list_runs(self, k):
-        """The runs table, newest first, of one kind or of all (``"all"``)."""
-        rows = list_runs(self.ctx.store, kind=None if k in (None, "", "all") else k)
+    def list_runs(self, k, request: gr.Request = None):
+        """The runs table, newest first, of one kind or of all (``"all"``); with login on,
+        only the user's own runs (an admin's: everyone's)."""
+        rows = list_runs(
+            self.ctx.store,
+            kind=None if k in (None, "", "all") else k,
+            owner=owner_scope(self.ctx, request),
+        )
         return [[r.get(c) or "" for c in RUN_TABLE_COLUMNS] for r in rows]
 
-    def run_view(self, run_id: str) -> dict:
+    def run_view(self, run_id: str, owner: str | None = None) -> dict:
         """The view of a stored run (markdown, plot, plot2, highlights, json), rebuilt from the
-        database by the renderer of its kind; a ``ConfidantError`` for a missing id."""
+        database by the renderer of its kind; a ``ConfidantError`` for a missing id, or for a
+        run that is not ``owner``'s (when given)."""
         run_id = (run_id or "").strip()
         if not run_id:
             raise ConfidantError("Pick a run from the table (or paste its id) first.")
-        run = get_run(self.ctx.store, run_id)
+        run = get_run(self.ctx.store, run_id, owner=owner)
         if run is None:
             raise ConfidantError(f"No run with id {run_id!r}.")
         renderer = self.ctx.history_renderers.get(run["kind"])
@@ -49,9 +56,10 @@ class HistoryHandlers:
         return view
 
     @user_errors
-    def open_run(self, rid):
-        """(markdown, highlights, plot, second plot, stored JSON) of one run."""
-        v = self.run_view(rid)
+    def open_run(self, rid, request: gr.Request = None):
+        """(markdown, highlights, plot, second plot, stored JSON) of one run (with login on,
+        one of the user's own)."""
+        v = self.run_view(rid, owner=owner_scope(self.ctx, request))
         return (
             v.get("markdown", ""),
             v.get("highlights"),
@@ -61,28 +69,35 @@ class HistoryHandlers:
         )
 
     @user_errors
-    def export_runs(self):
-        return str(export_runs_csv(self.ctx.store))
+    def export_runs(self, request: gr.Request = None):
+        """The runs as CSV (with login on: the user's own; an admin's: everyone's)."""
+        owner = owner_scope(self.ctx, request)
+        return offer(export_runs_csv(self.ctx.store, owner=owner), annotator_of(request))
 
     @user_errors
-    def export_mine(self, request: gr.Request = None):
-        """The logged-in (or named) annotator's judgements as CSV."""
-        who = annotator_of(request)
+    def export_mine(self, name: str | None = None, request: gr.Request = None):
+        """The logged-in annotator's judgements as CSV; without login, those of the name typed."""
+        who = annotator_of(request, None if self.ctx.auth_enabled else name)
         if not who:  # never fall through to "everyone's" (annotator=None means all)
             raise ConfidantError(
                 "Log in to export your judgements."
                 if self.ctx.auth_enabled
-                else "Nobody is logged in, so no judgements are yours: use “Export all judgements”."
+                else "Type your annotator name first (the one you judged under), or use "
+                "“Export all judgements”."
             )
-        return str(export_judgements(self.ctx.store, annotator=who))
+        return offer(export_judgements(self.ctx.store, annotator=who), annotator_of(request))
 
     @user_errors
     def export_all(self, request: gr.Request = None):
-        """Every annotator's judgements as CSV; refused when login is on."""
+        """Every annotator's judgements as CSV; with login on, for admins only."""
         # A logged-in request means login is on, whatever the context says.
-        if self.ctx.auth_enabled or getattr(request, "username", None):
-            raise ConfidantError("With login on, each annotator exports their own judgements.")
-        return str(export_judgements(self.ctx.store))
+        logged_in = self.ctx.auth_enabled or getattr(request, "username", None)
+        if logged_in and (not self.ctx.auth_enabled or owner_scope(self.ctx, request) is not None):
+            raise ConfidantError(
+                "With login on, each annotator exports their own judgements; only admins "
+                "export everyone's."
+            )
+        return offer(export_judgements(self.ctx.store), annotator_of(request))
 
 
 def create_history_tab(ctx: AppContext) -> None:
@@ -109,8 +124,16 @@ def create_history_tab(ctx: AppContext) -> None:
         raw = gr.JSON(label="Stored parameters and result", open=False)
         with gr.Row():
             runs_btn = gr.Button("Export runs (CSV)")
+            who = gr.Textbox(
+                label="Your annotator name",
+                placeholder="the name you judged under",
+                visible=not ctx.auth_enabled,
+                scale=2,
+            )
             judg_btn = gr.Button("Export my judgements (CSV)")
-            all_judg_btn = gr.Button("Export all judgements (CSV)", visible=not ctx.auth_enabled)
+            all_judg_btn = gr.Button(
+                "Export all judgements (CSV)", visible=not ctx.auth_enabled or bool(ctx.admins)
+            )
         export_file = gr.File(label="Download", interactive=False)
 
         refresh.click(h.list_runs, [kind], [table], api_name="list_runs")
@@ -120,6 +143,6 @@ def create_history_tab(ctx: AppContext) -> None:
             h.open_run, [run_id], [md, highlights, plot, plot2, raw], api_name="open_run"
         )
         runs_btn.click(h.export_runs, None, [export_file], api_name="export_runs")
-        judg_btn.click(h.export_mine, None, [export_file], api_name="export_my_judgements")
+        judg_btn.click(h.export_mine, [who], [export_file], api_name="export_my_judgements")
         all_judg_btn.click(h.export_all, None, [export_file], api_name="export_all_judgements")
         ctx.on_load.append((h.list_runs, [kind], [table]))

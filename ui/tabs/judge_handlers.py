@@ -40,8 +40,9 @@ from store.judgements import (
     save_annotation,
 )
 from store.runs import now_iso, save_run
+from ui.components.exports import offer
 from ui.components.reveals import RevealLog
-from ui.context import AppContext, annotator_of, session_of, user_errors
+from ui.context import AppContext, annotator_of, owner_scope, session_of, user_errors
 from ui.plots.judge import (
     agreement_rows,
     consistency_figure,
@@ -300,12 +301,16 @@ class JudgeHandlers:
     # -- agreement and export ----------------------------------------------------------------
 
     @user_errors
-    def agreement(self):
-        rows = list_judgements(self.ctx.store)
+    def agreement(self, request: gr.Request = None):
+        """Agreement per group of items: across annotators and with the judge. With login on,
+        only admins see the agreement across annotators; anyone else sees their own
+        judgements' agreement with the judge."""
+        owner = owner_scope(self.ctx, request)
+        rows = list_judgements(self.ctx.store, annotator=owner)
         if not rows:
-            raise ConfidantError("No judgements saved yet.")
+            raise ConfidantError("No judgements saved yet" + (" by you." if owner else "."))
         report = agreement_report(rows)
-        lines = []
+        lines = [] if owner is None else ["Your judgements only (admins see everyone's)."]
         for g in report["groups"]:
             people = ", ".join(g["annotators"]) or "none"
             a_people = "—" if g["alpha_people"] is None else f"{g['alpha_people']:.3f}"
@@ -326,7 +331,8 @@ class JudgeHandlers:
         rows = list_judgements(self.ctx.store, annotator=who)
         if not rows:
             raise ConfidantError("No judgements to export" + (f" for {who}." if who else " yet."))
-        return str(export_judgements(self.ctx.store, annotator=who, fmt=fmt))
+        path = export_judgements(self.ctx.store, annotator=who, fmt=fmt)
+        return offer(path, annotator_of(request))
 
     # -- consistency ---------------------------------------------------------------------------
 

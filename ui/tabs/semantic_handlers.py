@@ -12,6 +12,7 @@ from core.errors import ConfidantError
 from store.eval_cache import EvalCache, export_evaluation
 from store.export import export_dir
 from store.runs import save_run
+from ui.components.exports import offer
 from ui.components.inputs import number, upload_path, whole_number
 from ui.components.results import saved_note
 from ui.context import AppContext, annotator_of, session_of, user_errors
@@ -243,6 +244,7 @@ class SemanticHandlers:
         p_true_fewshot=0,
         few_shot=0,  # the page's box starts at DEFAULT_FEW_SHOT
         progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
+        request: gr.Request = None,
     ):
         """Every measure on a dataset (the harness, cached per question); returns (metrics, per
         question table, ROC, rejection curve, files, status)."""
@@ -278,7 +280,8 @@ class SemanticHandlers:
         result = run_evaluation(items, lm, ent, settings, cache=EvalCache(ctx.store), progress=tick)
         headers, rows = metrics_rows(result)
         q_cols, q_rows = result.question_table()
-        paths = export_evaluation(result, export_dir())
+        owner = annotator_of(request)
+        paths = [offer(p, owner) for p in export_evaluation(result, export_dir())]
         status = (
             f"{len(result.rows)} questions · accuracy {result.accuracy:.3f} · "
             f"{result.n_computed} computed, {result.n_cached} from the cache · "
