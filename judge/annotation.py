@@ -148,6 +148,7 @@ def annotation_record(
             response=item["response_a"],
             response_b=item["response_b"],
             human_preference=letter,
+            judge_rationale=pair_rationale(pr),
             judge=view,
             scores={"relations": pr.relations, "emitted": view["emitted"]},
         )
@@ -159,6 +160,7 @@ def annotation_record(
             response=item["response"],
             human_score=value,
             scale=g.scale,
+            judge_rationale=g.rationale,
             judge={
                 "distribution": {str(k): p for k, p in g.distribution.items()},
                 "raw": {str(k): p for k, p in g.raw.items()},
@@ -184,6 +186,33 @@ def annotation_record(
         "session_id": session_id,
     }
     return AnnotationRecord(row=row, answer=answer, run=run)
+
+
+def pair_rationale(pr: PairwiseResult) -> str:
+    """The judge's rationale for a pair in both orders it was shown."""
+    return f"[x as A] {pr.first.rationale}\n[y as A] {pr.second.rationale}"
+
+
+def stored_rationale(result: Mapping[str, Any]) -> str | None:
+    """The judge's rationale in a stored annotation run's result (None for other runs)."""
+    judge = (result or {}).get("judge") or {}
+    if "rationale" in judge:
+        return judge["rationale"]
+    if "first" in judge and "second" in judge:
+        return pair_rationale(PairwiseResult.from_dict(judge))
+    return None
+
+
+def stored_measures(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The judge's scores in a stored annotation run's result: every score method's value
+    (single items; one per :data:`judge.scores.SCORE_METHODS` entry) or each rule's relation
+    (pairs); empty for other judge runs."""
+    judge = (result or {}).get("judge") or {}
+    if result.get("type") != "annotation" or not judge:
+        return {}
+    if "first" in judge:
+        return {f"relation_{k}": v for k, v in PairwiseResult.from_dict(judge).relations.items()}
+    return GradeResult.from_dict(judge).scores()
 
 
 def _scores(row: Mapping[str, Any]) -> dict[str, Any]:

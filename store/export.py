@@ -15,7 +15,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,25 +98,85 @@ def _open_new(path: Path, newline: str | None = None):
 
 
 RUN_COLUMNS = ["id", "kind", "title", "model", "seed", "created", "duration", "annotator", "params"]
+ANSWER_COLUMNS = [
+    "run_id", "kind", "model", "created", "annotator", "title", "idx", "role", "text",
+    "n_tokens", "total_logprob", "mean_logprob", "finish_reason", "logprob_source",
+]  # fmt: skip
+MAX_WIDE_ANSWERS = 50  # answer_1 … answer_50 in the wide form; every answer is in the long form
+
+Measures = Mapping[str, Callable[[dict[str, Any]], Mapping[str, Any]]]
 
 
-def export_runs_csv(store, kind: str | None = None, owner: str | None = None) -> Path:
-    """All runs (newest first; only ``owner``'s when given) with their parameters, to a new
-    temporary CSV file."""
-    conditions, args = owner_clause(owner)
+def export_runs_csv(
+    store, kind: str | None = None, owner: str | None = None, measures: Measures | None = None
+) -> Path:
+    """The runs in wide form (newest first; only ``owner``'s when given), to a new temporary
+    CSV file: one row per run with its parameters, its answers (``answer_1`` …) and one column
+    per measure, read from the stored result by ``measures[kind](result)``."""
+    return _runs_wide(store, kind, owner, measures or {}, export_dir() / "confidant-runs.csv")
+
+
+def export_runs(
+    store, kind: str | None = None, owner: str | None = None, measures: Measures | None = None
+) -> tuple[Path, Path]:
+    """The runs in wide form (:func:`export_runs_csv`) and their answers in long form (one row
+    per run and answer: role, text, token count and log-probabilities), in one new folder."""
+    folder = export_dir()
+    wide = _runs_wide(store, kind, owner, measures or {}, folder / "confidant-runs.csv")
+    conditions, args = _run_conditions(kind, owner, "runs.")
+    where = f"where {' and '.join(conditions)} " if conditions else ""
+    cols = "run_id, kind, model, runs.created as created, annotator, title, idx, role, text, "
+    cols += "n_tokens, total_logprob, mean_logprob, finish_reason, logprob_source"
+    sql = (
+        f"select {cols} from generations join runs on runs.id = generations.run_id {where}"
+        "order by runs.created desc, run_id, idx"
+    )
+    rows = store.read(lambda db: list(db.query(sql, args)))
+    return wide, write_csv(rows, ANSWER_COLUMNS, folder / "confidant-runs-answers.csv")
+
+
+def _run_conditions(kind, owner, prefix=""):
+    conditions, args = owner_clause(owner, f"{prefix}annotator")
     if kind:
-        conditions.append("kind = ?")
+        conditions.append(f"{prefix}kind = ?")
         args.append(kind)
+    return conditions, args
+
+
+def _runs_wide(store, kind, owner, measures: Measures, path: Path) -> Path:
+    conditions, args = _run_conditions(kind, owner)
 
     def q(db):
-        return list(
-            db["runs"].rows_where(
-                " and ".join(conditions) or None,
-                args,
-                select=", ".join(RUN_COLUMNS),
-                order_by="created desc",
-            )
-        )
+        rows = []
+        for run in db["runs"].rows_where(
+            " and ".join(conditions) or None,
+            args,
+            select=", ".join([*RUN_COLUMNS, "result"]),
+            order_by="created desc",
+        ):
+            run = dict(run)
+            result = run.pop("result")
+            read = measures.get(run["kind"])
+            if read is not None:
+                try:
+                    found = read(json.loads(result or "{}"))
+                except (KeyError, TypeError, ValueError):  # a result of an older shape
+                    found = {}
+                run.update({f"measure_{k}": v for k, v in found.items()})
+            texts = db.execute(
+                "select text from generations where run_id = ? order by idx", [run["id"]]
+            ).fetchall()
+            run["n_answers"] = len(texts)
+            run.update({f"answer_{i + 1}": t for i, (t,) in enumerate(texts[:MAX_WIDE_ANSWERS])})
+            rows.append(run)
+        return rows
 
     rows = store.read(q)
-    return write_csv(rows, RUN_COLUMNS, export_dir() / "confidant-runs.csv")
+    extra: dict[str, None] = {}
+    for run in rows:
+        for name in run:
+            if name.startswith("measure_"):
+                extra.setdefault(name)
+    most = max((min(r["n_answers"], MAX_WIDE_ANSWERS) for r in rows), default=0)
+    answers = [f"answer_{i + 1}" for i in range(most)]
+    return write_csv(rows, [*RUN_COLUMNS, *extra, "n_answers", *answers], path)

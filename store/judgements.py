@@ -8,6 +8,7 @@ acknowledgement never names an answer that is not the stored one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlite_utils import Migrations
@@ -59,6 +60,12 @@ def m002_judgement_context(db) -> None:
     table.add_column("shown", str)
 
 
+@migrations()
+def m003_judge_rationale(db) -> None:
+    """The judge's rationale (the text it wrote before its score or verdict)."""
+    db["judgements"].add_column("judge_rationale", str)
+
+
 JUDGEMENT_COLUMNS = [
     "id",
     "item_id",
@@ -74,6 +81,7 @@ JUDGEMENT_COLUMNS = [
     "scores",
     "scale",
     "judge_model",
+    "judge_rationale",
     "blind",
     "run_id",
     "shown",
@@ -189,14 +197,65 @@ def list_judgements(store: Store, annotator: str | None = None) -> list[dict[str
     return store.read(q)
 
 
-def export_judgements(store: Store, annotator: str | None = None, fmt: str = "csv"):
-    """One row per judgement, to a new temporary file (CSV with formulas neutralised, or JSONL
-    with the JSON columns decoded)."""
+def export_judgements(
+    store: Store,
+    annotator: str | None = None,
+    fmt: str = "csv",
+    rationale_of: Callable[[dict[str, Any]], str | None] | None = None,
+):
+    """One row per judgement, to a new temporary file: CSV (formulas neutralised) with one
+    ``score_<method>`` column per score the judge's view holds (a pair's relations as
+    ``score_relations_<rule>``) and the judge's rationale; or JSONL, raw, with the JSON columns
+    decoded. ``rationale_of(run result)`` fills the rationale of judgements stored before it
+    had a column, from the run that records them."""
     rows = list_judgements(store, annotator)
+    if rationale_of is not None:
+        _fill_rationale(store, rows, rationale_of)
+    for r in rows:
+        for key in ("judge", "scores"):
+            r[key] = json.loads(r[key]) if r.get(key) else None
     folder = export_dir()
     if fmt == "jsonl":
-        for r in rows:
-            for key in ("judge", "scores"):
-                r[key] = json.loads(r[key]) if r.get(key) else None
         return write_jsonl(rows, folder / "confidant-judgements.jsonl")
-    return write_csv(rows, JUDGEMENT_COLUMNS, folder / "confidant-judgements.csv")
+    score_columns: dict[str, None] = {}
+    for r in rows:
+        for name, value in _flat_scores(r.pop("scores") or {}).items():
+            r[name] = value
+            score_columns.setdefault(name)
+    columns = [c for c in JUDGEMENT_COLUMNS if c != "scores"] + list(score_columns)
+    return write_csv(rows, columns, folder / "confidant-judgements.csv")
+
+
+def _flat_scores(scores: dict[str, Any]) -> dict[str, Any]:
+    """``{"geval": 3.2, "relations": {"likelihood": 1}}`` → ``{"score_geval": 3.2,
+    "score_relations_likelihood": 1}``; lists stay JSON cells."""
+    out: dict[str, Any] = {}
+    for name, value in scores.items():
+        if isinstance(value, dict):
+            for inner, v in value.items():
+                out[f"score_{name}_{inner}"] = v
+        else:
+            out[f"score_{name}"] = value
+    return out
+
+
+def _fill_rationale(store: Store, rows: list[dict[str, Any]], rationale_of) -> None:
+    missing = {r["run_id"] for r in rows if not r.get("judge_rationale") and r.get("run_id")}
+    if not missing:
+        return
+
+    def q(db):
+        ids, found = sorted(missing), {}
+        for start in range(0, len(ids), 500):  # below SQLite's limit on bound parameters
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(db.execute(f"select id, result from runs where id in ({marks})", chunk))
+        return found
+
+    results = store.read(q)
+    for r in rows:
+        if not r.get("judge_rationale") and r.get("run_id") in results:
+            try:
+                r["judge_rationale"] = rationale_of(json.loads(results[r["run_id"]] or "{}"))
+            except (KeyError, TypeError, ValueError):
+                continue

@@ -185,8 +185,8 @@ def test_uploads_exports_and_the_database_are_readable_by_the_app_user_only(tmp_
                 "Import file", handle_file(str(items)), "single", api_name="/judge_load"
             )
             assert "Loaded 1 single item" in loaded[0]
-            exported = client.predict(api_name="/export_runs")
-            assert Path(exported).read_text(encoding="utf-8").startswith("id,kind")
+            wide, _ = client.predict(api_name="/export_runs")
+            assert Path(wide).read_text(encoding="utf-8").startswith("id,kind")
             client.close()
     finally:
         os.umask(old)

@@ -123,8 +123,9 @@ def test_runs_are_listed_and_opened_by_their_annotator_only(team):
         bob.predict(runs["alice"], api_name="/open_run")
     mine = bob.predict(runs["bob"], api_name="/open_run")
     assert "bob" in str(mine[4])
-    exported = read_csv(bob.predict(api_name="/export_runs"))
-    assert {r["annotator"] for r in exported} == {"bob"}
+    wide, long = bob.predict(api_name="/export_runs")
+    assert {r["annotator"] for r in read_csv(wide)} == {"bob"}
+    assert {r["annotator"] for r in read_csv(long)} == {"bob"}
 
     carol = client_of(url, "carol")  # an admin
     ids = {row[0] for row in carol.predict("all", api_name="/list_runs")["data"]}

@@ -25,6 +25,7 @@ class AppContext:
     auth_enabled: bool = False
     admins: frozenset = frozenset()  # with login on: users who see every annotator's data
     history_renderers: dict = field(default_factory=dict)
+    run_measures: dict = field(default_factory=dict)  # kind → measures of a stored result
     on_load: list = field(default_factory=list)  # (fn, inputs, outputs) run when a page opens
 
     @property

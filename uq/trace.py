@@ -84,3 +84,11 @@ def run_trace(lm: LanguageModel, question: str, params: SamplingParams, **kwargs
         logprob_source=gen.logprob_source,
         notes=notes,
     )
+
+
+def stored_measures(result: dict[str, Any]) -> dict[str, float | None]:
+    """The summary statistics of a stored trace (``TraceResult.to_dict()``): token count,
+    mean and max entropy, mean surprisal, perplexity, sequence log-probability and
+    probability, and whether the answer was cut at the token limit (1/0)."""
+    summary = TraceSummary(**result["summary"]).to_dict()
+    return {k: float(v) if isinstance(v, bool) else v for k, v in summary.items()}

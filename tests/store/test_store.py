@@ -6,7 +6,7 @@ import pytest
 
 from backends.base import Generation, TokenRecord
 from store.db import Store
-from store.export import export_runs_csv, neutralise, write_csv
+from store.export import export_runs, export_runs_csv, neutralise, write_csv
 from store.judgements import export_judgements, list_judgements, save_judgement
 from store.runs import get_run, list_runs, save_run
 
@@ -165,3 +165,45 @@ def test_a_replayed_key_with_another_answer_is_refused(store):
     with pytest.raises(ConfidantError, match=r"already saved as judgement #\d+ \(2 / 5\)"):
         save_judgement(store, {**first, "human_score": 5.0})
     assert [r["human_score"] for r in list_judgements(store)] == [2.0]
+
+
+def test_runs_export_wide_and_long_with_answers_and_measures(tmp_path):
+    store = Store(tmp_path / "x.db")
+
+    def gen(text: str) -> Generation:
+        return Generation(
+            text=text, tokens=[TokenRecord(text=text, logprob=-0.25, entropy=1.0, varentropy=0.0)]
+        )
+
+    first = save_run(
+        store, kind="a", model="m", params={"n": 2}, result={"x": 0.5},
+        generations=[("sample", gen("Paris")), ("sample", gen("=Lyon"))],
+    )  # fmt: skip
+    second = save_run(store, kind="b", model="m", params={}, result={}, generations=[])
+    third = save_run(store, kind="a", model="m", params={}, result={"old": 1})  # no "x"
+    measures = {"a": lambda r: {"x": r["x"], "twice": 2 * r["x"]}}
+    wide, long = export_runs(store, measures=measures)
+    assert wide.parent == long.parent
+    with open(wide, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = {r["id"]: r for r in reader}
+    assert reader.fieldnames[-5:] == [
+        "measure_x",
+        "measure_twice",
+        "n_answers",
+        "answer_1",
+        "answer_2",
+    ]
+    assert (rows[first]["measure_x"], rows[first]["measure_twice"]) == ("0.5", "1.0")
+    assert (rows[first]["answer_1"], rows[first]["answer_2"]) == ("Paris", "'=Lyon")
+    assert rows[second]["measure_x"] == "" and rows[second]["n_answers"] == "0"
+    assert rows[third]["measure_x"] == ""  # a result of an older shape: no measures, no error
+    with open(long, encoding="utf-8", newline="") as f:
+        answers = list(csv.DictReader(f))
+    assert [(a["run_id"], a["idx"], a["role"], a["text"]) for a in answers] == [
+        (first, "0", "sample", "Paris"),
+        (first, "1", "sample", "'=Lyon"),
+    ]
+    assert float(answers[0]["total_logprob"]) == -0.25
+    # Only one annotator's runs when an owner is given.
+    assert [r["id"] for r in csv.DictReader(open(export_runs_csv(store, owner="nobody")))] == []

@@ -3,7 +3,9 @@ called directly."""
 
 from __future__ import annotations
 
+import csv
 import json
+import time
 
 import gradio as gr
 import pytest
@@ -11,7 +13,7 @@ from gradio_client import Client
 
 from backends.registry import BackendConfig, Backends
 from store.db import Store
-from store.runs import list_runs
+from store.runs import get_run, list_runs
 from tests.helpers import serving
 from ui.app import build_app
 from ui.context import AppContext
@@ -45,6 +47,31 @@ def test_generate_handler_streams_then_saves_and_history_rebuilds(ctx):
     ).run_view(runs[0]["id"])
     assert list(view["plot"].data[0].y) == list(fig.data[0].y)
     assert view["highlights"] == highlights
+
+
+def test_a_page_closed_while_generating_keeps_the_answer(ctx):
+    """A reload (Gradio closes the handler's generator) does not drop the run: it is saved when
+    the generation ends, with a note saying the page was gone."""
+    stream = GenerateHandlers(ctx).generate("Name a colour.", 0.0, 1.0, 0, 48, 0, None)
+    assert next(stream)[3] == "Generating…"
+    next(stream)  # the first streamed piece
+    stream.close()  # what Gradio does when the browser goes away
+    deadline = time.monotonic() + 120
+    while not list_runs(ctx.store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    runs = list_runs(ctx.store)
+    assert len(runs) == 1 and runs[0]["kind"] == "trace"
+    run = get_run(ctx.store, runs[0]["id"])
+    assert run["generations"][0][1].text == run["result"]["generation"]["text"]
+    assert any("closed or reloaded" in n for n in run["result"]["notes"])
+    assert (
+        "closed or reloaded"
+        in HistoryHandlers(
+            AppContext(
+                backends=ctx.backends, store=ctx.store, history_renderers={"trace": render_trace}
+            )
+        ).run_view(runs[0]["id"])["markdown"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,9 +119,15 @@ def test_app_in_process_with_gradio_client(ctx):
         assert "trace" in md and raw["result"]["generation"]["text"] == text
         with pytest.raises(Exception, match="No run"):
             client.predict("not-a-run", api_name="/open_run")
-        csv_path = client.predict(api_name="/export_runs")
-        with open(csv_path, encoding="utf-8") as f:
-            assert run_id in f.read()
+        wide, long = client.predict(api_name="/export_runs")
+        with open(wide, encoding="utf-8") as f:
+            row = next(r for r in csv.DictReader(f) if r["id"] == run_id)
+        assert row["answer_1"] == text and row["n_answers"] == "1"
+        assert float(row["measure_mean_entropy"]) >= 0 and row["measure_n_tokens"]
+        with open(long, encoding="utf-8") as f:
+            answers = [r for r in csv.DictReader(f) if r["run_id"] == run_id]
+        assert [(a["role"], a["text"]) for a in answers] == [("answer", text)]
+        assert float(answers[0]["total_logprob"]) <= 0
 
 
 def test_login_required_and_runs_belong_to_the_logged_in_user(ctx):

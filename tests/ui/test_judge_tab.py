@@ -12,7 +12,9 @@ import pytest
 from gradio_client import Client
 
 from backends.registry import BackendConfig, Backends
+from judge.scores import SCORE_METHODS
 from store.db import Store
+from store.export import neutralise
 from store.judgements import list_judgements
 from store.runs import get_run, list_runs
 from tests.helpers import serving
@@ -371,3 +373,30 @@ def test_blind_cannot_be_claimed_after_the_judge_was_shown(ctx):
         fresh.predict(again[8], 2, None, "", "bea", api_name="/judge_submit")
     stored = [(r["annotator"], r["blind"]) for r in list_judgements(ctx.store)]
     assert sorted(stored) == [("ada", 0), ("bea", 0), ("bea", 1)]
+
+
+def test_judgement_export_has_a_column_per_score_method_and_the_rationale(ctx):
+    h = JudgeHandlers(ctx)
+    items, _, _ = h.load_items("Demo set", None, "single")
+    out = show(h, items, 1, blind=False)
+    h.submit(items, out[8], out[9], out[10], 4, None, "", "ada", None)
+    pairs, _, _ = h.load_items("Demo set", None, "pairwise")
+    out = show(h, pairs, 1, blind=False)
+    h.submit(pairs, out[8], out[9], out[10], None, "A", "", "ada", None)
+    stored = list_judgements(ctx.store)
+    single_run = get_run(ctx.store, stored[0]["run_id"])["result"]["judge"]
+    # An older row, saved before the rationale had its column: filled from its run.
+    ctx.store.write(lambda db: db["judgements"].update(stored[0]["id"], {"judge_rationale": None}))
+    with open(h.export("CSV", "", None), encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    assert "scores" not in reader.fieldnames
+    for method in SCORE_METHODS:
+        assert f"score_{method.key}" in reader.fieldnames
+    single, pair = rows
+    assert float(single["score_geval"]) == pytest.approx(single_run["summary"]["geval"])
+    assert single["judge_rationale"] == neutralise(single_run["rationale"]) != ""
+    assert single["score_relations_baseline"] == ""
+    assert pair["score_relations_baseline"] in ("-1", "0", "1")
+    assert pair["judge_rationale"].startswith("[x as A]") and "[y as A]" in pair["judge_rationale"]
+    assert pair["score_geval"] == ""

@@ -239,3 +239,25 @@ def test_question_box_follows_each_methods_default(monkeypatch):
     assert tab._question_default("Embedding cosine similarity") is False
     assert tab._question_default("NLI cross-encoder") is True
     assert "embedding: off" in tab._question_label() and "nli: on" in tab._question_label()
+
+
+def test_runs_export_has_a_column_per_semantic_measure(ctx):
+    from store.export import export_runs
+    from uq.semantic.measures import MEASURES
+
+    ask(ctx, n=3, max_new=4)
+    with gr.Blocks():
+        create_semantic_tab(ctx)  # registers how its runs' measures are read
+    run = get_run(ctx.store, list_runs(ctx.store)[0]["id"])
+    wide, long = export_runs(ctx.store, measures=ctx.run_measures)
+    import csv
+
+    with open(wide, encoding="utf-8") as f:
+        row = next(csv.DictReader(f))
+    for m in MEASURES:
+        stored = (run["result"]["measures"].get(m.key) or {}).get("value")
+        cell = row[f"measure_{m.key}"]
+        assert cell == "" if stored is None else float(cell) == pytest.approx(stored)
+    assert row["n_answers"] == str(len(run["generations"])) and row["answer_1"]
+    with open(long, encoding="utf-8") as f:
+        assert len(list(csv.DictReader(f))) == len(run["generations"])

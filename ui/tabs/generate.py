@@ -10,9 +10,9 @@ import gradio as gr
 from backends.base import SamplingParams, capabilities_of
 from store.runs import save_run
 from ui.components.results import saved_note, token_highlights
-from ui.context import AppContext, annotator_of, session_of, user_errors
+from ui.context import AppContext, annotator_of, log, session_of, user_errors
 from ui.plots.trace import entropy_highlights, summary_markdown, trace_figure
-from uq.trace import TraceResult, clean_question, run_trace
+from uq.trace import TraceResult, clean_question, run_trace, stored_measures
 
 
 def trace_views(result: TraceResult):
@@ -71,32 +71,57 @@ class GenerateHandlers:
                 if streamer is not None:
                     streamer.end()
 
+        def save(result: TraceResult) -> str:
+            return save_run(
+                self.ctx.store,
+                kind="trace",
+                model=result.model,
+                params=result.params,
+                seed=params.seed,
+                result=result.to_dict(),
+                generations=[("answer", result.generation)],
+                title=question[:200],
+                annotator=annotator_of(request),
+                session_id=session_of(request),
+                duration=time.perf_counter() - started,
+            )
+
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
-        if streamer is not None:
-            text = ""
-            for piece in streamer:
-                text += piece
-                yield text, gr.skip(), gr.skip(), "Generating…", gr.skip()
+        try:
+            if streamer is not None:
+                text = ""
+                for piece in streamer:
+                    text += piece
+                    yield text, gr.skip(), gr.skip(), "Generating…", gr.skip()
+        except GeneratorExit:
+            # The page was closed or reloaded while the answer streamed: the generation goes
+            # on and is saved when it ends, so it is in History instead of lost.
+            threading.Thread(target=_save_when_done, args=(thread, box, save), daemon=True).start()
+            raise
         thread.join()
         if "error" in box:
             raise box["error"]
         result: TraceResult = box["result"]
-        run_id = save_run(
-            self.ctx.store,
-            kind="trace",
-            model=result.model,
-            params=result.params,
-            seed=params.seed,
-            result=result.to_dict(),
-            generations=[("answer", result.generation)],
-            title=question[:200],
-            annotator=annotator_of(request),
-            session_id=session_of(request),
-            duration=time.perf_counter() - started,
-        )
+        run_id = save(result)
         text, fig, highlights, summary = trace_views(result)
         yield text, fig, highlights, summary, saved_note(run_id)
+
+
+def _save_when_done(thread: threading.Thread, box: dict, save) -> None:
+    """Wait for an abandoned generation and save it, with a note saying why it has no viewer."""
+    thread.join()
+    result = box.get("result")
+    if result is None:
+        return
+    result.notes.append(
+        "The page was closed or reloaded while this answer was generated; it was saved when "
+        "it finished."
+    )
+    try:
+        save(result)
+    except Exception:  # noqa: BLE001 - nobody is waiting for this answer: log it
+        log.exception("could not save a generation whose page was closed")
 
 
 def render_trace(run: dict) -> dict:
@@ -113,6 +138,7 @@ def render_trace(run: dict) -> dict:
 def create_generate_tab(ctx: AppContext) -> None:
     """Lay out the Generate tab and wire its button to ``GenerateHandlers.generate``."""
     ctx.history_renderers["trace"] = render_trace
+    ctx.run_measures["trace"] = stored_measures
     handlers = GenerateHandlers(ctx)
     with gr.Tab("Generate", id="generate"):
         gr.Markdown(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from core.errors import ConfidantError
-from store.export import export_runs_csv
+from judge.annotation import stored_rationale
+from store.export import export_runs
 from store.judgements import export_judgements
 from store.runs import get_run, list_runs
 from ui.components.exports import offer
@@ -69,10 +70,13 @@ class HistoryHandlers:
         )
 
     @user_errors
-    def export_runs(self, request: gr.Request = None):
-        """The runs as CSV (with login on: the user's own; an admin's: everyone's)."""
+    def export_runs(self, request: gr.Request = None) -> list[str]:
+        """The runs as two CSV files (with login on: the user's own; an admin's: everyone's):
+        wide, one row per run with its answers and one column per measure; and long, one row
+        per answer."""
         owner = owner_scope(self.ctx, request)
-        return offer(export_runs_csv(self.ctx.store, owner=owner), annotator_of(request))
+        paths = export_runs(self.ctx.store, owner=owner, measures=self.ctx.run_measures)
+        return [offer(p, annotator_of(request)) for p in paths]
 
     @user_errors
     def export_mine(self, name: str | None = None, request: gr.Request = None):
@@ -85,7 +89,8 @@ class HistoryHandlers:
                 else "Type your annotator name first (the one you judged under), or use "
                 "“Export all judgements”."
             )
-        return offer(export_judgements(self.ctx.store, annotator=who), annotator_of(request))
+        path = export_judgements(self.ctx.store, annotator=who, rationale_of=stored_rationale)
+        return offer(path, annotator_of(request))
 
     @user_errors
     def export_all(self, request: gr.Request = None):
@@ -97,7 +102,8 @@ class HistoryHandlers:
                 "With login on, each annotator exports their own judgements; only admins "
                 "export everyone's."
             )
-        return offer(export_judgements(self.ctx.store), annotator_of(request))
+        path = export_judgements(self.ctx.store, rationale_of=stored_rationale)
+        return offer(path, annotator_of(request))
 
 
 def create_history_tab(ctx: AppContext) -> None:
@@ -135,6 +141,11 @@ def create_history_tab(ctx: AppContext) -> None:
                 "Export all judgements (CSV)", visible=not ctx.auth_enabled or bool(ctx.admins)
             )
         export_file = gr.File(label="Download", interactive=False)
+        runs_files = gr.File(
+            label="Runs: wide (a row per run: answers, measures) and long (a row per answer)",
+            file_count="multiple",
+            interactive=False,
+        )
 
         refresh.click(h.list_runs, [kind], [table], api_name="list_runs")
         kind.change(h.list_runs, [kind], [table], api_visibility="private")
@@ -142,7 +153,7 @@ def create_history_tab(ctx: AppContext) -> None:
         open_btn.click(
             h.open_run, [run_id], [md, highlights, plot, plot2, raw], api_name="open_run"
         )
-        runs_btn.click(h.export_runs, None, [export_file], api_name="export_runs")
+        runs_btn.click(h.export_runs, None, [runs_files], api_name="export_runs")
         judg_btn.click(h.export_mine, [who], [export_file], api_name="export_my_judgements")
         all_judg_btn.click(h.export_all, None, [export_file], api_name="export_all_judgements")
         ctx.on_load.append((h.list_runs, [kind], [table]))

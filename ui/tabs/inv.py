@@ -22,6 +22,7 @@ from ui.plots.inv import (
     measures_markdown,
     response_rows,
 )
+from uq.inv.measures import stored_measures as inv_stored_measures
 from uq.inv.offline import inv_entropy_offline, parse_offline_table
 from uq.inv.options import check_options
 from uq.inv.perturbation import given_perturbation
@@ -203,6 +204,7 @@ def _result_components():
 def create_inv_entropy_tab(ctx: AppContext) -> None:
     """Lay out the Inv-Entropy tab and wire its buttons to ``InvHandlers``."""
     ctx.history_renderers["inv_entropy"] = render_inv_entropy
+    ctx.run_measures["inv_entropy"] = inv_stored_measures
     handlers = InvHandlers(ctx)
     with gr.Tab("Inv-Entropy", id="inv_entropy"):
         gr.Markdown(

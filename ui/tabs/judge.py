@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from judge.annotation import stored_measures as judge_stored_measures
 from judge.items import KINDS
 from ui.context import AppContext
 from ui.plots.judge import AGREEMENT_HEADERS, CONSISTENCY_HEADERS
@@ -22,6 +23,7 @@ def create_judge_tab(ctx: AppContext) -> None:
     History view."""
     h = JudgeHandlers(ctx)
     ctx.history_renderers["judge"] = render_judge_run
+    ctx.run_measures["judge"] = judge_stored_measures
     with gr.Tab("Judge", id="judge"):
         gr.Markdown(
             "Judge answers beside the LLM judge. For each item the judge writes a short rationale, "

@@ -26,7 +26,7 @@ import gradio as gr
 
 from core.errors import ConfidantError
 from core.text import md_text
-from judge.annotation import agreement_report, annotation_record
+from judge.annotation import agreement_report, annotation_record, stored_rationale
 from judge.config import JudgeConfig
 from judge.grading import grade
 from judge.items import KINDS, demo_items, load_questions, parse_items
@@ -331,7 +331,9 @@ class JudgeHandlers:
         rows = list_judgements(self.ctx.store, annotator=who)
         if not rows:
             raise ConfidantError("No judgements to export" + (f" for {who}." if who else " yet."))
-        path = export_judgements(self.ctx.store, annotator=who, fmt=fmt)
+        path = export_judgements(
+            self.ctx.store, annotator=who, fmt=fmt, rationale_of=stored_rationale
+        )
         return offer(path, annotator_of(request))
 
     # -- consistency ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ui.tabs.semantic_handlers import (
 from uq.evaluation.settings import DEFAULT_FEW_SHOT
 from uq.semantic.entailment import DEFAULT_CONDITION_ON_QUESTION, DEFAULT_EMBEDDING_THRESHOLD
 from uq.semantic.measures import pair_matrix_measures
+from uq.semantic.measures import stored_measures as semantic_stored_measures
 
 
 def _question_default(choice: str) -> bool:
@@ -73,6 +74,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
     """Lay out the Semantic entropy tab (ask, pasted answers, evaluate a dataset) and wire its
     buttons to ``SemanticHandlers``."""
     ctx.history_renderers["semantic_entropy"] = render_semantic
+    ctx.run_measures["semantic_entropy"] = semantic_stored_measures
     handlers = SemanticHandlers(ctx)
     with gr.Tab("Semantic entropy", id="semantic_entropy"):
         gr.Markdown(

@@ -10,8 +10,9 @@ meaning clusters and log-probabilities of the same answers for the semantic entr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -322,3 +323,15 @@ def inv_entropy_from_responses(
         sim_x, response_similarity, n_replicates, n_bootstraps, seed
     )
     return inv_entropy_result(stats, indices, seed)
+
+
+def stored_measures(result: Mapping[str, Any]) -> dict[str, float | None]:
+    """Every measure of a stored Inv-Entropy run (``InvEntropyRun.to_dict()``), one entry per
+    entry of :data:`MEASURES` in table order, then the semantic-entropy baselines computed on
+    the same answers (``se_<name>``)."""
+    values = result.get("measures") or {}
+    out: dict[str, float | None] = {m.key: values.get(m.key) for m in MEASURES}
+    for name, value in (result.get("semantic_entropy") or {}).items():
+        if isinstance(value, int | float) or value is None:
+            out[f"se_{name}"] = value
+    return out

@@ -7,7 +7,7 @@ divided by log N. The pipeline, the harness, the UI and the exports iterate this
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,4 +228,22 @@ def compute_measures(
             continue
         per = normalise_by_log_n(value, stats.n) if m.per_log_n else None
         out[m.key] = {"value": value, "per_log_n": per, "note": None}
+    return out
+
+
+def stored_measures(result: Mapping[str, Any]) -> dict[str, float | None]:
+    """Every measure of a stored semantic-entropy result (``SemanticEntropyResult.to_dict()``),
+    one entry per entry of :data:`MEASURES` in table order (None where it was not computed),
+    each followed by its other stored numbers (``<key>_per_log_n``: the value over log N)."""
+    values = result.get("measures") or {}
+    out: dict[str, float | None] = {}
+    for m in MEASURES:
+        stored = values.get(m.key)
+        if not isinstance(stored, Mapping):
+            out[m.key] = stored
+            continue
+        out[m.key] = stored.get("value")
+        for name, number in stored.items():
+            if name != "value" and (number is None or isinstance(number, int | float)):
+                out[f"{m.key}_{name}"] = number
     return out
