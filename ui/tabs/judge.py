@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from core.text import md_text
 from judge.items import KINDS
 from ui.context import AppContext
 from ui.plots.judge import AGREEMENT_HEADERS, CONSISTENCY_HEADERS
@@ -173,6 +174,6 @@ def create_judge_tab(ctx: AppContext) -> None:
 
             def whoami(request: gr.Request):
                 user = getattr(request, "username", None)
-                return f"Annotating as **{user}**." if user else "Log in to annotate."
+                return f"Annotating as **{md_text(user)}**." if user else "Log in to annotate."
 
             ctx.on_load.append((whoami, None, [who_md]))
