@@ -12,12 +12,6 @@ from html.parser import HTMLParser
 
 import pytest
 
-# Payloads planted in stored data: a fake login form that posts elsewhere, a remote image that
-# fires a request on view, and a javascript: link.
-FORM = "<form action=http://127.0.0.1:9/x><input type=password name=p></form>"
-IMG = "<img src=http://127.0.0.1:9/pixel.png>"
-LINK = "[click](javascript:alert(1))"
-PAYLOAD = f"{FORM} {IMG} {LINK}"
 # Elements that must never come out of stored data.
 DANGEROUS = {"form", "input", "img", "a", "script", "iframe", "button", "textarea", "select"}
 # The few tags plotly reads in labels that the project itself writes.

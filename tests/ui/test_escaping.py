@@ -12,19 +12,26 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from backends.base import Generation, TokenRecord
 from backends.registry import BackendConfig, Backends
 from core.errors import ConfidantError
 from core.text import html_text, md_text
+from judge.config import JudgeConfig
 from judge.items import parse_items
 from store.db import Store
-from store.games import add_turn, finish_game, get_game, start_game
+from store.games import get_game
 from store.runs import list_runs, save_run
-from tests.ui.rendering import (
+from tests.ui.planted import (
     FORM,
     IMG,
     LINK,
+    NAMES,
     PAYLOAD,
+    plant_game,
+    planted_items,
+    planted_trace,
+    planted_turns,
+)
+from tests.ui.rendering import (
     assert_html_shows_text,
     assert_plotly_label_inert,
     assert_shown_as_text,
@@ -47,8 +54,6 @@ from ui.tabs.semantic_handlers import render_semantic
 from uq.inv.offline import inv_entropy_offline
 from uq.semantic.entailment import make_entailment
 from uq.semantic.pasted import score_pasted_answers
-from uq.token_stats import summarise
-from uq.trace import TraceResult
 
 RENDERERS = {
     "trace": render_trace,
@@ -57,8 +62,6 @@ RENDERERS = {
     "judge": render_judge_run,
     "cip_game": render_cip_game,
 }
-# Two annotators' names (a typed name is at most 100 characters).
-NAMES = (FORM, f"{IMG}{LINK}")
 
 
 @pytest.fixture
@@ -68,17 +71,6 @@ def store(tmp_path):
 
 def history(store) -> HistoryHandlers:
     return HistoryHandlers(AppContext(backends=None, store=store, history_renderers=RENDERERS))
-
-
-def planted_generation() -> Generation:
-    pieces = [FORM, " ", IMG, " ", LINK]
-    tokens = [
-        TokenRecord(
-            text=p, logprob=-0.5, entropy=1.0, varentropy=0.1, top=[(IMG, 0.6), (LINK, 0.2)]
-        )
-        for p in pieces
-    ]
-    return Generation(text="".join(pieces), tokens=tokens, finish_reason="stop")
 
 
 def test_md_text_and_html_text_leave_no_markup():
@@ -97,10 +89,8 @@ def test_the_helpers_are_needed():
 
 
 def test_trace_run_in_history(store):
-    gen = planted_generation()
-    result = TraceResult(
-        question=PAYLOAD, model=IMG, params={}, generation=gen, summary=summarise(gen), notes=[FORM]
-    )
+    result = planted_trace()
+    gen = result.generation
     run_id = save_run(
         store, kind="trace", model=IMG, params={}, result=result.to_dict(), title=PAYLOAD,
         generations=[("answer", gen)],
@@ -156,20 +146,6 @@ def judge_ctx(store, tiny_lm_dir):
     )  # fmt: skip
 
 
-def planted_items(tmp_path, kind="single"):
-    out = io.StringIO()
-    if kind == "single":
-        fields = {"item_id": PAYLOAD, "question": PAYLOAD, "response": f"{LINK}\n{FORM}"}
-    else:
-        fields = {"item_id": IMG, "question": PAYLOAD, "response_a": FORM, "response_b": LINK}
-    writer = csv.DictWriter(out, fieldnames=list(fields))
-    writer.writeheader()
-    writer.writerow(fields)
-    path = tmp_path / f"{kind}.csv"
-    path.write_text(out.getvalue(), encoding="utf-8")
-    return path
-
-
 @pytest.mark.parametrize("kind", ["single", "pairwise"])
 def test_judge_item_position_save_agreement_and_history(judge_ctx, tmp_path, kind):
     h = JudgeHandlers(judge_ctx)
@@ -198,34 +174,13 @@ def test_judge_item_position_save_agreement_and_history(judge_ctx, tmp_path, kin
 def test_judge_rationale_and_emitted_text_are_text(judge_ctx, tmp_path):
     h = JudgeHandlers(judge_ctx)
     items = parse_items(planted_items(tmp_path).read_bytes(), "items.csv", "single")
-    _, result = h._run_judge(items[0], h_config())
+    _, result = h._run_judge(items[0], JudgeConfig(scale=5, direct=True, max_new_tokens=4))
     result = {**result, "judgement": f"{PAYLOAD}\n> {IMG}\n# {LINK}", "notes": [FORM]}
     assert_shown_as_text(judge_markdown(result), FORM, IMG, LINK)
 
 
-def h_config():
-    from judge.config import JudgeConfig
-
-    return JudgeConfig(scale=5, direct=True, max_new_tokens=4).validate()
-
-
-def planted_turns():
-    return [
-        {"turn": 0, "query": None, "answer": None, "guess": FORM, "set_size": 3, "bound": None,
-         "set_members": [FORM, IMG, LINK], "posterior_top": [[FORM, 0.5], [IMG, 0.3]]},
-        {"turn": 1, "query": PAYLOAD, "answer": IMG, "guess": LINK, "set_size": 1, "bound": 0.5,
-         "set_members": [LINK], "posterior_top": [[LINK, 0.9]]},
-    ]  # fmt: skip
-
-
 def test_stored_game_review_set_and_history(store):
-    gid = start_game(
-        store, mode="human", method="cip", model=IMG, posterior_label=FORM, class_set_name=LINK,
-        class_set_fingerprint="f", params={"alpha": IMG, "hypotheses": LINK}, truth=IMG,
-    )  # fmt: skip
-    for turn in planted_turns():
-        add_turn(store, gid, turn)
-    finish_game(store, gid, stop_reason=FORM)
+    gid = plant_game(store)
     review = review_markdown(get_game(store, gid))
     assert_shown_as_text(review, f"posterior: {FORM}", f"class set {LINK}", PAYLOAD, IMG, LINK)
     assert_shown_as_text(set_markdown(planted_turns()[0], 3), FORM, IMG, LINK)
