@@ -9,7 +9,7 @@ import gradio as gr
 
 from backends.base import Generation
 from core.errors import ConfidantError
-from core.text import md_text
+from core.text import html_text, md_text
 from store.eval_cache import EvalCache, export_evaluation
 from store.export import export_dir
 from store.runs import save_run
@@ -90,7 +90,8 @@ def generation_view(result_dict: dict | None, choice: str | None):
             return None, None
     if gen is None:
         return None, None
-    return trace_figure(gen, title=f"Token trace of the {choice}"), entropy_highlights(gen)
+    title = f"Token trace of the {html_text(choice)}"  # the choice comes from the page
+    return trace_figure(gen, title=title), entropy_highlights(gen)
 
 
 class SemanticHandlers:
