@@ -9,7 +9,8 @@ that no element from stored data is ever rendered as markup: ``<form>``, ``<img 
 - :func:`md_text`: for Markdown (paragraphs, lists, table cells): HTML-escaped, and every
   character Markdown gives a meaning to backslash-escaped; line breaks become spaces when
   ``inline`` (a table cell, a list item).
-- :func:`html_text`: for HTML and plotly hover labels (which take a few HTML tags).
+- :func:`html_text`: for HTML, error messages (Gradio shows them as HTML) and plotly hover
+  labels, titles and tick labels (which take a few HTML tags, ``<a href>`` among them).
 """
 
 from __future__ import annotations
@@ -41,11 +42,19 @@ def md_text(value: Any, *, inline: bool = True, empty: str = "") -> str:
     return text if inline else text.replace("\n", "  \n")
 
 
-def html_text(value: Any, *, empty: str = "") -> str:
-    """``value`` as literal text inside HTML (quotes escaped too) or a plotly label.
+def html_text(value: Any, *, empty: str = "", quote: bool = True) -> str:
+    """``value`` as literal text inside HTML or a plotly label: ``& < >`` and, unless ``quote``
+    is false (text that never goes inside an attribute, such as a message), both quotes become
+    entities. Quotes become numeric entities, which plotly decodes (it shows ``&quot;`` as
+    written).
 
-    >>> html_text('<a href="x">y</a>')
-    '&lt;a href=&quot;x&quot;&gt;y&lt;/a&gt;'
+    >>> html_text('<a href="x">it’s ' + "'y'</a>")
+    '&lt;a href=&#34;x&#34;&gt;it’s &#39;y&#39;&lt;/a&gt;'
+    >>> html_text("it's <b>", quote=False)
+    "it's &lt;b&gt;"
     """
     text = "" if value is None else str(value)
-    return html.escape(text, quote=True) if text else empty
+    if not text:
+        return empty
+    text = html.escape(text, quote=False)
+    return text.replace('"', "&#34;").replace("'", "&#39;") if quote else text

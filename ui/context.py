@@ -13,6 +13,7 @@ import gradio as gr
 from backends.registry import Backends
 from core.errors import ConfidantError
 from core.secrets import redact
+from core.text import html_text
 from store.db import Store
 
 log = logging.getLogger("confidant")
@@ -71,18 +72,18 @@ def user_errors(fn):
     """Show a ``ConfidantError`` (bad input, a model that will not load, a server that failed)
     as a message in the page instead of a traceback; other errors are logged and shown briefly.
     API keys are redacted from both, and the original exception is not chained to the message
-    (Gradio prints the chain to the log)."""
+    (Gradio prints the chain to the log). Gradio shows a message as HTML, and a message may
+    quote a file, an item or a name, so it is HTML-escaped."""
 
     def convert(exc: Exception):
         if isinstance(exc, gr.Error):
             return exc
         if isinstance(exc, ConfidantError):
-            return gr.Error(redact(str(exc)))
+            return gr.Error(html_text(redact(str(exc)), quote=False))
         trace = "".join(traceback.format_exception(exc))
         log.error("unexpected error in %s:\n%s", fn.__name__, redact(trace))
-        return gr.Error(
-            redact(f"Something went wrong ({type(exc).__name__}: {exc}). Nothing was saved.")
-        )
+        message = f"Something went wrong ({type(exc).__name__}: {exc}). Nothing was saved."
+        return gr.Error(html_text(redact(message), quote=False))
 
     if _is_generator(fn):
 

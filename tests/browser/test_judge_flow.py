@@ -98,7 +98,7 @@ def test_judging_round_with_blind_mode_and_csv_download(page, live_app, screensh
     distribution = json.loads(first["judge"])["distribution"]
     assert sorted(distribution, key=int) == ["1", "2", "3", "4", "5"]
     assert sum(distribution.values()) == pytest.approx(1.0)
-    assert json.loads(first["scores"])["expectation"] == pytest.approx(scores["expectation"])
+    assert float(first["score_expectation"]) == pytest.approx(scores["expectation"])
     assert second["human_preference"] == "B" and second["human_score"] == ""
     judge = json.loads(second["judge"])
     for order in ("first_order", "second_order_swapped"):

@@ -14,6 +14,7 @@ from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.runs import get_run, list_runs
 from tests.helpers import serving
+from tests.ui.rendering import markdown_text
 from ui.context import AppContext
 from ui.tabs.history import HistoryHandlers
 from ui.tabs.inv import (
@@ -75,7 +76,8 @@ def test_handler_shows_everything_saves_and_history_rebuilds(ctx):
     for rebuilt, fresh in zip(view["plot"].data, heatmaps.data, strict=True):
         assert np.array_equal(np.asarray(rebuilt.z), np.asarray(fresh.z))
     assert [list(t.x) for t in view["plot2"].data] == [list(t.x) for t in histogram.data]
-    assert "Inv-Entropy" in view["markdown"] and "Name the French capital." in view["markdown"]
+    shown = markdown_text(view["markdown"])  # what a person reads: the source is escaped
+    assert "Inv-Entropy" in shown and "Name the French capital." in shown
 
 
 def test_paraphrase_handler_on_the_tiny_model(ctx):

@@ -13,6 +13,7 @@ from backends.registry import BackendConfig, Backends
 from store.db import Store
 from store.runs import get_run, list_runs
 from tests.helpers import serving
+from tests.ui.rendering import markdown_text
 from ui.context import AppContext
 from ui.tabs.history import HistoryHandlers, create_history_tab
 from ui.tabs.semantic import create_semantic_tab
@@ -229,7 +230,7 @@ def test_semantic_endpoints_with_gradio_client(ctx):
             client.predict("", "one", None, "", NLI, True, True, 0.75, api_name="/score_answers")
         run_id = list_runs(ctx.store, kind="semantic_entropy")[-1]["id"]
         md, hl, plot1, plot2, raw = client.predict(run_id, api_name="/open_run")
-        assert "semantic_entropy" in md and raw["result"]["source"] == "model"
+        assert "semantic_entropy" in markdown_text(md) and raw["result"]["source"] == "model"
 
 
 def test_question_box_follows_each_methods_default(monkeypatch):

@@ -9,6 +9,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.text import html_text, md_text
 from uq.cip.conformal import METHOD_NAMES
 
 STOP_REASONS = {
@@ -30,7 +31,9 @@ def game_figure(turns: Sequence[dict[str, Any]]) -> go.Figure:
             y=[t["set_size"] for t in turns],
             name="set size |C|",
             marker_color="#4C78A8",
-            hovertext=[", ".join(t.get("set_members", [])[:12]) for t in turns],
+            hovertext=[
+                html_text(", ".join(map(str, t.get("set_members", [])[:12]))) for t in turns
+            ],
         ),
         secondary_y=False,
     )
@@ -81,7 +84,8 @@ def coverage_figure(rows: Sequence[dict[str, Any]], alpha: float | None = None) 
 
 
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A class, question, answer or stored value as literal text in a Markdown line or cell."""
+    return md_text(text)
 
 
 def turns_markdown(turns: Sequence[dict[str, Any]], *, truth: str | None = None) -> str:
@@ -94,8 +98,8 @@ def turns_markdown(turns: Sequence[dict[str, Any]], *, truth: str | None = None)
         bound = "" if t.get("bound") is None else f"{t['bound']:.3f}"
         guess = t["guess"] + (" ✓" if truth is not None and t["guess"] == truth else "")
         lines.append(
-            f"| {t['turn']} | {_cell(t.get('query') or '(before any question)')} | "
-            f"{_cell(t.get('answer') or '')} | {t['set_size']} | {bound} | {_cell(guess)} |"
+            f"| {_cell(t['turn'])} | {_cell(t.get('query') or '(before any question)')} | "
+            f"{_cell(t.get('answer') or '')} | {_cell(t['set_size'])} | {bound} | {_cell(guess)} |"
         )
     return "\n".join(lines)
 
@@ -117,7 +121,7 @@ def set_markdown(turn: dict[str, Any], n_classes: int) -> str:
     top = ", ".join(f"{_cell(c)} {p:.2f}" for c, p in turn.get("posterior_top", []))
     tau = "" if turn.get("tau") is None else f" (threshold τ = {turn['tau']:.3g})"
     return (
-        f"**Prediction set: {turn['set_size']} of {n_classes}**{tau}\n\n{members}\n\n"
+        f"**Prediction set: {_cell(turn['set_size'])} of {n_classes}**{tau}\n\n{members}\n\n"
         f"**Current guess:** {_cell(turn['guess'])} · most likely: {top}"
     )
 
@@ -147,22 +151,25 @@ def stop_text(reason: str | None, last: dict[str, Any]) -> str:
             f"Stopped because the prediction set holds a single animal, "
             f"**{_cell(last['guess'])}**: at the calibrated level nothing is left to tell apart."
         )
-    return f"Stopped because {STOP_REASONS.get(reason or '', reason or '?')}."
+    return f"Stopped because {STOP_REASONS.get(reason or '', _cell(reason or '?'))}."
 
 
 def review_markdown(game: dict[str, Any]) -> str:
     p = game.get("params", {})
     turns = game.get("turns", [])
     truth = game.get("truth")
+    # Every stored field is shown as text: a class set, and so a game, may come from anyone.
     head = (
-        f"**{game.get('mode', '?')} game**, querier {METHOD_NAMES.get(game['method'], '?')}, "
-        f"posterior: {game.get('posterior_label') or p.get('posterior', '?')}, "
-        f"class set {game.get('class_set_name', '?')}, α = {p.get('alpha', '?')}, "
-        f"hypothetical labels {p.get('hypotheses', '?')}, status {game.get('status', '?')}"
+        f"**{_cell(game.get('mode', '?'))} game**, querier "
+        f"{METHOD_NAMES.get(game['method'], '?')}, "
+        f"posterior: {_cell(game.get('posterior_label') or p.get('posterior', '?'))}, "
+        f"class set {_cell(game.get('class_set_name', '?'))}, α = {_cell(p.get('alpha', '?'))}, "
+        f"hypothetical labels {_cell(p.get('hypotheses', '?'))}, "
+        f"status {_cell(game.get('status', '?'))}"
     )
     if truth:
-        head += f", hidden class **{truth}**"
-    final = turns[-1]["guess"] if turns else "-"
+        head += f", hidden class **{_cell(truth)}**"
+    final = _cell(turns[-1]["guess"]) if turns else "\\-"
     return f"{head}\n\nFinal guess: **{final}**\n\n" + turns_markdown(turns, truth=truth)
 
 

@@ -6,12 +6,11 @@ reopens in the History tab without a model.
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.text import html_text, md_text
 from uq.inv.measures import MEASURE_BY_KEY, MEASURES
 from uq.inv.options import SIMILARITIES
 from uq.inv.result import InvEntropyRun, measure_values
@@ -21,9 +20,10 @@ RESPONSE_COLUMNS = ["input #", "replicate", "meaning cluster", "response"]
 
 
 def _short(text: str, limit: int = 80) -> str:
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    text = html.escape(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` on one line, cut to ``limit`` characters, escaped for a plotly label (cut
+    before escaping, so no entity is cut in half)."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split())
+    return html_text(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def input_rows(run: InvEntropyRun) -> list[list]:
@@ -133,26 +133,29 @@ def measures_markdown(run: InvEntropyRun) -> str:
             f"| **{measure.label}** | {_number(values[measure.key])} | {measure.explanation} |"
         )
     r = len(run.responses[0]) if run.responses else 0
+    # Stored values are shown as text (a stored run may come from anyone).
     lines.append(
         f"\nSemantic entropy clusters the same answers by meaning: "
-        f"{se.get('n_clusters_original')} clusters among the {r} answers to the original, "
-        f"{se.get('n_clusters_all')} among all {len(run.inputs) * r}; the likelihood-weighted "
+        f"{md_text(se.get('n_clusters_original'), empty='?')} clusters among the {r} answers to "
+        f"the original, {md_text(se.get('n_clusters_all'), empty='?')} among all "
+        f"{len(run.inputs) * r}; the likelihood-weighted "
         "values need the model's log-probabilities (— without them)."
     )
-    source = run.perturbation.source
+    source = md_text(run.perturbation.source)
     method = {"paraphrase": "LLM paraphrases", "gaap": "GAAP", "given": "your own list"}.get(
-        run.perturbation.method, run.perturbation.method
+        run.perturbation.method, md_text(run.perturbation.method)
     )
     setup = (
         f"\n\nInputs: the question and {len(run.inputs) - 1} perturbations ({method}"
         + (f", substitutes from **{source}**" if run.perturbation.method == "gaap" else "")
         + f") · {r} answers each · similarity: {SIMILARITIES.get(p.get('similarity'), '?')} · "
-        f"{m.n_bootstraps} bootstraps · seed {p.get('seed')}"
+        f"{md_text(m.n_bootstraps)} bootstraps · seed {md_text(p.get('seed'), empty='—')}"
     )
     if p.get("temperature") is not None:
-        setup += f" · temperature {p.get('temperature')}"
+        setup += f" · temperature {md_text(p.get('temperature'))}"
+    rule = md_text(p.get("se_rule"), empty="the same similarity")
     setup += (
-        f" · answers clustered for semantic entropy by {p.get('se_rule', 'the same similarity')}."
+        f" · answers clustered for semantic entropy by {rule}."
         "\n\nEntropies in nats; higher means more uncertain (MAX-py-x is a confidence)."
     )
     return "\n".join(lines) + setup

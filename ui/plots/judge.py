@@ -10,6 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.text import html_text, md_text
 from judge.grading import GradeResult
 from judge.pairwise import PairwiseResult
 from judge.pipeline import METHOD_LABELS, ConsistencyResult
@@ -135,7 +136,7 @@ def consistency_figure(table: Sequence[Mapping[str, Any]], ks: Sequence[int] = (
     with_cr = [r for r in table if r.get("conflict_ratio") is not None]
     fig.add_trace(
         go.Bar(
-            x=[METHOD_LABELS.get(r["method"], r["method"]) for r in with_cr],
+            x=[html_text(METHOD_LABELS.get(r["method"], r["method"])) for r in with_cr],
             y=[100.0 * r["conflict_ratio"] for r in with_cr],
             name="CR",
             marker_color="#636efa",
@@ -147,7 +148,7 @@ def consistency_figure(table: Sequence[Mapping[str, Any]], ks: Sequence[int] = (
     with_ntr = [r for r in table if r.get("ntr")]
     for r in with_ntr:
         ntr = {int(k): v for k, v in r["ntr"].items()}
-        label = METHOD_LABELS.get(r["method"], r["method"])
+        label = html_text(METHOD_LABELS.get(r["method"], r["method"]))
         fig.add_trace(
             go.Bar(
                 x=[f"k={k}" for k in ks if k in ntr],
@@ -189,6 +190,22 @@ AGREEMENT_HEADERS = [
     "Cohen κ",
     "κ (quadratic)",
 ]
+
+
+def agreement_markdown(report: Mapping[str, Any]) -> str:
+    """One line per group of items: its annotators and Krippendorff's α, people alone and with
+    the judge (names escaped)."""
+    lines = []
+    for g in report["groups"]:
+        people = ", ".join(md_text(a) for a in g["annotators"]) or "none"
+        a_people = "—" if g["alpha_people"] is None else f"{g['alpha_people']:.3f}"
+        a_judge = "—" if g["alpha_with_judge"] is None else f"{g['alpha_with_judge']:.3f}"
+        lines.append(
+            f"- **{md_text(g['name'])}**: {g['items']} item(s), annotators {people}; "
+            f"Krippendorff's α people {a_people}, people + "
+            f"{md_text(g['alpha_judge'], empty='judge')} {a_judge}"
+        )
+    return "\n".join(lines)
 
 
 def agreement_rows(report: Mapping[str, Any]) -> list[list]:
@@ -242,7 +259,7 @@ def judge_markdown(result: dict) -> str:
             ppl = f"{read.perplexity:.3g}" if read.perplexity is not None else "—"
             lines.append(
                 f"| {label} | {probs['A']:.3f} | {probs['B']:.3f} | {probs['C']:.3f} | "
-                f"{read.emitted or '—'} | {ppl} |"
+                f"{md_text(read.emitted, empty='—')} | {ppl} |"
             )
         names = {1: "first better", 0: "tie", -1: "second better", None: "—"}
         rel = " · ".join(f"{rule}: **{names[r]}**" for rule, r in pr.relations.items())
@@ -254,7 +271,7 @@ def judge_markdown(result: dict) -> str:
         )
     gr_ = GradeResult.from_dict(result)
     if gr_.summary is None:
-        return "The judge's reply could not be scored: " + "; ".join(gr_.notes)
+        return "The judge's reply could not be scored: " + "; ".join(map(md_text, gr_.notes))
     s = gr_.summary
     trunc = " (top-k log-probabilities only: a lower bound on the mass)" if gr_.truncated else ""
     heads = [
@@ -284,7 +301,11 @@ def _rationales(texts: list[str]) -> str:
     shown = [t.strip() for t in texts if t and t.strip()]
     if not shown:
         return ""
-    quoted = "\n\n".join("> " + t[:2000].replace("\n", "\n> ") for t in shown)
+    # The model's words, quoted line by line as text (never as Markdown or HTML).
+    quoted = "\n\n".join(
+        "\n".join("> " + md_text(line, inline=False) for line in t[:2000].split("\n"))
+        for t in shown
+    )
     return "**Judge's rationale**\n\n" + quoted
 
 
@@ -299,11 +320,10 @@ def judge_figure(result: dict) -> go.Figure:
 def consistency_markdown(res: ConsistencyResult) -> str:
     """A consistency run's settings and its CR / NTR_k table as Markdown."""
     cfg = res.config
-    table = _markdown_table(
-        CONSISTENCY_HEADERS, consistency_rows([r.to_dict() for r in res.table], cfg.ks)
-    )
+    rows = consistency_rows([r.to_dict() for r in res.table], cfg.ks)
+    table = _markdown_table(CONSISTENCY_HEADERS, [[md_text(c) for c in row] for row in rows])
     return (
-        f"**Consistency run** on {len(res.questions)} question(s) · model `{res.model}` · "
+        f"**Consistency run** on {len(res.questions)} question(s) · model {md_text(res.model)} · "
         f"baseline and G-Eval on 1..{cfg.baseline_scale}, TrustJudge on 1..{cfg.trustjudge_scale} "
         f"rescaled · δ = {cfg.tolerance:g} · {'direct' if cfg.judge.direct else 'rationale'} "
         f"mode\n\nCR compares single scores with the baseline two-pass verdicts; NTR_k counts "

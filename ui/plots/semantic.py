@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import plotly.graph_objects as go
 
+from core.text import html_text, md_text
 from uq.evaluation.harness import METRIC_NAMES, EvaluationResult
 from uq.measure_docs import range_text
 from uq.semantic.measures import MEASURE_BY_KEY, MEASURES
@@ -26,7 +25,7 @@ def cluster_figure(result: SemanticEntropyResult) -> go.Figure:
     clusters = result.clusters()
     x = [f"C{c['cluster']}" for c in clusters]
     hover = [
-        "<br>".join(f"#{i}: {html.escape(_short(result.texts[i], 60))}" for i in c["members"])
+        "<br>".join(f"#{i}: {html_text(_short(result.texts[i], 60))}" for i in c["members"])
         for c in clusters
     ]
     fig = go.Figure()
@@ -67,8 +66,8 @@ def label_heatmap(result: SemanticEntropyResult) -> go.Figure:
     names = [f"#{i} C{result.clustering.cluster_ids[i]}" for i in range(n)]
     text = [
         [
-            f"premise #{i}: {html.escape(_short(result.texts[i]))}<br>hypothesis #{j}: "
-            f"{html.escape(_short(result.texts[j]))}<br>{LABEL_NAMES[int(labels[i, j])]}"
+            f"premise #{i}: {html_text(_short(result.texts[i]))}<br>hypothesis #{j}: "
+            f"{html_text(_short(result.texts[j]))}<br>{LABEL_NAMES[int(labels[i, j])]}"
             for j in range(n)
         ]
         for i in range(n)
@@ -93,7 +92,7 @@ def label_heatmap(result: SemanticEntropyResult) -> go.Figure:
             },
         )
     )
-    method = result.params.get("entailment", "nli")
+    method = html_text(result.params.get("entailment", "nli"))
     fig.update_layout(
         title=f"Entailment labels ({method}): row = premise, column = hypothesis",
         height=420,
@@ -121,10 +120,10 @@ def measures_markdown(result: SemanticEntropyResult) -> str:
     ]
     for key, entry in result.measures.items():
         m = MEASURE_BY_KEY.get(key)
-        label = m.label if m else key
+        label = m.label if m else md_text(key)
         explanation = m.explanation if m else ""
         if entry.get("note"):
-            explanation = f"*{entry['note']}.* {explanation}"
+            explanation = f"*{md_text(entry['note'])}.* {explanation}"
         lines.append(
             f"| {label} | {_fmt(entry['value'])} | {range_text(m) if m else '—'} "
             f"| {_fmt(entry.get('per_log_n'))} | {explanation} |"
@@ -141,8 +140,8 @@ def measures_markdown(result: SemanticEntropyResult) -> str:
         f"{work.get('embedded_texts', 0)} texts embedded.",
     ]
     if result.likelihood_source:
-        lines.append(f"Likelihoods: {result.likelihood_source}.")
-    lines += [f"⚠ {note}" for note in result.notes]
+        lines.append(f"Likelihoods: {md_text(result.likelihood_source)}.")
+    lines += [f"⚠ {md_text(note)}" for note in result.notes]
     return "\n".join(lines)
 
 
@@ -150,8 +149,9 @@ def answers_markdown(result: SemanticEntropyResult) -> str:
     """The answers grouped by cluster, and the reference answer."""
     lines = []
     if result.reference is not None:
-        temp = result.params.get("reference_temperature")
-        lines.append(f"**Reference answer** (temperature {temp}): {result.reference.text!s}")
+        temp = md_text(result.params.get("reference_temperature"), empty="?")
+        text = md_text(result.reference.text, empty="∅")
+        lines.append(f"**Reference answer** (temperature {temp}): {text}")
         lines.append("")
     for c in result.clusters():
         mass = c["likelihood_mass"]
@@ -162,14 +162,9 @@ def answers_markdown(result: SemanticEntropyResult) -> str:
             extra = ""
             if result.log_likelihoods is not None:
                 extra = f" (log-lik {result.log_likelihoods[i]:.3f})"
-            lines.append(f"- #{i}: {_escape_md(result.texts[i])}{extra}")
+            lines.append(f"- #{i}: {md_text(result.texts[i], empty='∅')}{extra}")
         lines.append("")
     return "\n".join(lines)
-
-
-def _escape_md(text: str) -> str:
-    text = " ".join(str(text).split()) or "∅"
-    return html.escape(text).replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
 
 
 def metrics_rows(result: EvaluationResult) -> tuple[list[str], list[list]]:

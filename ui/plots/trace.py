@@ -7,6 +7,7 @@ import math
 import plotly.graph_objects as go
 
 from backends.base import Generation
+from core.text import html_text, md_text
 
 
 def _hover(tok, i: int) -> str:
@@ -19,14 +20,8 @@ def _hover(tok, i: int) -> str:
 
 
 def _visible(text: str) -> str:
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("\n", "⏎")
-        .replace(" ", "␣")
-        or "∅"
-    )
+    """A token for a plotly label: escaped, with line breaks and spaces made visible."""
+    return html_text(text).replace("\n", "⏎").replace(" ", "␣") or "∅"
 
 
 def trace_figure(gen: Generation, title: str = "Per-token entropy and surprisal") -> go.Figure:
@@ -97,5 +92,5 @@ def summary_markdown(summary, notes=()) -> str:
         "(temperature 1, no truncation); surprisal is −log p of the token produced."
     )
     for n in notes:
-        text += f"\n\n⚠ {n}"
+        text += f"\n\n⚠ {md_text(n)}"
     return text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.errors import ConfidantError
+from core.text import md_text
 from store.export import export_dir, write_csv
 from store.games import get_game, list_games
 from ui.components.exports import offer
@@ -71,7 +72,7 @@ class CipBenchmarkMixin:
             path.parent / "cip_benchmark_games.csv",
         )  # fmt: skip
         note = (
-            f"{len(result.games)} games · posterior: {posterior.label} · α = {cal.alpha:g} · "
+            f"{len(result.games)} games · posterior: {md_text(posterior.label)} · α = {cal.alpha:g} · "
             f"closed bank, binary answers from the bank. Per-game results: `{games_path.name}`.\n\n"
             f"Coverage ≥ 1 − α = {1 - cal.alpha:g} is guaranteed on average over histories like "
             "the calibration ones (random questions); along a querier's own histories it can "

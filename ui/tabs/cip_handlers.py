@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from core.errors import ConfidantError
+from core.text import md_text
 from store.games import GameRecorder
 from ui.components.inputs import number, whole_number
 from ui.context import AppContext, annotator_of, session_of
@@ -81,10 +82,10 @@ class CipHandlers(CipBenchmarkMixin):
         same = cs.indistinguishable_groups()
         note = ""
         if same:
-            groups = "; ".join(", ".join(g) for g in same[:3])
+            groups = "; ".join(", ".join(md_text(c) for c in g) for g in same[:3])
             note = f"\n\nNo question tells these apart: {groups}."
         msg = (
-            f"Loaded **{cs.name}**: {cs.n_classes} classes × {cs.n_questions} questions. "
+            f"Loaded **{md_text(cs.name)}**: {cs.n_classes} classes × {cs.n_questions} questions. "
             f"Calibrations are stored for this class set (fingerprint `{key[:12]}`).{note}"
         )
         return msg, key, gr.update(choices=list(cs.classes), value=cs.classes[0])
@@ -160,7 +161,7 @@ class CipHandlers(CipBenchmarkMixin):
         ):
             rows.append(f"| {k} | {tau:.3g} | {cov:.2f} | {size:.1f} |")
         yield (
-            f"{text} Posterior: {posterior.label}. α = {cal.alpha:g}"
+            f"{text} Posterior: {md_text(posterior.label)}. α = {cal.alpha:g}"
             f"{' with the (n+1) correction' if cal.finite_sample else ''}, "
             f"{cal.n_cal} random histories per length.\n\n" + "\n".join(rows)
         )
@@ -207,12 +208,12 @@ class CipHandlers(CipBenchmarkMixin):
         if game.finished:
             run_id = recorder.finish()
             question = (
-                f"### My final guess: **{last['guess']}**\n\n"
+                f"### My final guess: **{md_text(last['guess'])}**\n\n"
                 f"{stop_text(game.stop_reason, last)} "
                 f"Saved as game `{recorder.game_id}` (run `{run_id}`, History tab)."
             )
         else:
-            question = f"### Question {len(game.history) + 1}: {game.pending.chosen}"
+            question = f"### Question {len(game.history) + 1}: {md_text(game.pending.chosen)}"
             question += choice_note(game.pending.to_dict())
         if note:
             question += f"\n\n{note}"

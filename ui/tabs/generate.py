@@ -8,6 +8,7 @@ import time
 import gradio as gr
 
 from backends.base import SamplingParams, capabilities_of
+from core.text import md_text
 from store.runs import save_run
 from ui.components.results import saved_note, token_highlights
 from ui.context import AppContext, annotator_of, log, session_of, user_errors
@@ -128,7 +129,8 @@ def render_trace(run: dict) -> dict:
     """History view of a stored trace run, rebuilt without a model."""
     result = TraceResult.from_dict(run["result"])
     return {
-        "markdown": f"**Question:** {result.question}\n\n**Answer:** {result.generation.text}\n\n"
+        "markdown": f"**Question:** {md_text(result.question, inline=False)}\n\n"
+        f"**Answer:** {md_text(result.generation.text, inline=False, empty='∅')}\n\n"
         + summary_markdown(result.summary, result.notes),
         "plot": trace_figure(result.generation),
         "highlights": entropy_highlights(result.generation),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.errors import ConfidantError
+from core.text import md_text
 from judge.annotation import stored_rationale
 from store.export import export_runs
 from store.judgements import export_judgements
@@ -46,11 +47,13 @@ class HistoryHandlers:
         if run is None:
             raise ConfidantError(f"No run with id {run_id!r}.")
         renderer = self.ctx.history_renderers.get(run["kind"])
-        no_view = f"Runs of kind `{run['kind']}` have no view; the stored result is below."
+        kind = md_text(run["kind"])
+        no_view = f"Runs of kind {kind} have no view; the stored result is below."
         view = renderer(run) if renderer else {"markdown": no_view}
+        # Every stored field is text to show, never markup (a run may come from anyone).
         header = (
-            f"### {run['kind']} · {run['created']}\nmodel `{run['model']}` · seed {run['seed']} · "
-            f"{(run['duration'] or 0):.2f} s\n\n"
+            f"### {kind} · {md_text(run['created'])}\nmodel {md_text(run['model'])} · "
+            f"seed {md_text(run['seed'], empty='—')} · {(run['duration'] or 0):.2f} s\n\n"
         )
         view["markdown"] = header + view.get("markdown", "")
         view["json"] = {"params": run["params"], "result": run["result"]}

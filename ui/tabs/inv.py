@@ -9,6 +9,7 @@ import time
 import gradio as gr
 
 from core.errors import ConfidantError
+from core.text import md_text
 from store.runs import save_run
 from ui.components.inputs import number
 from ui.components.results import saved_note
@@ -65,9 +66,12 @@ def inv_views(run: InvEntropyRun) -> tuple:
 def render_inv_entropy(run: dict) -> dict:
     """History view of a stored run, rebuilt from its result alone (no model)."""
     result = InvEntropyRun.from_dict(run["result"])
-    inputs = "\n".join(f"{i}. ({row[2]:.3f}) {row[3]}" for i, row in enumerate(input_rows(result)))
+    inputs = "\n".join(
+        f"{i}. ({row[2]:.3f}) {md_text(row[3], empty='∅')}"
+        for i, row in enumerate(input_rows(result))
+    )
     return {
-        "markdown": f"**Question:** {result.question}\n\n"
+        "markdown": f"**Question:** {md_text(result.question, inline=False)}\n\n"
         f"**Inputs** (similarity to the original):\n\n{inputs}\n\n" + measures_markdown(result),
         "plot": heatmaps_figure(result),
         "plot2": bootstrap_histogram(result),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from core.text import md_text
 from judge.annotation import stored_measures as judge_stored_measures
 from judge.items import KINDS
 from ui.context import AppContext
@@ -175,6 +176,6 @@ def create_judge_tab(ctx: AppContext) -> None:
 
             def whoami(request: gr.Request):
                 user = getattr(request, "username", None)
-                return f"Annotating as **{user}**." if user else "Log in to annotate."
+                return f"Annotating as **{md_text(user)}**." if user else "Log in to annotate."
 
             ctx.on_load.append((whoami, None, [who_md]))

@@ -13,6 +13,7 @@ judgement is saved.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -44,6 +45,7 @@ from ui.components.exports import offer
 from ui.components.reveals import RevealLog
 from ui.context import AppContext, annotator_of, owner_scope, session_of, user_errors
 from ui.plots.judge import (
+    agreement_markdown,
     agreement_rows,
     consistency_figure,
     consistency_markdown,
@@ -116,13 +118,17 @@ def render_judge_run(run: dict) -> dict:
         }
     item = result.get("item") or {}
     judged = result.get("judge") or {}
-    head = f"**Question:** {item.get('question', '')}\n\n"
+    text = functools.partial(md_text, inline=False, empty="∅")
+    head = f"**Question:** {text(item.get('question'))}\n\n"
     if judged.get("type") == "pairwise":
-        head += f"**A:** {item.get('response_a', '')}\n\n**B:** {item.get('response_b', '')}\n\n"
+        head += (
+            f"**A:** {text(item.get('response_a'))}\n\n**B:** {text(item.get('response_b'))}\n\n"
+        )
     else:
-        head += f"**Response:** {item.get('response', '')}\n\n"
+        head += f"**Response:** {text(item.get('response'))}\n\n"
     human = result.get("human") or {}
-    head += f"**Human ({human.get('annotator', '?')}):** {human.get('answer', '—')}\n\n"
+    who = md_text(human.get("annotator"), empty="?")
+    head += f"**Human ({who}):** {md_text(human.get('answer'), empty='—')}\n\n"
     return {"markdown": head + judge_markdown(judged), "plot": judge_figure(judged)}
 
 
@@ -153,7 +159,7 @@ class JudgeHandlers:
                 raise ConfidantError("Choose a CSV or JSONL file to import first.")
             data = Path(path).read_bytes()
             items = parse_items(data, Path(path).name, kind)
-            origin = f"`{Path(path).name}`"
+            origin = md_text(Path(path).name)
         return items, f"Loaded {len(items)} {kind} item(s) from {origin}.", 1
 
     # -- one item ----------------------------------------------------------------------------
@@ -222,7 +228,9 @@ class JudgeHandlers:
             "token": token,
         }
         pairwise = item["kind"] == "pairwise"
-        position = f"Item **{i} of {len(items)}** · `{item['item_id']}` · {item['kind']}"
+        position = (
+            f"Item **{i} of {len(items)}** · {md_text(item['item_id'])} · {md_text(item['kind'])}"
+        )
         if blind:
             plot, md = None, HIDDEN
         else:
@@ -310,16 +318,8 @@ class JudgeHandlers:
         if not rows:
             raise ConfidantError("No judgements saved yet" + (" by you." if owner else "."))
         report = agreement_report(rows)
-        lines = [] if owner is None else ["Your judgements only (admins see everyone's)."]
-        for g in report["groups"]:
-            people = ", ".join(g["annotators"]) or "none"
-            a_people = "—" if g["alpha_people"] is None else f"{g['alpha_people']:.3f}"
-            a_judge = "—" if g["alpha_with_judge"] is None else f"{g['alpha_with_judge']:.3f}"
-            lines.append(
-                f"- **{g['name']}**: {g['items']} item(s), annotators {people}; Krippendorff's α "
-                f"people {a_people}, people + {g['alpha_judge'] or 'judge'} {a_judge}"
-            )
-        return agreement_rows(report), "\n".join(lines)
+        note = "" if owner is None else "Your judgements only (admins see everyone's).\n"
+        return agreement_rows(report), note + agreement_markdown(report)
 
     @user_errors
     def export(self, fmt: str, name: str | None, request: gr.Request = None):

@@ -9,6 +9,7 @@ import gradio as gr
 
 from backends.base import Generation
 from core.errors import ConfidantError
+from core.text import html_text, md_text
 from store.eval_cache import EvalCache, export_evaluation
 from store.export import export_dir
 from store.runs import save_run
@@ -90,7 +91,8 @@ def generation_view(result_dict: dict | None, choice: str | None):
             return None, None
     if gen is None:
         return None, None
-    return trace_figure(gen, title=f"Token trace of the {choice}"), entropy_highlights(gen)
+    title = f"Token trace of the {html_text(choice)}"  # the choice comes from the page
+    return trace_figure(gen, title=title), entropy_highlights(gen)
 
 
 class SemanticHandlers:
@@ -301,7 +303,8 @@ def render_semantic(run: dict) -> dict:
     """History view of a stored semantic-entropy run, rebuilt without a model."""
     result = SemanticEntropyResult.from_dict(run["result"])
     md, clusters, heat, answers = result_views(result)
-    head = f"**Question:** {result.question or '(none)'} · source: {result.source}\n\n"
+    question = md_text(result.question, inline=False, empty="(none)")
+    head = f"**Question:** {question} · source: {md_text(result.source)}\n\n"
     return {
         "markdown": head + answers + "\n\n" + md,
         "plot": clusters,
