@@ -9,5 +9,7 @@
 - :mod:`uq.evaluation.correctness`: is an answer correct (contains a gold answer, SQuAD F1,
   exact match, ROUGE-L…);
 - :mod:`uq.evaluation.metrics`: AUROC, AURAC, rejection accuracy, PRR, bootstrap intervals;
+- :mod:`uq.evaluation.calibration`: ECE, Brier score, log loss, reliability bins; Platt and
+  isotonic calibration of any measure into P(correct) on a seeded split;
 - :mod:`uq.evaluation.tsu`: temperature sensitivity of uncertainty.
 """
