@@ -8,6 +8,7 @@ from core.errors import ConfidantError
 from store.export import export_runs_csv
 from store.judgements import export_judgements
 from store.runs import get_run, list_runs
+from ui.components.prompt import prompt_accordion, stored_prompt_update
 from ui.components.results import first_cell_of_selected_row, token_highlights
 from ui.context import AppContext, annotator_of, user_errors
 
@@ -61,6 +62,13 @@ class HistoryHandlers:
         )
 
     @user_errors
+    def open_prompt(self, rid):
+        """The prompt the run stored (the "Prompt sent to the model" box), or a label saying
+        none was stored; nothing for an unknown id (``open_run`` says so)."""
+        run = get_run(self.ctx.store, (rid or "").strip()) if (rid or "").strip() else None
+        return stored_prompt_update(run["result"] if run else None)
+
+    @user_errors
     def export_runs(self):
         return str(export_runs_csv(self.ctx.store))
 
@@ -106,6 +114,10 @@ def create_history_tab(ctx: AppContext) -> None:
         highlights = token_highlights()
         plot = gr.Plot(label="Plot")
         plot2 = gr.Plot(label="Second plot", visible=True)
+        prompt = prompt_accordion(
+            "The exact text the run's model was sent, as stored with the run: the chat template "
+            "applied, and whatever instruction the tab adds to the question."
+        )
         raw = gr.JSON(label="Stored parameters and result", open=False)
         with gr.Row():
             runs_btn = gr.Button("Export runs (CSV)")
@@ -118,7 +130,7 @@ def create_history_tab(ctx: AppContext) -> None:
         table.select(first_cell_of_selected_row, [table], [run_id], api_visibility="private")
         open_btn.click(
             h.open_run, [run_id], [md, highlights, plot, plot2, raw], api_name="open_run"
-        )
+        ).success(h.open_prompt, [run_id], [prompt], api_visibility="private")
         runs_btn.click(h.export_runs, None, [export_file], api_name="export_runs")
         judg_btn.click(h.export_mine, None, [export_file], api_name="export_my_judgements")
         all_judg_btn.click(h.export_all, None, [export_file], api_name="export_all_judgements")
