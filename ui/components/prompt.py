@@ -31,21 +31,26 @@ INPUTS_NOTE = (
 ORDERS_NOTE = "Prompt 1 of {n}, with x as A; the other presents the two responses swapped"
 
 
+def prompt_code(label: str = EXACT_LABEL) -> gr.Code:
+    """An empty read-only code box (no language: plain text) for one prompt."""
+    return gr.Code(
+        value="",
+        language=None,
+        interactive=False,
+        label=label,
+        lines=4,
+        max_lines=30,
+        wrap_lines=True,
+        show_line_numbers=False,
+    )
+
+
 def prompt_accordion(note: str) -> gr.Code:
     """A closed accordion with ``note`` (project text, Markdown) over an empty read-only code
     box; returns the box, the output for :func:`prompt_update`."""
     with gr.Accordion(PROMPT_TITLE, open=False):
         gr.Markdown(note)
-        return gr.Code(
-            value="",
-            language=None,
-            interactive=False,
-            label=EXACT_LABEL,
-            lines=4,
-            max_lines=30,
-            wrap_lines=True,
-            show_line_numbers=False,
-        )
+        return prompt_code()
 
 
 def _is_chat_json(text: str) -> bool:
@@ -84,11 +89,18 @@ def prompt_value(sent: str | list[str] | None) -> str:
 
 
 def prompt_update(
-    sent: str | list[str] | None, *, missing: str = NOT_RECORDED, several: str = INPUTS_NOTE
+    sent: str | list[str] | None,
+    *,
+    missing: str = NOT_RECORDED,
+    several: str = INPUTS_NOTE,
+    name: str = "",
 ) -> dict:
     """The ``gr.update`` that puts a recorded prompt in the box made by
-    :func:`prompt_accordion`."""
+    :func:`prompt_accordion`; ``name`` (e.g. "Posterior prompt") starts the label of a box
+    that holds a prompt."""
     label = prompt_label(sent, missing=missing, several=several)
+    if name and prompt_value(sent):
+        label = f"{name} · {label}"
     return gr.update(value=prompt_value(sent), label=label)
 
 
@@ -101,13 +113,17 @@ def stored_prompt_update(result: dict[str, Any] | None) -> dict:
 
 
 def stored_prompt(result: dict[str, Any] | None) -> str | list[str] | None:
-    """The prompt a stored result records: its own ``prompt_sent``, or that of the judge's
-    grading (one prompt) or pairwise comparison (both presentation orders); None when none was
-    recorded."""
+    """The prompt a stored result records: its own ``prompt_sent``, that of the judge's
+    grading (one prompt) or pairwise comparison (both presentation orders), or a 20 Questions
+    game's last posterior prompt; None when none was recorded."""
     if not isinstance(result, dict):
         return None
     if result.get("prompt_sent") is not None:
         return result["prompt_sent"]
+    turns = result.get("turns")
+    if isinstance(turns, list):
+        sent = [t.get("prompt_sent") for t in turns if isinstance(t, dict)]
+        return next((s for s in reversed(sent) if s is not None), None)
     judged = result.get("judge")
     if isinstance(judged, dict):
         if judged.get("type") == "pairwise":

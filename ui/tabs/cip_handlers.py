@@ -17,6 +17,7 @@ import gradio as gr
 from core.errors import ConfidantError
 from store.games import GameRecorder
 from ui.components.inputs import number, whole_number
+from ui.components.prompt import prompt_update
 from ui.context import AppContext, annotator_of, session_of
 from ui.plots.cip import (
     choice_note,
@@ -40,6 +41,8 @@ from uq.cip.llm_posterior import ORACLE_MODEL_KEY, LLMAnswerer, make_posterior, 
 
 MAX_ANSWER_CHARS = 500
 MAX_LIVE_GAMES = 200
+NO_POSTERIOR_PROMPT = "Posterior prompt: none (no game yet, or the bank oracle posterior)"
+NO_ROLEPLAY_PROMPT = "Role-play prompt: none (the answers come from a person or the bank)"
 # Role-play answers asked between two progress updates of an auto-played game.
 ROLEPLAY_BATCH = 8
 
@@ -223,6 +226,17 @@ class CipHandlers(CipBenchmarkMixin):
             game_figure(turns),
             turns_markdown(turns, truth=game.truth),
         )
+
+    def turn_prompts(self, game_id: str):
+        """(posterior prompt, role-play prompt) of the last turn of a live game, as recorded."""
+        entry = self.live.get((game_id or "").strip())
+        turn = entry[0].turns[-1] if entry and entry[0].turns else None
+        return (
+            prompt_update(turn and turn.prompt_sent, missing=NO_POSTERIOR_PROMPT,
+                          name="Posterior prompt of the last turn"),
+            prompt_update(turn and turn.roleplay_prompt_sent, missing=NO_ROLEPLAY_PROMPT,
+                          name="Role-play prompt of the last answer"),
+        )  # fmt: skip
 
     @staticmethod
     def _progress(text: str, n_outputs: int = 5):
