@@ -42,6 +42,7 @@ def prompt_code(label: str = EXACT_LABEL) -> gr.Code:
         max_lines=30,
         wrap_lines=True,
         show_line_numbers=False,
+        buttons=["copy"],
     )
 
 

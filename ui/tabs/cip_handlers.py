@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from core.errors import ConfidantError
-from store.games import GameRecorder
+from store.games import GameRecorder, get_game
 from ui.components.inputs import number, whole_number
 from ui.components.prompt import prompt_update
 from ui.context import AppContext, annotator_of, session_of
@@ -228,13 +228,14 @@ class CipHandlers(CipBenchmarkMixin):
         )
 
     def turn_prompts(self, game_id: str):
-        """(posterior prompt, role-play prompt) of the last turn of a live game, as recorded."""
-        entry = self.live.get((game_id or "").strip())
-        turn = entry[0].turns[-1] if entry and entry[0].turns else None
+        """(posterior prompt, role-play prompt) of a game's last stored turn (human or auto
+        play: each turn is stored as it is played)."""
+        game = get_game(self.ctx.store, game_id) if (game_id or "").strip() else None
+        turn = game["turns"][-1] if game and game["turns"] else {}
         return (
-            prompt_update(turn and turn.prompt_sent, missing=NO_POSTERIOR_PROMPT,
+            prompt_update(turn.get("prompt_sent"), missing=NO_POSTERIOR_PROMPT,
                           name="Posterior prompt of the last turn"),
-            prompt_update(turn and turn.roleplay_prompt_sent, missing=NO_ROLEPLAY_PROMPT,
+            prompt_update(turn.get("roleplay_prompt_sent"), missing=NO_ROLEPLAY_PROMPT,
                           name="Role-play prompt of the last answer"),
         )  # fmt: skip
 

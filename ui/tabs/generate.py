@@ -49,7 +49,7 @@ class GenerateHandlers:
             seed=int(seed) if seed not in (None, "") else None,
         ).validate()
         lm = self.ctx.backends.generator()
-        yield "", None, None, "Generating…", prompt_update(None, missing=""), ""
+        yield "", None, None, "Generating…", gr.update(value=""), ""
         started = time.perf_counter()
         box: dict = {}
         streamer = None

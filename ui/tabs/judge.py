@@ -12,7 +12,13 @@ from __future__ import annotations
 import gradio as gr
 
 from judge.items import KINDS
-from ui.components.prompt import ORDERS_NOTE, prompt_accordion, prompt_update, stored_prompt
+from ui.components.prompt import (
+    EXACT_LABEL,
+    ORDERS_NOTE,
+    prompt_accordion,
+    prompt_update,
+    stored_prompt,
+)
 from ui.context import AppContext
 from ui.plots.judge import AGREEMENT_HEADERS, CONSISTENCY_HEADERS
 from ui.tabs.judge_handlers import JudgeHandlers, render_judge_run
@@ -29,7 +35,7 @@ def judge_prompt(state: dict | None) -> dict:
     """The prompt of the judge's run on the item on screen (``judge_state``)."""
     result = (state or {}).get("result")
     sent = stored_prompt({"judge": result}) if result else None
-    return prompt_update(sent, missing="", several=ORDERS_NOTE)
+    return prompt_update(sent, missing=EXACT_LABEL, several=ORDERS_NOTE)
 
 
 def create_judge_tab(ctx: AppContext) -> None:
