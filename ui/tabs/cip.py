@@ -10,7 +10,7 @@ from ui.components.results import first_cell_of_selected_row
 from ui.context import AppContext, user_errors
 from ui.plots.cip import render_cip_game
 from ui.tabs.cip_benchmark import BENCH_COLUMNS
-from ui.tabs.cip_handlers import CipHandlers
+from ui.tabs.cip_handlers import POSTERIOR_PROMPT_NAME, ROLEPLAY_PROMPT_NAME, CipHandlers
 from uq.cip.conformal import METHOD_NAMES, METHODS
 
 POSTERIOR_CHOICES = [
@@ -143,7 +143,8 @@ def create_cip_tab(ctx: AppContext) -> None:
         turns_md = gr.Markdown()
         with gr.Accordion(PROMPT_TITLE, open=False):
             gr.Markdown(CIP_PROMPT_NOTE)
-            posterior_prompt, roleplay_prompt = prompt_code(), prompt_code()
+            posterior_prompt = prompt_code(POSTERIOR_PROMPT_NAME)
+            roleplay_prompt = prompt_code(ROLEPLAY_PROMPT_NAME)
         turns_md.change(h.turn_prompts, [game_id], [posterior_prompt, roleplay_prompt],
                         api_visibility="private")  # fmt: skip
         with gr.Tab("Benchmark"):

@@ -43,6 +43,8 @@ MAX_ANSWER_CHARS = 500
 MAX_LIVE_GAMES = 200
 NO_POSTERIOR_PROMPT = "Posterior prompt: none (no game yet, or the bank oracle posterior)"
 NO_ROLEPLAY_PROMPT = "Role-play prompt: none (the answers come from a person or the bank)"
+POSTERIOR_PROMPT_NAME = "Posterior prompt of the last turn"
+ROLEPLAY_PROMPT_NAME = "Role-play prompt of the last answer"
 # Role-play answers asked between two progress updates of an auto-played game.
 ROLEPLAY_BATCH = 8
 
@@ -234,9 +236,9 @@ class CipHandlers(CipBenchmarkMixin):
         turn = game["turns"][-1] if game and game["turns"] else {}
         return (
             prompt_update(turn.get("prompt_sent"), missing=NO_POSTERIOR_PROMPT,
-                          name="Posterior prompt of the last turn"),
+                          name=POSTERIOR_PROMPT_NAME),
             prompt_update(turn.get("roleplay_prompt_sent"), missing=NO_ROLEPLAY_PROMPT,
-                          name="Role-play prompt of the last answer"),
+                          name=ROLEPLAY_PROMPT_NAME),
         )  # fmt: skip
 
     @staticmethod
