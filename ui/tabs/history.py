@@ -63,8 +63,8 @@ class HistoryHandlers:
 
     @user_errors
     def open_prompt(self, rid):
-        """The prompt the run stored (the "Prompt sent to the model" box), or a label saying
-        none was stored; nothing for an unknown id (``open_run`` says so)."""
+        """The prompt the run stored (the "Prompt sent to the model" box), or an empty box
+        whose label says none was stored."""
         run = get_run(self.ctx.store, (rid or "").strip()) if (rid or "").strip() else None
         return stored_prompt_update(run["result"] if run else None)
 
