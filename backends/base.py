@@ -246,3 +246,12 @@ class LanguageModel(Protocol):
     def format_prompt(self, prompt: str, *, chat: bool = True) -> str:
         """The text actually fed to the model (chat template applied when ``chat``)."""
         ...
+
+
+def prompt_sent(lm: Any, prompt: str, *, chat: bool = True) -> str:
+    """The exact text ``lm`` is sent for ``prompt``: ``lm.format_prompt`` (the chat template
+    applied when ``chat``; for an OpenAI-compatible chat server the chat messages as JSON), or
+    the prompt itself for a duck-typed model without ``format_prompt``. Results store it so a
+    person sees what the log-probabilities are conditioned on."""
+    fmt = getattr(lm, "format_prompt", None)
+    return prompt if fmt is None else str(fmt(prompt, chat=chat))

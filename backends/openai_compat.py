@@ -10,6 +10,7 @@ and never stored; it and any credentials in the URL are redacted from every mess
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -22,6 +23,11 @@ from core.errors import BackendError, ConfidantError, PromptTooLongError
 from core.secrets import redact, register, register_url, safe_url, url_auth
 
 DEFAULT_KEY_ENV = "CONFIDANT_OPENAI_API_KEY"
+
+
+def chat_messages(prompt: str) -> list[dict[str, str]]:
+    """The /chat/completions messages for one user prompt."""
+    return [{"role": "user", "content": prompt}]
 
 
 def truncated_stats(top_logprobs: Sequence[float]) -> tuple[float, float]:
@@ -141,7 +147,11 @@ class OpenAICompatLM:
             raise BackendError(f"The server at {url} sent a reply that is not JSON") from exc
 
     def format_prompt(self, prompt: str, *, chat: bool = True) -> str:
-        return prompt  # the server applies its own chat template on /chat/completions
+        """What is sent: with ``chat`` the /chat/completions messages as JSON (the server
+        applies its own chat template to them, which we cannot see); else the raw prompt."""
+        if not chat:
+            return prompt
+        return json.dumps(chat_messages(prompt), ensure_ascii=False, indent=2)
 
     # -- sampling ----------------------------------------------------------------------------
 
@@ -179,7 +189,7 @@ class OpenAICompatLM:
         if params.stop:
             payload["stop"] = list(params.stop)
         if chat:
-            payload["messages"] = [{"role": "user", "content": prompt}]
+            payload["messages"] = chat_messages(prompt)
             data = self._post("/chat/completions", payload)
         else:
             payload["prompt"] = prompt

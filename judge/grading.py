@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Generation, LanguageModel, SamplingParams, TokenRecord, capabilities_of
+from backends.base import (
+    Generation,
+    LanguageModel,
+    SamplingParams,
+    TokenRecord,
+    capabilities_of,
+    prompt_sent,
+)
 from core.errors import ConfidantError
 from judge.config import JudgeConfig, Progress, judge_sampling_params
 from judge.prompts import (
@@ -114,6 +121,8 @@ class GradeResult:
     judgement_logprob: float = 0.0
     item_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    # ``prompt`` as sent: chat template applied (None in results stored before it was kept)
+    prompt_sent: str | None = None
 
     @property
     def scale(self) -> int:
@@ -269,6 +278,7 @@ def grade_batch(
                 judgement_logprob=gen.total_logprob,
                 item_id=item_ids[i] if item_ids else None,
                 notes=notes,
+                prompt_sent=prompt_sent(lm, prompt),
             )
         )
     return results
@@ -311,6 +321,7 @@ def _grade_http(lm, prompt, question, response, config, index, item_id) -> Grade
         judgement_logprob=gen.total_logprob,
         item_id=item_id,
         notes=notes,
+        prompt_sent=prompt_sent(lm, prompt),
     )
 
 

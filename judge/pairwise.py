@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from backends.base import Generation, LanguageModel, capabilities_of
+from backends.base import Generation, LanguageModel, capabilities_of, prompt_sent
 from core.errors import ConfidantError
 from judge.config import JudgeConfig, Progress
 from judge.grading import (
@@ -50,6 +50,7 @@ class VerdictRead:
     judgement_tokens: int
     source: str
     truncated: bool
+    prompt_sent: str | None = None  # ``prompt`` with the chat template, as the judge saw it
 
     @property
     def probs(self) -> dict[str, float]:
@@ -177,6 +178,7 @@ def _read_verdict_local(
         judgement_tokens=n_tokens,
         source="exact",
         truncated=False,
+        prompt_sent=prompt_sent(lm, prompt),
     )
 
 
@@ -194,6 +196,7 @@ def _read_verdict_http(lm, prompt: str, config: JudgeConfig) -> VerdictRead:
         judgement_tokens=len(logprobs),
         source="top_logprobs",
         truncated=True,
+        prompt_sent=prompt_sent(lm, prompt),
     )
 
 

@@ -206,3 +206,30 @@ def test_admins_must_be_logins():
         app_module.parse_admins("mallory", auth)
     with pytest.raises(SystemExit, match="needs --auth"):
         app_module.parse_admins("alice", None)
+
+
+def test_stored_prompts_of_another_annotators_run_or_game_are_not_shown(tmp_path):
+    from types import SimpleNamespace
+
+    from ui.tabs.cip_handlers import CipHandlers
+    from ui.tabs.history import HistoryHandlers
+
+    store = Store(tmp_path / "x.db")
+    run_id = save_run(
+        store, kind="trace", model="m", params={}, annotator="alice",
+        result={"question": "q", "prompt_sent": "alice's prompt"},
+    )  # fmt: skip
+    game_id = _game(store, "alice")
+    store.write(
+        lambda db: db["cip_turns"].insert(
+            {"game_id": game_id, "turn": 1, "record": '{"prompt_sent": "alice posterior"}'}
+        )
+    )
+    ctx = AppContext(backends=None, store=store, auth_enabled=True)
+    bob, alice = SimpleNamespace(username="bob"), SimpleNamespace(username="alice")
+    history = HistoryHandlers(ctx)
+    assert "alice's prompt" not in str(history.open_prompt(run_id, bob))
+    assert "alice's prompt" in str(history.open_prompt(run_id, alice))
+    cip = CipHandlers(ctx)
+    assert "alice posterior" not in str(cip.turn_prompts(game_id, bob))
+    assert "alice posterior" in str(cip.turn_prompts(game_id, alice))

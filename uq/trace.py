@@ -1,15 +1,25 @@
-"""The per-token entropy trace of one answer: the pipeline behind the Generate tab."""
+"""The per-token entropy trace of one answer: the pipeline behind the Generate tab.
+
+The question is sent as typed, with no instruction added, through the model's chat template
+(:data:`PROMPT_NOTE`); the result records that exact text (``prompt_sent``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from backends.base import Generation, LanguageModel, SamplingParams
+from backends.base import Generation, LanguageModel, SamplingParams, prompt_sent
 from core.errors import ConfidantError
 from uq.token_stats import TraceSummary, summarise
 
 MAX_QUESTION_CHARS = 20_000
+
+PROMPT_NOTE = (
+    "The question exactly as typed, in the model's chat template; no instruction is added. "
+    "The Semantic entropy tab puts a brief-answer instruction before the question, so the "
+    "same answer has another log-probability there."
+)
 
 
 def clean_question(question: str | None, *, max_chars: int = MAX_QUESTION_CHARS) -> str:
@@ -40,6 +50,7 @@ class TraceResult:
     summary: TraceSummary
     logprob_source: str = "raw"
     notes: list[str] = field(default_factory=list)
+    prompt_sent: str | None = None  # the exact text sent (None in runs stored before it was)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +61,7 @@ class TraceResult:
             "summary": self.summary.to_dict(),
             "logprob_source": self.logprob_source,
             "notes": self.notes,
+            "prompt_sent": self.prompt_sent,
         }
 
     @classmethod
@@ -62,13 +74,16 @@ class TraceResult:
             summary=TraceSummary(**d["summary"]),
             logprob_source=d.get("logprob_source", "raw"),
             notes=list(d.get("notes", [])),
+            prompt_sent=d.get("prompt_sent"),
         )
 
 
 def run_trace(lm: LanguageModel, question: str, params: SamplingParams, **kwargs) -> TraceResult:
-    """Generate one answer (greedy when temperature is 0) with its token trace."""
+    """Generate one answer (greedy when temperature is 0) with its token trace; the question
+    is the whole prompt (chat template applied unless ``chat=False`` is passed on)."""
     question = clean_question(question)
     params = SamplingParams(**{**asdict(params), "n": 1}).validate()
+    sent = prompt_sent(lm, question, chat=kwargs.get("chat", True))
     gen = lm.sample_batch([question], params, **kwargs)[0][0]
     notes = []
     if gen.truncated:
@@ -83,6 +98,7 @@ def run_trace(lm: LanguageModel, question: str, params: SamplingParams, **kwargs
         summary=summarise(gen),
         logprob_source=gen.logprob_source,
         notes=notes,
+        prompt_sent=sent,
     )
 
 

@@ -7,6 +7,16 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
+def shown_prompt_is(page, sent: str, shot) -> None:
+    """Open the visible "Prompt sent to the model" accordion and read its code box: every line
+    of ``sent``, as plain text."""
+    page.get_by_text("Prompt sent to the model").locator("visible=true").first.click()
+    box = page.locator(".cm-content").locator("visible=true").filter(has_text="<|im_start|>")
+    box.first.wait_for()
+    assert box.first.inner_text().strip() == sent.strip()
+    page.screenshot(path=str(shot), full_page=True)
+
+
 def test_question_to_rendered_trace_then_history(page, live_app, screenshot_dir):
     url, ctx = live_app
     page.goto(url)
@@ -17,6 +27,9 @@ def test_question_to_rendered_trace_then_history(page, live_app, screenshot_dir)
     page.locator(".js-plotly-plot").first.wait_for()
     assert page.get_by_text("mean token entropy").is_visible()
     page.screenshot(path=str(screenshot_dir / "generate.png"), full_page=True)
+    sent = ctx.backends.generator().format_prompt("What is the capital of France?")
+    assert "<|im_start|>" in sent  # the chat template, shown as the characters it is
+    shown_prompt_is(page, sent, screenshot_dir / "generate_prompt.png")
 
     page.get_by_role("tab", name="History").click()
     page.get_by_role("button", name="Refresh").click()
@@ -28,6 +41,7 @@ def test_question_to_rendered_trace_then_history(page, live_app, screenshot_dir)
     page.get_by_role("button", name="Open", exact=True).click()
     page.get_by_text("trace ·").wait_for()
     page.screenshot(path=str(screenshot_dir / "history.png"), full_page=True)
+    shown_prompt_is(page, sent, screenshot_dir / "history_prompt.png")
 
     with page.expect_download() as dl:
         page.get_by_role("button", name="Export runs (CSV)").click()

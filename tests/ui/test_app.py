@@ -31,7 +31,7 @@ def test_generate_handler_streams_then_saves_and_history_rebuilds(ctx):
     handler = GenerateHandlers(ctx).generate
     outputs = list(handler("What is the capital of France?", 0.0, 1.0, 0, 12, 0, None))
     assert len(outputs) >= 2
-    text, fig, highlights, summary, status = outputs[-1]
+    text, fig, highlights, summary, prompt, status = outputs[-1]
     assert "Saved as run" in status
     assert len(highlights) == len(fig.data[0].y)
     assert all(0.0 <= s <= 1.0 for _, s in highlights)
@@ -108,7 +108,7 @@ def test_app_in_process_with_gradio_client(ctx):
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         for name in ("/generate", "/list_runs", "/open_run", "/export_runs"):
             assert name in api
-        text, plot, highlights, summary, status = client.predict(
+        text, plot, highlights, summary, prompt, status = client.predict(
             "Who wrote Hamlet?", 0.0, 1.0, 0, 10, 0, api_name="/generate"
         )
         assert plot["type"] == "plotly" and json.loads(plot["plot"])["data"]

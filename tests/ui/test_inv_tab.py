@@ -53,7 +53,9 @@ def _args(**overrides):
 
 
 def test_handler_shows_everything_saves_and_history_rebuilds(ctx):
-    inputs, responses, heatmaps, histogram, measures, status = InvHandlers(ctx).measure(*_args())
+    inputs, responses, heatmaps, histogram, measures, prompt, status = InvHandlers(ctx).measure(
+        *_args()
+    )
     assert "Saved as run" in status
     assert [row[3] for row in inputs] == ["What is the capital of France?"] + OWN.splitlines()
     assert inputs[0][2] == 1.0 and all(0.0 <= row[2] <= 1.0 for row in inputs)
@@ -164,7 +166,7 @@ def test_tab_endpoints_with_gradio_client(ctx):
         client = Client(url, verbose=False)
         api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
         assert {"/inv_entropy", "/inv_entropy_offline"} <= set(api)
-        inputs, responses, heatmaps, histogram, measures, status = client.predict(
+        inputs, responses, heatmaps, histogram, measures, prompt, status = client.predict(
             *_args(), api_name="/inv_entropy"
         )
         assert len(inputs["data"]) == 3 and len(responses["data"]) == 6

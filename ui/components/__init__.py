@@ -3,6 +3,7 @@
 - :mod:`ui.components.exports`: export files offered for download: 0600, downloadable by
   their annotator only, for an hour;
 - :mod:`ui.components.inputs`: checks of what a person types or uploads (numbers, uploads);
+- :mod:`ui.components.prompt`: the "Prompt sent to the model" accordion and what it shows;
 - :mod:`ui.components.results`: result widgets and small event helpers;
 - :mod:`ui.components.reveals`: which viewer saw the judge's numbers for which item (blind
   mode decided on the server).

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui.components.prompt import PROMPT_TITLE, prompt_code
 from ui.components.results import first_cell_of_selected_row
 from ui.context import AppContext, user_errors
 from ui.plots.cip import render_cip_game
 from ui.tabs.cip_benchmark import BENCH_COLUMNS
-from ui.tabs.cip_handlers import CipHandlers
+from ui.tabs.cip_handlers import POSTERIOR_PROMPT_NAME, ROLEPLAY_PROMPT_NAME, CipHandlers
 from uq.cip.conformal import METHOD_NAMES, METHODS
 
 POSTERIOR_CHOICES = [
@@ -55,6 +56,14 @@ name (every token) after the prompt "… The animal is:", normalised over the an
 offered so the game is playable offline (e.g. with the random `tiny-random` model, whose
 posterior is exact but meaningless).
 """
+
+
+CIP_PROMPT_NOTE = (
+    "With the language-model posterior, the model scores every class name after this prompt "
+    "(the questions and answers so far, ending “The animal is:”); with LLM role-play in auto "
+    "play, the second box is what the model answered the last question from. The bank oracle "
+    "and bank lookup send no prompt."
+)
 
 
 def create_cip_tab(ctx: AppContext) -> None:
@@ -132,6 +141,12 @@ def create_cip_tab(ctx: AppContext) -> None:
         set_md = gr.Markdown()
         plot = gr.Plot(label="Set size and entropy bound per turn")
         turns_md = gr.Markdown()
+        with gr.Accordion(PROMPT_TITLE, open=False):
+            gr.Markdown(CIP_PROMPT_NOTE)
+            posterior_prompt = prompt_code(POSTERIOR_PROMPT_NAME)
+            roleplay_prompt = prompt_code(ROLEPLAY_PROMPT_NAME)
+        turns_md.change(h.turn_prompts, [game_id], [posterior_prompt, roleplay_prompt],
+                        api_visibility="private")  # fmt: skip
         with gr.Tab("Benchmark"):
             gr.Markdown(
                 "Auto-play every class with each querier (answers from the bank): success "

@@ -16,9 +16,10 @@ import gradio as gr
 
 from core.errors import ConfidantError
 from core.text import md_text
-from store.games import GameRecorder
+from store.games import GameRecorder, get_game
 from ui.components.inputs import number, whole_number
-from ui.context import AppContext, annotator_of, session_of
+from ui.components.prompt import prompt_update
+from ui.context import AppContext, annotator_of, owner_scope, session_of
 from ui.plots.cip import (
     choice_note,
     game_figure,
@@ -41,6 +42,10 @@ from uq.cip.llm_posterior import ORACLE_MODEL_KEY, LLMAnswerer, make_posterior, 
 
 MAX_ANSWER_CHARS = 500
 MAX_LIVE_GAMES = 200
+NO_POSTERIOR_PROMPT = "Posterior prompt: none (no game yet, or the bank oracle posterior)"
+NO_ROLEPLAY_PROMPT = "Role-play prompt: none (the answers come from a person or the bank)"
+POSTERIOR_PROMPT_NAME = "Posterior prompt of the last turn"
+ROLEPLAY_PROMPT_NAME = "Role-play prompt of the last answer"
 # Role-play answers asked between two progress updates of an auto-played game.
 ROLEPLAY_BATCH = 8
 
@@ -224,6 +229,19 @@ class CipHandlers(CipBenchmarkMixin):
             game_figure(turns),
             turns_markdown(turns, truth=game.truth),
         )
+
+    def turn_prompts(self, game_id: str, request: gr.Request = None):
+        """(posterior prompt, role-play prompt) of a game's last stored turn (human or auto
+        play: each turn is stored as it is played); none of another annotator's game."""
+        owner = owner_scope(self.ctx, request)
+        game = get_game(self.ctx.store, game_id, owner=owner) if (game_id or "").strip() else None
+        turn = game["turns"][-1] if game and game["turns"] else {}
+        return (
+            prompt_update(turn.get("prompt_sent"), missing=NO_POSTERIOR_PROMPT,
+                          name=POSTERIOR_PROMPT_NAME),
+            prompt_update(turn.get("roleplay_prompt_sent"), missing=NO_ROLEPLAY_PROMPT,
+                          name=ROLEPLAY_PROMPT_NAME),
+        )  # fmt: skip
 
     @staticmethod
     def _progress(text: str, n_outputs: int = 5):

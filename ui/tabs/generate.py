@@ -10,10 +10,11 @@ import gradio as gr
 from backends.base import SamplingParams, capabilities_of
 from core.text import md_text
 from store.runs import save_run
+from ui.components.prompt import prompt_accordion, prompt_update
 from ui.components.results import saved_note, token_highlights
 from ui.context import AppContext, annotator_of, log, session_of, user_errors
 from ui.plots.trace import entropy_highlights, summary_markdown, trace_figure
-from uq.trace import TraceResult, clean_question, run_trace, stored_measures
+from uq.trace import PROMPT_NOTE, TraceResult, clean_question, run_trace, stored_measures
 
 
 def trace_views(result: TraceResult):
@@ -38,7 +39,7 @@ class GenerateHandlers:
         self, question, temperature, top_p, top_k, max_new_tokens, seed, request: gr.Request = None
     ):
         """Stream the answer as it is generated, then save the run; yields (answer text,
-        entropy figure, highlights, summary markdown, status)."""
+        entropy figure, highlights, summary markdown, prompt sent, status)."""
         question = clean_question(question)
         params = SamplingParams(
             n=1,
@@ -49,7 +50,7 @@ class GenerateHandlers:
             seed=int(seed) if seed not in (None, "") else None,
         ).validate()
         lm = self.ctx.backends.generator()
-        yield "", None, None, "Generating…", ""
+        yield "", None, None, "Generating…", gr.update(value=""), ""
         started = time.perf_counter()
         box: dict = {}
         streamer = None
@@ -94,7 +95,7 @@ class GenerateHandlers:
                 text = ""
                 for piece in streamer:
                     text += piece
-                    yield text, gr.skip(), gr.skip(), "Generating…", gr.skip()
+                    yield text, gr.skip(), gr.skip(), "Generating…", gr.skip(), gr.skip()
         except GeneratorExit:
             # The page was closed or reloaded while the answer streamed: the generation goes
             # on and is saved when it ends, so it is in History instead of lost.
@@ -106,7 +107,7 @@ class GenerateHandlers:
         result: TraceResult = box["result"]
         run_id = save(result)
         text, fig, highlights, summary = trace_views(result)
-        yield text, fig, highlights, summary, saved_note(run_id)
+        yield text, fig, highlights, summary, prompt_update(result.prompt_sent), saved_note(run_id)
 
 
 def _save_when_done(thread: threading.Thread, box: dict, save) -> None:
@@ -168,11 +169,12 @@ def create_generate_tab(ctx: AppContext) -> None:
         highlights = token_highlights("Answer coloured by token entropy (darker = more uncertain)")
         plot = gr.Plot(label="Entropy and surprisal per token")
         summary = gr.Markdown()
+        prompt = prompt_accordion(PROMPT_NOTE)
         status = gr.Markdown()
         go_btn.click(
             handlers.generate,
             inputs=[question, temperature, top_p, top_k, max_new, seed],
-            outputs=[answer, plot, highlights, summary, status],
+            outputs=[answer, plot, highlights, summary, prompt, status],
             api_name="generate",
             concurrency_id="model",
             concurrency_limit=1,

@@ -11,6 +11,7 @@ from store.export import export_runs
 from store.judgements import export_judgements
 from store.runs import get_run, list_runs
 from ui.components.exports import offer
+from ui.components.prompt import prompt_accordion, stored_prompt_update
 from ui.components.results import first_cell_of_selected_row, token_highlights
 from ui.context import AppContext, annotator_of, owner_scope, user_errors
 
@@ -73,6 +74,14 @@ class HistoryHandlers:
         )
 
     @user_errors
+    def open_prompt(self, rid, request: gr.Request = None):
+        """The prompt the run stored (the "Prompt sent to the model" box), or an empty box
+        whose label says none was stored (also for another annotator's run, with login on)."""
+        rid = (rid or "").strip()
+        run = get_run(self.ctx.store, rid, owner=owner_scope(self.ctx, request)) if rid else None
+        return stored_prompt_update(run["result"] if run else None)
+
+    @user_errors
     def export_runs(self, request: gr.Request = None) -> list[str]:
         """The runs as two CSV files (with login on: the user's own; an admin's: everyone's):
         wide, one row per run with its answers and one column per measure; and long, one row
@@ -130,6 +139,10 @@ def create_history_tab(ctx: AppContext) -> None:
         highlights = token_highlights()
         plot = gr.Plot(label="Plot")
         plot2 = gr.Plot(label="Second plot", visible=True)
+        prompt = prompt_accordion(
+            "The exact text the run's model was sent, as stored with the run: the chat template "
+            "applied, and whatever instruction the tab adds to the question."
+        )
         raw = gr.JSON(label="Stored parameters and result", open=False)
         with gr.Row():
             runs_btn = gr.Button("Export runs (CSV)")
@@ -155,7 +168,7 @@ def create_history_tab(ctx: AppContext) -> None:
         table.select(first_cell_of_selected_row, [table], [run_id], api_visibility="private")
         open_btn.click(
             h.open_run, [run_id], [md, highlights, plot, plot2, raw], api_name="open_run"
-        )
+        ).success(h.open_prompt, [run_id], [prompt], api_visibility="private")
         runs_btn.click(h.export_runs, None, [runs_files], api_name="export_runs")
         judg_btn.click(h.export_mine, [who], [export_file], api_name="export_my_judgements")
         all_judg_btn.click(h.export_all, None, [export_file], api_name="export_all_judgements")

@@ -12,6 +12,7 @@ from core.errors import ConfidantError
 from core.text import md_text
 from store.runs import save_run
 from ui.components.inputs import number
+from ui.components.prompt import prompt_accordion, prompt_update
 from ui.components.results import saved_note
 from ui.context import AppContext, annotator_of, session_of, user_errors
 from ui.plots.inv import (
@@ -27,7 +28,7 @@ from uq.inv.measures import stored_measures as inv_stored_measures
 from uq.inv.offline import inv_entropy_offline, parse_offline_table
 from uq.inv.options import check_options
 from uq.inv.perturbation import given_perturbation
-from uq.inv.pipeline import run_inv_entropy
+from uq.inv.pipeline import PROMPT_NOTE, run_inv_entropy
 from uq.inv.result import InvEntropyRun
 from uq.trace import clean_question
 
@@ -123,7 +124,8 @@ class InvHandlers:
         progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
     ):
         """Perturb the question, answer every version several times, save the run; returns
-        (inputs table, answers table, heatmaps, bootstrap histogram, measures, status)."""
+        (inputs table, answers table, heatmaps, bootstrap histogram, measures, prompt sent,
+        status)."""
         question = clean_question(question)
         options = check_options(
             perturbation=method,
@@ -162,7 +164,7 @@ class InvHandlers:
             progress=lambda fraction, message: progress(fraction, desc=message),
         )
         run_id = self._save(run, request, started, lm.model_id)
-        return (*inv_views(run), saved_note(run_id))
+        return (*inv_views(run), prompt_update(run.prompt_sent), saved_note(run_id))
 
     @user_errors
     def measure_offline(
@@ -240,6 +242,7 @@ def create_inv_entropy_tab(ctx: AppContext) -> None:
                     max_new = gr.Slider(1, 256, value=32, step=1, label="Max new tokens per answer")
                     delta = gr.Slider(0.5, 0.95, value=0.7, step=0.01, label="GAAP δ")
         outputs = _result_components()
+        outputs.insert(-1, prompt_accordion(PROMPT_NOTE))  # (…, measures, prompt, status)
         go_btn.click(
             handlers.measure,
             inputs=[

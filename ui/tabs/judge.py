@@ -14,9 +14,30 @@ import gradio as gr
 from core.text import md_text
 from judge.annotation import stored_measures as judge_stored_measures
 from judge.items import KINDS
+from ui.components.prompt import (
+    EXACT_LABEL,
+    ORDERS_NOTE,
+    prompt_accordion,
+    prompt_update,
+    stored_prompt,
+)
 from ui.context import AppContext
 from ui.plots.judge import AGREEMENT_HEADERS, CONSISTENCY_HEADERS
 from ui.tabs.judge_handlers import JudgeHandlers, render_judge_run
+
+PROMPT_NOTE = (
+    "The grading prompt (for a pair, the comparison prompt; it is sent in both orders) in the "
+    "model's chat template. The judge writes its rationale after it, then the score or verdict "
+    "whose probabilities are read. It holds the item's text and the rubric, nothing of the "
+    "judge's answer, so it is shown in blind mode too."
+)
+
+
+def judge_prompt(state: dict | None) -> dict:
+    """The prompt of the judge's run on the item on screen (``judge_state``)."""
+    result = (state or {}).get("result")
+    sent = stored_prompt({"judge": result}) if result else None
+    return prompt_update(sent, missing=EXACT_LABEL, several=ORDERS_NOTE)
 
 
 def create_judge_tab(ctx: AppContext) -> None:
@@ -81,6 +102,8 @@ def create_judge_tab(ctx: AppContext) -> None:
         status = gr.Markdown()
         judge_plot = gr.Plot(label="Judge")
         judge_md = gr.Markdown()
+        prompt = prompt_accordion(PROMPT_NOTE)
+        judge_state.change(judge_prompt, [judge_state], [prompt], api_visibility="private")
 
         with gr.Accordion("Agreement and export", open=False):
             agree_btn = gr.Button("Compute agreement")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ui.components.prompt import prompt_accordion, stored_prompt_update
 from ui.components.results import token_highlights
 from ui.context import AppContext
 from ui.tabs.semantic_handlers import (
@@ -21,6 +22,7 @@ from uq.evaluation.settings import DEFAULT_FEW_SHOT
 from uq.semantic.entailment import DEFAULT_CONDITION_ON_QUESTION, DEFAULT_EMBEDDING_THRESHOLD
 from uq.semantic.measures import pair_matrix_measures
 from uq.semantic.measures import stored_measures as semantic_stored_measures
+from uq.semantic.pipeline import PROMPT_NOTE
 
 
 def _question_default(choice: str) -> bool:
@@ -117,6 +119,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
                     label="Reference answer (temperature 0.1)", interactive=False
                 )
                 answers = gr.Markdown()
+                prompt = prompt_accordion(PROMPT_NOTE)
                 state = gr.State()
                 which = gr.Dropdown([], label="Token trace of", interactive=True)
                 trace = gr.Plot(label="Per-token entropy (raw distribution) and surprisal")
@@ -154,6 +157,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
                 which.change(
                     generation_view, [state, which], [trace, highlights], api_visibility="private"
                 )
+                state.change(stored_prompt_update, [state], [prompt], api_visibility="private")
 
             with gr.Tab("Pasted answers", id="semantic_pasted"):
                 gr.Markdown(

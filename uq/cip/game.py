@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from backends.base import prompt_sent
 from core.errors import ConfidantError
 from uq.cip.calibration import CalibrationResult, score_histories
 from uq.cip.class_sets import ClassSet, normalize_answer
@@ -35,7 +36,10 @@ class TurnRecord:
     ``bound`` / ``expected_entropy`` are the chosen question's C-IP bound and IP estimate (bits)
     when it was selected; ``set_members`` is C_τ̂(turn)(history), every class at turn 0 (no
     threshold exists for an empty history); ``covered`` says whether the hidden class is in the
-    set, when it is known (auto play).
+    set, when it is known (auto play). ``prompt_sent`` is the exact text a language-model
+    posterior scored the classes after (this turn's history, chat template applied);
+    ``roleplay_prompt_sent`` the text a role-playing model answered this turn's question from
+    (auto play); both None when no model was asked.
     """
 
     turn: int
@@ -51,6 +55,8 @@ class TurnRecord:
     guess: str
     covered: bool | None = None
     n_scored: int = 0
+    prompt_sent: str | None = None
+    roleplay_prompt_sent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -270,6 +276,7 @@ class Game:
         covered = None
         if self.truth is not None:
             covered = bool(members[self.class_set.class_index(self.truth)])
+        prompt_of = getattr(self.posterior_batch, "prompt_text", None)
         record = TurnRecord(
             turn=k,
             query=self.history[-1][0] if k else None,
@@ -284,9 +291,20 @@ class Game:
             guess=classes[int(order[0])],
             covered=covered,
             n_scored=n_scored,
+            prompt_sent=prompt_of(list(self.history)) if callable(prompt_of) else None,
+            roleplay_prompt_sent=self._roleplay_prompt(),
         )
         self.turns.append(record)
         return record
+
+    def _roleplay_prompt(self) -> str | None:
+        """What a role-playing model answered the last question from (auto play with a model
+        answerer: the hidden class is known), chat template applied; None otherwise."""
+        lm = getattr(self.answerer, "lm", None)
+        make = getattr(self.answerer, "prompt", None)
+        if not self.history or self.truth is None or lm is None or not callable(make):
+            return None
+        return prompt_sent(lm, make(self.truth, self.history[-1][0]))
 
     def play(self, answer_fn: Callable[[str], str]) -> list[TurnRecord]:
         """Auto play to the end: ``answer_fn(query)`` answers for the hidden class."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from backends.base import Generation, LanguageModel, SamplingParams
+from backends.base import Generation, LanguageModel, SamplingParams, prompt_sent
 from core.errors import ConfidantError
 from uq.inv.options import (
     DEFAULT_ANSWER_INSTRUCTION,
@@ -67,6 +67,13 @@ from uq.inv.paraphrase import (
 from uq.inv.perturbation import Perturbation, perturb_questions
 from uq.inv.result import InvEntropyRun, measure_run
 from uq.inv.similarity import similarity_statistics
+
+PROMPT_NOTE = (
+    "Each input — the question, then each perturbation — is followed by the answer "
+    "instruction (“Answer concisely.”) and sent in the model's chat template; an answer keeps "
+    "its first line. The question alone (the Generate tab) or with the Semantic entropy tab's "
+    "instruction gives the same answer another log-probability."
+)
 
 # --------------------------------------------------------------------------- responses
 
@@ -208,8 +215,8 @@ def run_inv_entropy_batch(
     )
     step(0.9, f"Measures and {bootstraps} bootstraps")
     runs = []
-    for question, p, gens, answers, stat in zip(
-        questions, perturbed, generations, responses, stats, strict=True
+    for question, p, gens, answers, stat, inputs in zip(
+        questions, perturbed, generations, responses, stats, inputs_per_question, strict=True
     ):
         run_params = {
             "mode": "generate",
@@ -247,6 +254,7 @@ def run_inv_entropy_batch(
                 params=run_params,
                 mean_logprobs=[[g.mean_logprob for g in row] for row in gens],
                 generations=gens,
+                prompt_sent=[prompt_sent(lm, answer_prompt(x, instruction)) for x in inputs],
             )
         )
     return runs

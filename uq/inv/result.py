@@ -33,7 +33,9 @@ class InvEntropyRun:
     entropy of the same responses: over the r answers to the original question (``*_original``)
     and over all (n+1)·r answers (``*_all``), discrete and, with likelihoods, weighted.
     ``generations`` (the raw answers with token records) is kept out of :meth:`to_dict` unless
-    asked for, since the store saves generations separately.
+    asked for, since the store saves generations separately. ``prompt_sent[i]`` is the exact
+    text input i was answered from (answer instruction and chat template included; None for
+    answers supplied offline and for runs stored before it was recorded).
     """
 
     question: str
@@ -49,6 +51,7 @@ class InvEntropyRun:
     params: dict
     response_mean_logprobs: list[list[float]] | None = None
     generations: list[list[Generation]] | None = None
+    prompt_sent: list[str] | None = None
 
     @property
     def similarity_to_original(self) -> list[float]:
@@ -69,6 +72,7 @@ class InvEntropyRun:
             "perturbation": self.perturbation.to_dict(),
             "params": self.params,
             "response_mean_logprobs": self.response_mean_logprobs,
+            "prompt_sent": self.prompt_sent,
         }
         if with_generations and self.generations is not None:
             out["generations"] = [[g.to_dict() for g in row] for row in self.generations]
@@ -95,6 +99,7 @@ class InvEntropyRun:
                 if generations
                 else None
             ),
+            prompt_sent=data.get("prompt_sent"),
         )
 
 
@@ -134,6 +139,7 @@ def measure_run(
     params: dict,
     mean_logprobs: list[list[float]] | None = None,
     generations: list[list[Generation]] | None = None,
+    prompt_sent: list[str] | None = None,
 ) -> InvEntropyRun:
     inputs = [question] + list(perturbation.perturbations)
     replicates = len(responses[0])
@@ -161,4 +167,5 @@ def measure_run(
         params=params,
         response_mean_logprobs=mean_logprobs,
         generations=generations,
+        prompt_sent=prompt_sent,
     )

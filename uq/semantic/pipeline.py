@@ -28,7 +28,13 @@ import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import asdict
 
-from backends.base import Generation, LanguageModel, SamplingParams, capabilities_of
+from backends.base import (
+    Generation,
+    LanguageModel,
+    SamplingParams,
+    capabilities_of,
+    prompt_sent,
+)
 from core.errors import ConfidantError
 from uq.semantic.clustering import (
     normalise_answer_text,
@@ -56,6 +62,12 @@ DEFAULT_STOP = ("\n",)
 
 # Farquhar et al.'s brief-answer instruction, zero-shot.
 DEFAULT_PROMPT = "Answer the following question as briefly as possible.\n{question}"
+PROMPT_NOTE = (
+    "Farquhar et al.'s brief-answer instruction (“Answer the following question as briefly as "
+    "possible.”) goes before the question, in the model's chat template, and answers stop at "
+    "the first line break: semantic entropy compares short answers. The Generate tab sends the "
+    "question alone, so the same answer has another log-probability there."
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,4 +275,5 @@ def run_semantic_entropy(
         },
         timings=timings,
         notes=notes,
+        prompt_sent=prompt_sent(lm, prompt, chat=chat),
     )

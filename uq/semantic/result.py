@@ -41,6 +41,8 @@ class SemanticEntropyResult:
     work: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The exact text the answers were sampled from (None for pasted answers and old runs).
+    prompt_sent: str | None = None
 
     @property
     def n(self) -> int:
@@ -88,6 +90,7 @@ class SemanticEntropyResult:
             "work": self.work,
             "timings": self.timings,
             "notes": self.notes,
+            "prompt_sent": self.prompt_sent,
         }
 
     @classmethod
@@ -109,4 +112,5 @@ class SemanticEntropyResult:
             work=dict(d.get("work", {})),
             timings=dict(d.get("timings", {})),
             notes=list(d.get("notes", [])),
+            prompt_sent=d.get("prompt_sent"),
         )
