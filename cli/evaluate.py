@@ -102,6 +102,16 @@ def _parser() -> argparse.ArgumentParser:
         "metrics cover the rest. 0: the zero-shot prompt",
     )
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    ap.add_argument(
+        "--calibration-split",
+        type=float,
+        default=0.5,
+        help="fraction of the questions Platt and isotonic calibration are fitted on; the "
+        "rest score them (default 0.5, seeded)",
+    )
+    ap.add_argument(
+        "--calibration-bins", type=int, default=10, help="ECE and reliability bins (default 10)"
+    )
     ap.add_argument("--db", default=None, help="SQLite file for the resume cache")
     ap.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     ap.add_argument(
@@ -151,6 +161,8 @@ def _run_cli(args: argparse.Namespace) -> int:
         p_true_fewshot=args.p_true_fewshot,
         few_shot=args.few_shot,
         n_boot=args.bootstrap,
+        calibration_fraction=args.calibration_split,
+        calibration_bins=args.calibration_bins,
     ).validate()
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
@@ -193,9 +205,16 @@ def _run_cli(args: argparse.Namespace) -> int:
         f"accuracy {result.accuracy:.3f} · {result.n_computed} computed, {result.n_cached} cached"
         f" · {result.duration:.1f} s"
     )
+    calibrated = {}
+    for row in result.calibration_table()[1]:
+        if row["ece"] is not None and row["method"] in ("platt", "raw"):
+            calibrated.setdefault(row["measure"], []).append(
+                f"ECE ({row['method']}) {row['ece']:.3f}"
+            )
     for row in result.metric_table()[1]:
         auroc = row["auroc"]
-        print(f"  {row['measure']:<32} AUROC {'—' if auroc is None else f'{auroc:.3f}'}")
+        line = f"  {row['measure']:<32} AUROC {'—' if auroc is None else f'{auroc:.3f}'}"
+        print(" · ".join([line, *calibrated.get(row["measure"], [])]))
     for path in paths:
         print(f"wrote {path}")
     return 0

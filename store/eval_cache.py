@@ -82,14 +82,18 @@ class EvalCache:
 def export_evaluation(result, out_dir: str | Path) -> list[Path]:
     """Write an ``uq.evaluation.harness.EvaluationResult`` to ``out_dir``: ``questions.csv`` (one row
     per question, one column per measure), ``metrics.csv`` (per measure, each metric with its
-    interval; cells formula-neutralised) and ``evaluation.json`` (everything)."""
+    interval), ``calibration.csv`` (per measure and calibrator, ECE, Brier score and log loss
+    on the held-out split, with intervals; cells formula-neutralised) and ``evaluation.json``
+    (everything)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     q_cols, q_rows = result.question_table()
     m_cols, m_rows = result.metric_table()
+    c_cols, c_rows = result.calibration_table()
     paths = [
         write_csv(q_rows, q_cols, out / "questions.csv"),
         write_csv(m_rows, m_cols, out / "metrics.csv"),
+        write_csv(c_rows, c_cols, out / "calibration.csv"),
     ]
     json_path = out / "evaluation.json"
     json_path.write_text(

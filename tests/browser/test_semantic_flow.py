@@ -122,7 +122,7 @@ def test_dataset_evaluation_shows_metrics_plots_and_downloads_csv(page, live_app
 
     links = panel.locator("a[download]")
     names = [links.nth(i).get_attribute("download") for i in range(links.count())]
-    assert sorted(names) == ["evaluation.json", "metrics.csv", "questions.csv"]
+    assert sorted(names) == ["calibration.csv", "evaluation.json", "metrics.csv", "questions.csv"]
     with page.expect_download() as dl:
         panel.locator('a[download="questions.csv"]').click()
     with open(dl.value.path(), newline="", encoding="utf-8") as f:

@@ -163,20 +163,26 @@ def test_pasted_bad_input_is_a_message_and_stores_nothing(ctx, answers, lls, ent
 def test_evaluate_handler_runs_the_bundled_set_and_resumes(ctx):
     handler = SemanticHandlers(ctx).evaluate
     args = (None, True, 2, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0)
-    metrics, questions, roc, rej, files, status = handler(*args, progress=no_progress)
+    out = handler(*args, progress=no_progress)
+    metrics, questions, roc, rej, files, status, cal, cal_measure, cal_plot, cal_state = out
     assert "2 computed, 0 from the cache" in status
     assert metrics["headers"][:3] == ["measure", "n", "auroc"]
     assert {row[0] for row in metrics["value"]} >= {"discrete_semantic_entropy", "p_true"}
     assert len(questions["value"]) == 2
     assert sorted(f.rsplit("/", 1)[-1] for f in files) == [
-        "evaluation.json", "metrics.csv", "questions.csv",
+        "calibration.csv", "evaluation.json", "metrics.csv", "questions.csv",
     ]  # fmt: skip
     with open(next(f for f in files if f.endswith(".json")), encoding="utf-8") as f:
         assert len(json.load(f)["rows"]) == 2
-    *_, status = handler(*args, progress=no_progress)
+    # Two questions: each calibrator is fitted on one and scored on the other.
+    assert cal["headers"][:3] == ["measure", "method", "held out"]
+    assert all(row[2] == "1" for row in cal["value"])
+    assert cal_measure["value"] in cal_state and set(cal_state) == set(cal_measure["choices"])
+    assert cal_plot.layout.title.text.startswith("Reliability")
+    status = handler(*args, progress=no_progress)[5]
     assert "0 computed, 2 from the cache" in status
     # One worked p(True) example: the first question, answered before (cached), leaves one row.
-    _, questions, *_, status = handler(*args, 1, progress=no_progress)
+    _, questions, *_, status, _, _, _, _ = handler(*args, 1, progress=no_progress)
     assert len(questions["value"]) == 1 and "1 computed, 1 from the cache" in status
 
 

@@ -12,6 +12,7 @@ from cli.evaluate import main
 from core.errors import ConfidantError
 from store.db import Store
 from store.eval_cache import EvalCache, export_evaluation
+from uq.evaluation.calibration import calibrate_measure
 from uq.evaluation.datasets import dataset_hash, load_dataset
 from uq.evaluation.harness import (
     EvalSettings,
@@ -125,9 +126,20 @@ def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_
     assert other.n_computed == 1 and generate_calls == [3]
 
     paths = export_evaluation(result, tmp_path / "out")
-    assert [p.name for p in paths] == ["questions.csv", "metrics.csv", "evaluation.json"]
-    back = EvaluationResult.from_dict(json.loads(paths[2].read_text()))
+    names = ["questions.csv", "metrics.csv", "calibration.csv", "evaluation.json"]
+    assert [p.name for p in paths] == names
+    back = EvaluationResult.from_dict(json.loads(paths[3].read_text()))
     assert back.rows == result.rows and back.metric_table() == result.metric_table()
+    assert back.calibration_table() == result.calibration_table()
+    # Calibration on the same seeded split as calibrate_measure, for every calibrated measure.
+    if name in result.calibration and "platt" in result.calibration[name]:
+        report = calibrate_measure(name, u, correct, "platt", n_boot=50, seed=41)
+        assert result.calibration[name]["platt"] == report.to_dict()
+    assert "raw" in result.calibration.get("p_true", {"raw": None})
+    # A result saved before calibration existed reads back without it.
+    old = json.loads(paths[3].read_text())
+    del old["calibration"]
+    assert EvaluationResult.from_dict(old).calibration_table()[1] == []
 
 
 def test_measure_providers_add_columns_and_enter_the_cache_key(tiny_lm):
@@ -193,8 +205,13 @@ def test_cli_writes_results_resumes_and_exits_2_on_user_errors(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "[1/2]" in out and "[2/2]" in out and "2 computed, 0 cached" in out
     assert (tmp_path / "res" / "questions.csv").read_text().count("\n") == 3
+    calibration = (tmp_path / "res" / "calibration.csv").read_text().splitlines()
+    assert calibration[0].startswith("measure,method,n_calibration,n_test,split_seed,ece,")
+    assert any(",isotonic,1,1," in line for line in calibration[1:])  # 2 questions: 1 + 1
     assert main(args) == 0
     assert "0 computed, 2 cached" in capsys.readouterr().out
+    assert main([*args, "--calibration-split", "1.5"]) == 2
+    assert "calibration split" in capsys.readouterr().err
 
     missing = ["--data", str(tmp_path / "missing.jsonl"), "--model", "tiny-random", "--out", "r"]
     assert main(missing) == 2

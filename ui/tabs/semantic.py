@@ -9,6 +9,7 @@ import gradio as gr
 from ui.components.prompt import prompt_accordion, stored_prompt_update
 from ui.components.results import token_highlights
 from ui.context import AppContext
+from ui.plots.calibration import reliability_figure
 from ui.tabs.semantic_handlers import (
     CORRECTNESS_CHOICES,
     DEFAULT_CORRECTNESS_CHOICE,
@@ -248,6 +249,18 @@ def create_semantic_tab(ctx: AppContext) -> None:
                 with gr.Row():
                     e_roc = gr.Plot(label="ROC")
                     e_rej = gr.Plot(label="Accuracy vs rejection")
+                gr.Markdown(
+                    "**Calibration.** Each measure is turned into P(correct) by Platt scaling "
+                    "and by isotonic regression, fitted on a random half of the questions "
+                    "(seeded) and scored on the other half: ECE (10 equal-width or equal-mass "
+                    "bins), Brier score and log loss, lower is better, with 95 % bootstrap "
+                    "intervals. 1 − p(True) is also scored as it stands."
+                )
+                e_cal = gr.Dataframe(label="Calibration (held-out half)", interactive=False)
+                with gr.Row():
+                    e_cal_measure = gr.Dropdown(label="Reliability diagram of", choices=[], scale=1)
+                    e_cal_plot = gr.Plot(label="Reliability diagram")
+                e_cal_state = gr.State()
                 e_questions = gr.Dataframe(label="Per question", interactive=False, wrap=True)
                 e_files = gr.File(label="Download CSV / JSON", file_count="multiple")
                 e_btn.click(
@@ -264,8 +277,13 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         e_shots,
                         e_few,
                     ],  # fmt: skip
-                    outputs=[e_metrics, e_questions, e_roc, e_rej, e_files, e_status],
+                    outputs=[e_metrics, e_questions, e_roc, e_rej, e_files, e_status,
+                             e_cal, e_cal_measure, e_cal_plot, e_cal_state],
                     api_name="evaluate_dataset",
                     concurrency_id="model",
                     concurrency_limit=1,
-                )
+                )  # fmt: skip
+                e_cal_measure.change(
+                    reliability_figure, [e_cal_state, e_cal_measure], [e_cal_plot],
+                    api_visibility="private", queue=False,
+                )  # fmt: skip

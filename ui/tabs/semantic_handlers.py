@@ -17,6 +17,12 @@ from ui.components.exports import offer
 from ui.components.inputs import number, upload_path, whole_number
 from ui.components.results import saved_note
 from ui.context import AppContext, annotator_of, session_of, user_errors
+from ui.plots.calibration import (
+    CALIBRATION_HEADERS,
+    calibration_rows,
+    default_measure,
+    reliability_figure,
+)
 from ui.plots.semantic import (
     answers_markdown,
     cluster_figure,
@@ -296,7 +302,20 @@ class SemanticHandlers:
             rejection_figure(result),
             [str(p) for p in paths],
             status,
+            *calibration_views(result),
         )
+
+
+def calibration_views(result):
+    """(calibration table, measure dropdown, reliability diagram, calibration state) of an
+    evaluation: the diagram shows the measure with the best AUROC until another is picked."""
+    chosen = default_measure(result.calibration, result.metrics)
+    return (
+        gr.update(value=calibration_rows(result.calibration), headers=CALIBRATION_HEADERS),
+        gr.update(choices=list(result.calibration), value=chosen),
+        reliability_figure(result.calibration, chosen),
+        result.calibration,
+    )
 
 
 def render_semantic(run: dict) -> dict:

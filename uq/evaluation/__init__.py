@@ -3,6 +3,7 @@
 - :mod:`uq.evaluation.harness`: ``run_evaluation`` — answer, judge, measure, score, cache;
 - :mod:`uq.evaluation.settings`: the run's parameters and the cache key they make;
 - :mod:`uq.evaluation.providers`: measure providers other methods plug in (passed explicitly);
+- :mod:`uq.evaluation.scoring`: each measure column's metrics, curves and calibration;
 - :mod:`uq.evaluation.result`: the evaluation's rows, metrics and curves;
 - :mod:`uq.evaluation.datasets`: question-answer datasets (CSV/JSONL);
 - :mod:`uq.evaluation.few_shot`: the few-shot answer prompt from the dataset's first questions;

@@ -27,15 +27,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-import numpy as np
-from sklearn.metrics import roc_curve
-
 from backends.base import LanguageModel
 from core.errors import ConfidantError
 from uq.evaluation.correctness import correctness_score, judge_prompt
 from uq.evaluation.datasets import EvalItem, dataset_hash
 from uq.evaluation.few_shot import few_shot_prompt
-from uq.evaluation.metrics import AURAC_FRACTIONS, evaluation_metrics, rejection_accuracy
 from uq.evaluation.providers import (
     MeasureProvider,
     QuestionContext,
@@ -44,6 +40,7 @@ from uq.evaluation.providers import (
     provided_columns,
 )
 from uq.evaluation.result import METRIC_NAMES, EvaluationResult
+from uq.evaluation.scoring import calibrate_measures, score_measures
 from uq.evaluation.settings import (
     CORRECTNESS_METHODS,
     DEFAULT_CORRECTNESS,
@@ -336,6 +333,7 @@ def run_evaluation(
             )
     rows = answer_all(pool[k_shot:], settings, p_hash, examples, k_shot + 1, "")
     metrics, curves = score_measures(rows, settings)
+    calibration = calibrate_measures(rows, settings)
     shots = {"p_true_example_ids": [item.id for item in pool[:k_shot]]} if k_shot else {}
     if n_few:
         shots["few_shot_example_ids"] = [item.id for item in items[:n_few]]
@@ -346,41 +344,8 @@ def run_evaluation(
         rows=rows,
         metrics=metrics,
         curves=curves,
+        calibration=calibration,
         n_computed=counts["computed"],
         n_cached=counts["cached"],
         duration=time.perf_counter() - started,
     )
-
-
-def score_measures(
-    rows: Sequence[dict[str, Any]], settings: EvalSettings
-) -> tuple[dict[str, dict[str, dict | None]], dict[str, dict[str, Any]]]:
-    """Metrics with bootstrap intervals (``settings.n_boot`` resamples at ``settings.level``,
-    seeded by ``settings.metrics_seed``) and plot curves for every measure column, over the
-    questions where the measure has a value."""
-    names: list[str] = []
-    for r in rows:
-        names += [m for m in r["measures"] if m not in names]
-    metrics: dict[str, dict[str, dict | None]] = {}
-    curves: dict[str, dict[str, Any]] = {}
-    for name in names:
-        used = [r for r in rows if r["measures"].get(name) is not None]
-        if not used:
-            metrics[name] = {m: None for m in METRIC_NAMES}
-            continue
-        u = np.array([r["measures"][name] for r in used], dtype=float)
-        c = np.array([r["correct"] for r in used], dtype=float)
-        q = np.array([r["score"] for r in used], dtype=float)
-        out = evaluation_metrics(
-            u, c, q, n_boot=settings.n_boot, level=settings.level, seed=settings.metrics_seed
-        )
-        metrics[name] = {m: (v.to_dict() if v else None) for m, v in out.items()}
-        curve: dict[str, Any] = {
-            "fraction": [float(f) for f in AURAC_FRACTIONS],
-            "accuracy": [rejection_accuracy(u, c, f) for f in AURAC_FRACTIONS],
-        }
-        if 0 < c.sum() < c.size:
-            fpr, tpr, _ = roc_curve(1 - c, u)
-            curve["fpr"], curve["tpr"] = fpr.tolist(), tpr.tolist()
-        curves[name] = curve
-    return metrics, curves

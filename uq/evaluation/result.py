@@ -5,10 +5,12 @@ intervals, plot curves and the parameters that produced them; plain data, JSON-s
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from uq.evaluation.calibration import CALIBRATION_METRICS
 
 METRIC_NAMES = (
     "auroc",
@@ -33,6 +35,8 @@ class EvaluationResult:
     n_computed: int = 0
     n_cached: int = 0
     duration: float = 0.0
+    # measure → method ("platt", "isotonic", "raw") → CalibrationReport.to_dict()
+    calibration: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def measure_names(self) -> list[str]:
@@ -63,6 +67,30 @@ class EvaluationResult:
             row["golds"] = " | ".join(r["golds"])
             row.update({m: r["measures"].get(m) for m in self.measure_names})
             out.append(row)
+        return columns, out
+
+    def calibration_table(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """(columns, rows): per measure and calibration method, the split and each calibration
+        metric's estimate and interval on the held-out questions."""
+        columns = ["measure", "method", "n_calibration", "n_test", "split_seed"]
+        for m in CALIBRATION_METRICS:
+            columns += [m, f"{m}_low", f"{m}_high"]
+        out = []
+        for measure, methods in self.calibration.items():
+            for method, report in methods.items():
+                row: dict[str, Any] = {
+                    "measure": measure,
+                    "method": method,
+                    "n_calibration": report.get("n_calibration"),
+                    "n_test": report.get("n_test"),
+                    "split_seed": report.get("seed"),
+                }
+                for m in CALIBRATION_METRICS:
+                    interval = (report.get("metrics") or {}).get(m)
+                    row[m] = interval["estimate"] if interval else None
+                    row[f"{m}_low"] = interval["low"] if interval else None
+                    row[f"{m}_high"] = interval["high"] if interval else None
+                out.append(row)
         return columns, out
 
     def metric_table(self) -> tuple[list[str], list[dict[str, Any]]]:

@@ -57,7 +57,9 @@ DEFAULT_FEW_SHOT = 0
 MAX_FEW_SHOT = 50
 DEFAULT_METRICS_SEED = 41
 # Settings that change only the metrics, not a question's row: left out of the cache key.
-METRICS_ONLY = ("n_boot", "level", "metrics_seed")
+METRICS_ONLY = (
+    "n_boot", "level", "metrics_seed", "calibration_fraction", "calibration_bins",
+)  # fmt: skip
 
 
 @dataclass
@@ -78,7 +80,9 @@ class EvalSettings:
     few_shot: int = 0  # the first K questions become the answer prompt's examples
     n_boot: int = 1000
     level: float = 0.95
-    metrics_seed: int = DEFAULT_METRICS_SEED  # the bootstrap's resamples
+    metrics_seed: int = DEFAULT_METRICS_SEED  # the bootstrap's resamples (and the split's)
+    calibration_fraction: float = 0.5  # questions the calibrators are fitted on
+    calibration_bins: int = 10  # ECE and reliability-diagram bins
 
     def validate(self) -> EvalSettings:
         """Check every field; raises :class:`ConfidantError` with a message a user can act on."""
@@ -96,6 +100,12 @@ class EvalSettings:
             raise ConfidantError(f"the bootstrap needs 1 to 100000 resamples, got {self.n_boot}")
         if not 0 < float(self.level) < 1:
             raise ConfidantError(f"the confidence level must be in (0, 1), got {self.level}")
+        if not 0 < float(self.calibration_fraction) < 1:
+            raise ConfidantError(
+                f"the calibration split must be in (0, 1), got {self.calibration_fraction}"
+            )
+        if not 1 <= int(self.calibration_bins) <= 100:
+            raise ConfidantError(f"calibration needs 1 to 100 bins, got {self.calibration_bins}")
         if not 0 <= int(self.p_true_fewshot) <= MAX_P_TRUE_FEWSHOT:
             raise ConfidantError(
                 f"p(True) few-shot examples must be 0 to {MAX_P_TRUE_FEWSHOT}, "

@@ -80,6 +80,18 @@ def number_of_semantic_sets(cluster_ids: Sequence[int] | np.ndarray) -> int:
     return int(np.unique(_cluster_array(cluster_ids)).size)
 
 
+def label_uncertainty(cluster_ids: Sequence[int] | np.ndarray) -> float:
+    """1 − max_C |C| / N: one minus the share of the answers in the largest meaning cluster
+    (the "label probability" of the most common meaning, as an uncertainty; 0 when every
+    answer means the same).
+
+    >>> label_uncertainty([0, 0, 1, 2])
+    0.5
+    """
+    ids = _cluster_array(cluster_ids)
+    return float(1.0 - np.unique(ids, return_counts=True)[1].max() / ids.size)
+
+
 def cluster_probabilities(
     cluster_ids: Sequence[int] | np.ndarray,
     log_likelihoods: Sequence[float] | np.ndarray | None = None,

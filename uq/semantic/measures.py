@@ -25,6 +25,7 @@ from uq.semantic.black_box import (
 from uq.semantic.estimators import (
     discrete_semantic_entropy,
     kuhn_semantic_entropy,
+    label_uncertainty,
     max_token_entropy,
     maximum_sequence_probability,
     mean_token_entropy,
@@ -144,6 +145,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("discrete_semantic_entropy", "Discrete semantic entropy", "Entropy of the share of answers in each meaning cluster; needs no likelihoods (Farquhar et al. 2024).", lambda s: discrete_semantic_entropy(s.cluster_ids), per_log_n=True, upper=LOG_N),  # noqa: E501
     Measure("semantic_entropy", "Semantic entropy (likelihood)", "Entropy of the clusters' probability mass, each answer weighted by exp(mean token log-prob), normalised over the clusters seen (Farquhar et al. 2024).", lambda s: semantic_entropy(s.cluster_ids, _likelihoods(s)), frozenset({NEEDS_LIKELIHOODS}), per_log_n=True, upper=LOG_N),  # noqa: E501
     Measure("kuhn_semantic_entropy", "Semantic entropy (Kuhn 2023 code; can be < 0)", "Mean over clusters of −log of the cluster's unnormalised likelihood mass Σ exp(mean token log-prob) (Kuhn et al. 2023). Negative when a cluster's summed likelihoods exceed 1, which the reference code allows: it does not normalise over clusters.", lambda s: kuhn_semantic_entropy(s.cluster_ids, s.log_likelihoods), frozenset({NEEDS_LIKELIHOODS}), per_log_n=True, lower=None),  # noqa: E501
+    Measure("label_probability", "1 − largest meaning's share", "1 − the share of answers in the largest meaning cluster: the label probability of the most common meaning, as an uncertainty; needs no likelihoods.", lambda s: label_uncertainty(s.cluster_ids), upper=ONE),  # noqa: E501
     Measure("number_of_semantic_sets", "Number of semantic sets", "How many different meanings the answers have (Kuhn et al. 2023).", lambda s: float(number_of_semantic_sets(s.cluster_ids)), lower=1.0, upper=N_ANSWERS),  # noqa: E501
     Measure("predictive_entropy", "Predictive entropy", "Minus the mean total log-likelihood of the sampled answers (Kuhn et al. 2023).", lambda s: predictive_entropy(s.total_log_likelihoods), frozenset({NEEDS_LIKELIHOODS}), per_log_n=True),  # noqa: E501
     Measure("ln_predictive_entropy", "Length-normalised predictive entropy", "Minus the mean of the answers' mean token log-probabilities; Farquhar et al.'s 'naive entropy' (Malinin & Gales 2021).", lambda s: predictive_entropy(s.log_likelihoods), frozenset({NEEDS_LIKELIHOODS}), per_log_n=True),  # noqa: E501
