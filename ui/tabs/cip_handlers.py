@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from backends.base import check_seed
 from core.errors import ConfidantError
 from store.games import GameRecorder
 from ui.components.inputs import number, whole_number
@@ -107,7 +108,7 @@ class CipHandlers(CipBenchmarkMixin):
             "finite_sample": bool(finite),
             "n_cal": whole_number(n_cal, "calibration histories per length", 1, 5000),
             "max_length": whole_number(max_len, "max questions L", 1, min(60, cs.n_questions)),
-            "cal_seed": whole_number(cal_seed, "calibration seed", 0, 2**31),
+            "cal_seed": check_seed(cal_seed, "calibration seed"),
         }
 
     def posterior(self, s: dict):
@@ -174,12 +175,13 @@ class CipHandlers(CipBenchmarkMixin):
         if hypotheses not in HYPOTHESIS_MODES:
             raise ConfidantError("Choose how hypothetical labels are drawn.")
         eps = number(epsilon, "ε", low=0, high=100)
+        seed = check_seed(seed, "game seed")
         answerer = propose = None
         if query_set == "open" or answerer_kind == "llm":
             lm = lm or self.ctx.backends.generator()
             answerer = LLMAnswerer(lm)
         if query_set == "open":
-            propose = query_proposer(lm, s["class_set"].classes, seed=int(seed))
+            propose = query_proposer(lm, s["class_set"].classes, seed=seed)
         return Game(
             s["class_set"],
             posterior,
@@ -191,7 +193,7 @@ class CipHandlers(CipBenchmarkMixin):
             hypotheses=hypotheses,
             answerer=answerer,
             propose_queries=propose,
-            seed=whole_number(seed, "seed", 0, 2**31),
+            seed=seed,
             truth=truth,
         )
 

@@ -7,7 +7,7 @@ import time
 
 import gradio as gr
 
-from backends.base import SamplingParams, capabilities_of
+from backends.base import SamplingParams, capabilities_of, check_seed
 from store.runs import save_run
 from ui.components.results import saved_note, token_highlights
 from ui.context import AppContext, annotator_of, session_of, user_errors
@@ -45,7 +45,7 @@ class GenerateHandlers:
             top_p=float(top_p),
             top_k=int(top_k),
             max_new_tokens=int(max_new_tokens),
-            seed=int(seed) if seed not in (None, "") else None,
+            seed=check_seed(seed) if seed not in (None, "") else None,
         ).validate()
         lm = self.ctx.backends.generator()
         yield "", None, None, "Generating…", ""

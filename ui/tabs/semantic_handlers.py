@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from backends.base import Generation
+from backends.base import Generation, check_seed
 from core.errors import ConfidantError
 from store.eval_cache import EvalCache, export_evaluation
 from store.export import export_dir
@@ -136,7 +136,7 @@ class SemanticHandlers:
         n = whole_number(n, "N", 2, MAX_UI_SAMPLES)
         max_new = whole_number(max_new_tokens, "max new tokens", 1, 1024)
         temperature = number(temperature, "temperature")
-        seed = None if seed in (None, "") else whole_number(seed, "the seed", 0, 2**31 - 1)
+        seed = None if seed in (None, "") else check_seed(seed)
         lm = self.ctx.backends.generator()
         ent = self._entailment(entailment, condition, threshold)
         started = time.perf_counter()
@@ -261,7 +261,7 @@ class SemanticHandlers:
         settings = EvalSettings(
             n=whole_number(n, "N", 2, MAX_UI_SAMPLES),
             max_new_tokens=whole_number(max_new_tokens, "max new tokens", 1, 1024),
-            seed=whole_number(seed, "the seed", 0, 2**31 - 1),
+            seed=check_seed(seed),
             correctness=method,
             p_true_fewshot=whole_number(
                 p_true_fewshot or 0, "p(True) worked examples", 0, MAX_P_TRUE_FEWSHOT
