@@ -6,7 +6,8 @@ them the same way everywhere and answers with one set of messages (the templates
 - the byte limit is checked before anything is decoded, and a file is read no further than it;
 - text is UTF-8 (a byte-order mark is dropped); NUL characters are refused, naming the line;
 - JSONL errors name the line, CSV errors the row; JSON nested too deeply is refused;
-- the row limit stops reading at the first row past it;
+- the row limit stops reading at the first row past it (a JSON list's items are decoded one at
+  a time, so its item limit too: :func:`parse_json_list`);
 - blank lines are skipped (a CSV row of empty cells is kept: whether it is allowed is the
   caller's to say).
 
@@ -230,6 +231,44 @@ def parse_json(text: str, where: str, *, message: str = NOT_JSON) -> Any:
     if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise ReaderError(TOO_DEEP.format(where=where, limit=MAX_JSON_DEPTH))
     return value
+
+
+_JSON = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def parse_json_list(
+    text: str, where: str, *, max_items: int, what: str = "items", message: str = NOT_JSON
+) -> list[Any]:
+    """The items of the JSON list ``text``, decoded one at a time: reading stops with an error
+    at the first item past ``max_items``, before the rest is parsed. Each item is checked as
+    :func:`parse_json` checks a value (``where`` names the list in messages)."""
+    at = _SPACE.match(text).end()
+    if text[at : at + 1] != "[":
+        return [parse_json(text, where, message=message)]  # not a list: the caller says so
+    items: list[Any] = []
+    at = _SPACE.match(text, at + 1).end()
+    while text[at : at + 1] != "]" or items:
+        if len(items) >= max_items:
+            raise ReaderError(TOO_MANY.format(limit=max_items, what=what, name=where))
+        try:
+            item, end = _JSON.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            problem = f"it does not parse at character {exc.pos + 1:,} ({exc.msg})"
+            raise ReaderError(message.format(where=where, problem=problem)) from None
+        except RecursionError:
+            raise ReaderError(TOO_DEEP.format(where=where, limit=MAX_JSON_DEPTH)) from None
+        if isinstance(item, (dict, list)) and _depth(item) >= MAX_JSON_DEPTH:
+            raise ReaderError(TOO_DEEP.format(where=where, limit=MAX_JSON_DEPTH))
+        items.append(item)
+        at = _SPACE.match(text, end).end()
+        if text[at : at + 1] != ",":
+            break
+        at = _SPACE.match(text, at + 1).end()
+    if text[at : at + 1] != "]" or text[at + 1 :].strip():
+        problem = f"it does not parse at character {at + 1:,} (expected ',' or the list's end)"
+        raise ReaderError(message.format(where=where, problem=problem))
+    return items
 
 
 def _limited(rows: Iterator[Row], max_rows: int, what: str, name: str) -> list[Row]:

@@ -291,7 +291,11 @@ CASES = [
         "finite",
     ),
     ("pasted", lambda a: {"upload": a.file("a.csv", "answer\nPar\x00is\nRome\n")}, "NUL"),
-    ("pasted", lambda a: {"upload": a.sparse("big.csv", 20_000_001)}, "larger than 20 MB"),
+    ("pasted", lambda a: {"upload": a.sparse("big.csv", 20_000_001)}, "larger than 4 MB"),
+    ("pasted", lambda a: {"upload": a.sparse("big.txt", 4_000_001)}, "larger than 4 MB"),
+    ("pasted", {"answers": "Paris\n" * 700_000}, "the pasted text is too large (larger than 4 MB"),
+    ("pasted", {"answers": "[" + '"a",' * 500_000 + '"a"]'}, "more than 200 answers"),
+    ("pasted", {"answers": "Paris\n" * 201}, "more than 200 answers"),
     (
         "pasted",
         {"question": "", "answers": f"{FORMULA}\nParis"},

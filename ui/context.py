@@ -14,6 +14,7 @@ from backends.registry import Backends
 from core.errors import ConfidantError
 from core.secrets import redact
 from store.db import Store
+from ui.components.jobs import JobLimiter
 
 log = logging.getLogger("confidant")
 
@@ -25,6 +26,7 @@ class AppContext:
     auth_enabled: bool = False
     history_renderers: dict = field(default_factory=dict)
     on_load: list = field(default_factory=list)  # (fn, inputs, outputs) run when a page opens
+    jobs: JobLimiter = field(default_factory=JobLimiter)  # queued model jobs per user
 
     @property
     def tiny(self) -> bool:

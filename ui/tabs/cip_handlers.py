@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -17,6 +16,7 @@ import gradio as gr
 from backends.base import check_seed
 from core.errors import ConfidantError
 from store.games import GameRecorder
+from ui.components.cache import BoundedCache
 from ui.components.inputs import number, whole_number
 from ui.context import AppContext, annotator_of, session_of
 from ui.plots.cip import (
@@ -41,6 +41,8 @@ from uq.cip.llm_posterior import ORACLE_MODEL_KEY, LLMAnswerer, make_posterior, 
 
 MAX_ANSWER_CHARS = 500
 MAX_LIVE_GAMES = 200
+MAX_CLASS_SETS = 32  # uploaded class sets kept in memory, for all users together
+KEPT_FOR_S = 4 * 3600  # a live game or an uploaded class set unused this long is forgotten
 # Role-play answers asked between two progress updates of an auto-played game.
 ROLEPLAY_BATCH = 8
 
@@ -53,9 +55,9 @@ class CipHandlers(CipBenchmarkMixin):
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.default_set = load_default_class_set()
-        self.class_sets: dict[str, ClassSet] = {}
-        self.live: OrderedDict[str, tuple[Game, GameRecorder, threading.Lock]] = OrderedDict()
-        self._lock = threading.Lock()
+        # key -> ClassSet; game id -> (Game, GameRecorder, its lock)
+        self.class_sets = BoundedCache(MAX_CLASS_SETS, KEPT_FOR_S)
+        self.live = BoundedCache(MAX_LIVE_GAMES, KEPT_FOR_S)
         self.calibrations = Calibrations(ctx.store)
 
     # -- inputs -------------------------------------------------------------------------------
@@ -77,8 +79,7 @@ class CipHandlers(CipBenchmarkMixin):
             raise ConfidantError(f"The file is too large (over {MAX_CSV_BYTES:,} bytes).")
         cs = read_class_set(p, name=p.stem[:60] or "custom")
         key = cs.fingerprint()
-        with self._lock:
-            self.class_sets[key] = cs
+        self.class_sets.put(key, cs)
         same = cs.indistinguishable_groups()
         note = ""
         if same:
@@ -198,10 +199,7 @@ class CipHandlers(CipBenchmarkMixin):
         )
 
     def _register(self, game: Game, recorder: GameRecorder) -> None:
-        with self._lock:
-            self.live[recorder.game_id] = (game, recorder, threading.Lock())
-            while len(self.live) > MAX_LIVE_GAMES:
-                self.live.popitem(last=False)
+        self.live.put(recorder.game_id, (game, recorder, threading.Lock()))
 
     def _view(self, game: Game, recorder: GameRecorder, note: str = ""):
         turns = [t.to_dict() for t in game.turns]

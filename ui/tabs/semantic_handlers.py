@@ -9,6 +9,7 @@ import gradio as gr
 
 from backends.base import Generation, check_seed
 from core.errors import ConfidantError
+from core.reader import read_text
 from store.eval_cache import EvalCache, export_evaluation
 from store.export import export_dir
 from store.runs import save_run
@@ -25,7 +26,7 @@ from ui.plots.semantic import (
     roc_figure,
 )
 from ui.plots.trace import entropy_highlights, trace_figure
-from uq.evaluation.datasets import load_dataset
+from uq.evaluation.datasets import MAX_FILE_BYTES, load_dataset
 from uq.evaluation.harness import (
     DEFAULT_CORRECTNESS,
     MAX_FEW_SHOT,
@@ -57,6 +58,25 @@ DEFAULT_CORRECTNESS_CHOICE = next(
     k for k, v in CORRECTNESS_CHOICES.items() if v == DEFAULT_CORRECTNESS
 )
 MAX_UI_SAMPLES = 50
+
+
+def read_pasted_answers(answers_text, upload) -> tuple[list[str], list[float] | None]:
+    """(answers, log-likelihoods) of the upload, else of the pasted text; each read stops at
+    its byte and answer limits (``uq.semantic.pasted``)."""
+    if upload:
+        return read_answers_file(upload_path(upload))
+    return parse_answers_text(answers_text)
+
+
+def check_pasted(question, answers_text, upload, *rest) -> None:
+    """The pasted-answers event's input checks, run before its job is queued."""
+    read_pasted_answers(answers_text, upload)
+
+
+def check_dataset_upload(upload, *rest) -> None:
+    """The dataset event's size check, run before its job is queued."""
+    if upload:
+        read_text(Path(upload_path(upload)), max_bytes=MAX_FILE_BYTES)
 
 
 def result_views(result: SemanticEntropyResult):
@@ -198,10 +218,7 @@ class SemanticHandlers:
     ):
         """Every measure the pasted or uploaded answers allow, saved as a run; returns (measures,
         clusters, heatmap, answers, status)."""
-        if upload:
-            answers, lls = read_answers_file(upload_path(upload))
-        else:
-            answers, lls = parse_answers_text(answers_text)
+        answers, lls = read_pasted_answers(answers_text, upload)
         typed = (log_likelihoods_text or "").strip()
         if typed:
             if lls is not None:

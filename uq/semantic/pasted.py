@@ -14,7 +14,7 @@ from core.errors import ConfidantError
 from core.reader import (
     format_from_name,
     normalise_keys,
-    parse_json,
+    parse_json_list,
     read_lines,
     read_table,
     read_text,
@@ -158,7 +158,10 @@ _ALIASES = {
     "answer": ("text", "response"),
     "log_likelihood": ("loglik", "logprob", "log_prob"),
 }
-MAX_ANSWER_FILE_BYTES = 20_000_000
+# Pasted text and uploaded files alike: room for MAX_ANSWERS answers of MAX_ANSWER_CHARS
+# characters at 4 bytes each (the longest UTF-8); the reader stops at this many bytes.
+MAX_ANSWERS_BYTES = 4_000_000
+MAX_ANSWER_FILE_BYTES = MAX_ANSWERS_BYTES
 
 
 def _from_records(records: list[Any], where: str) -> tuple[list[str], list[float] | None]:
@@ -189,12 +192,11 @@ def parse_answers_text(
     ``name`` names the file the text came from in messages (else "the pasted text/list")."""
     if text is None or not str(text).strip():
         raise ConfidantError("Paste some answers first (one per line, or a JSON list).")
-    text = read_text(str(text), name=name or "the pasted text")
+    text = read_text(str(text), name=name or "the pasted text", max_bytes=MAX_ANSWERS_BYTES)
     stripped = text.strip()
     if stripped.startswith("["):
-        records = parse_json(stripped, name or "the pasted list")
-        if not isinstance(records, list):
-            raise ConfidantError("give a JSON list of answers")
+        where = name or "the pasted list"
+        records = parse_json_list(stripped, where, max_items=MAX_ANSWERS, what="answers")
         return _from_records(records, name or "JSON list")
     lines = read_lines(text, name=name or "the pasted text", max_lines=MAX_ANSWERS, what="answers")
     return lines, None
