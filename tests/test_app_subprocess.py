@@ -93,7 +93,8 @@ RUN_ID = re.compile(r"Saved as run `([0-9a-f]{32})`")
 def test_python_app_tiny_random_from_a_fresh_clone_then_sigkill(tmp_path):
     db = tmp_path / "confidant.db"
     acked: list[str] = []
-    with running_app(tmp_path, "--model", "tiny-random") as app:
+    # One client queues 12 jobs at once: above the default per-user cap, so the cap is raised.
+    with running_app(tmp_path, "--model", "tiny-random", "--jobs-per-user", "16") as app:
         assert not (tmp_path / "cache").exists()  # models load lazily, on first use
         client = Client(app.url, verbose=False)
         text, plot, highlights, summary, status = client.predict(

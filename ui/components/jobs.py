@@ -122,6 +122,12 @@ class JobLimiter:
         with self._lock:
             return len(self._live(user, self._clock()))
 
+    def total(self) -> int:
+        """How many places all users hold now."""
+        with self._lock:
+            now = self._clock()
+            return sum(len(self._live(user, now)) for user in list(self._places))
+
     def validator(self, check: Callable[..., Any] | None = None) -> Callable[..., None]:
         """A Gradio ``validator``: runs ``check`` on the event's inputs (a ``ConfidantError``
         refuses the job with its message), then takes a place."""
