@@ -244,3 +244,34 @@ def test_an_oversized_answers_upload_is_refused_within_a_memory_bound(tmp_path):
         peak = _status_mb(pid, "VmHWM")
         print(f"app memory: {before:.0f} MB before, peak {peak:.0f} MB")
         assert peak - before < MEMORY_BOUND_MB, (before, peak)
+
+
+def test_a_queue_check_refuses_with_its_message_and_leaves_other_errors_to_the_handler(
+    tmp_path, monkeypatch
+):
+    from core.errors import ConfidantError
+    from ui.components import jobs as jobs_module
+    from ui.tabs.semantic_handlers import check_dataset_upload
+
+    big = tmp_path / "d.csv"
+    with open(big, "wb") as f:
+        f.truncate(50_000_001)
+    with pytest.raises(ConfidantError, match="d.csv is too large \\(larger than 50 MB"):
+        check_dataset_upload(str(big))
+    check_dataset_upload(None)  # the bundled set: nothing to check
+
+    request = SimpleNamespace(username="ada", session_hash="s")
+    monkeypatch.setattr(jobs_module, "_request_of", lambda args, kwargs: request)
+    limiter = JobLimiter(2)
+
+    def refuses(*inputs):
+        raise ConfidantError("too big")
+
+    def breaks(*inputs):
+        raise OSError("the check itself failed")
+
+    with pytest.raises(gr.Error) as refused:
+        limiter.validator(refuses)("a", "b")
+    assert str(refused.value) == "too big" and limiter.held(request) == 0
+    assert limiter.validator(breaks)("a", "b") == [None, None]
+    assert limiter.held(request) == 1

@@ -9,7 +9,7 @@ import gradio as gr
 
 from backends.base import Generation, check_seed
 from core.errors import ConfidantError
-from core.reader import read_text
+from core.reader import TOO_LARGE
 from store.eval_cache import EvalCache, export_evaluation
 from store.export import export_dir
 from store.runs import save_run
@@ -74,9 +74,11 @@ def check_pasted(question, answers_text, upload, *rest) -> None:
 
 
 def check_dataset_upload(upload, *rest) -> None:
-    """The dataset event's size check, run before its job is queued."""
-    if upload:
-        read_text(Path(upload_path(upload)), max_bytes=MAX_FILE_BYTES)
+    """The dataset event's size check (the file is not read), run before its job is queued."""
+    path = Path(upload_path(upload) or "")
+    if upload and path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+        limit = f"{MAX_FILE_BYTES // 1_000_000} MB"
+        raise ConfidantError(TOO_LARGE.format(name=path.name, limit=limit))
 
 
 def result_views(result: SemanticEntropyResult):
