@@ -47,6 +47,20 @@ def parse_admins(text: str | None, auth: list[tuple[str, str]] | None) -> frozen
     return names
 
 
+DEFAULT_QUEUE_SIZE = 64
+DEFAULT_JOBS_PER_USER = 4
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     from backends.registry import BackendConfig
 
@@ -86,6 +100,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         "the agreement across annotators; everyone else sees only their own (env "
         "CONFIDANT_ADMINS)",
     )
+    p.add_argument(
+        "--queue-size",
+        type=_positive,
+        default=os.environ.get("CONFIDANT_QUEUE_SIZE", str(DEFAULT_QUEUE_SIZE)),
+        help="jobs the queue holds at most, all users together; one more is refused as busy "
+        "(default: %(default)s; env CONFIDANT_QUEUE_SIZE)",
+    )
+    p.add_argument(
+        "--jobs-per-user",
+        type=_positive,
+        default=os.environ.get("CONFIDANT_JOBS_PER_USER", str(DEFAULT_JOBS_PER_USER)),
+        help="model jobs one user (or, without login, one browser session) may have queued or "
+        "running at once (default: %(default)s; env CONFIDANT_JOBS_PER_USER)",
+    )
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     return p.parse_args(argv)
@@ -94,6 +122,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def make_context(args):
     from backends.registry import BackendConfig, Backends
     from store.db import Store
+    from ui.components.jobs import JobLimiter
     from ui.context import AppContext
 
     config = BackendConfig(
@@ -105,8 +134,13 @@ def make_context(args):
     )
     auth = parse_auth(args.auth)
     admins = parse_admins(getattr(args, "admins", None), auth)
+    jobs = JobLimiter(getattr(args, "jobs_per_user", DEFAULT_JOBS_PER_USER))
     return AppContext(
-        backends=Backends(config), store=Store(args.db), auth_enabled=bool(auth), admins=admins
+        backends=Backends(config),
+        store=Store(args.db),
+        auth_enabled=bool(auth),
+        admins=admins,
+        jobs=jobs,
     ), auth
 
 
@@ -132,7 +166,7 @@ def main(argv=None) -> int:
             print(f"Confidant: {exc}", file=sys.stderr)
     prepare_embedded_model(ctx.backends)
     demo = build_app(ctx)
-    demo.queue(default_concurrency_limit=4)
+    demo.queue(**queue_options(args))
     print(f"Confidant: database {ctx.store.path}", file=sys.stderr)
     demo.launch(**launch_options(args, auth))
     return 0
@@ -160,6 +194,14 @@ def prepare_embedded_model(backends) -> bool:
         return False
     print("Confidant: the embedded model is ready.", file=sys.stderr)
     return True
+
+
+def queue_options(args) -> dict:
+    """Keyword arguments for ``demo.queue``: a bounded queue (tests queue with the same ones)."""
+    return dict(
+        default_concurrency_limit=4,
+        max_size=getattr(args, "queue_size", DEFAULT_QUEUE_SIZE),
+    )
 
 
 def launch_options(args, auth) -> dict:

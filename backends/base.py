@@ -19,6 +19,42 @@ from typing import Any, Protocol, runtime_checkable
 
 from core.errors import ConfidantError
 
+#: Seeds are 32-bit unsigned: what torch, numpy and OpenAI-compatible servers all accept.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value: Any, name: str = "Seed") -> int:
+    """``value`` as a seed in ``[0, MAX_SEED]``: an int, or a float or text holding a whole
+    number (``"7"``, ``7.0``). Anything else raises a :class:`ConfidantError` whose message names
+    the field (``name``, capitalised as the start of a sentence) and the range."""
+    message = f"{name[:1].upper()}{name[1:]} must be a whole number from 0 to {MAX_SEED}"
+    if isinstance(value, bool):
+        raise ConfidantError(f"{message}, got {value!r}")
+    try:
+        number = value if isinstance(value, int) else _number(value)
+        whole = int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfidantError(f"{message}, got {_short(value)}") from None
+    if whole != number or not 0 <= whole <= MAX_SEED:
+        raise ConfidantError(f"{message}, got {_short(value)}")
+    return whole
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    return float(value)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"a number of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
 
 @dataclass
 class TokenRecord:
@@ -141,6 +177,8 @@ class SamplingParams:
             raise ConfidantError(
                 f"max new tokens must be between 1 and 4096, got {self.max_new_tokens}"
             )
+        if self.seed is not None:
+            self.seed = check_seed(self.seed)
         self.stop = [s for s in (self.stop or []) if s]
         return self
 

@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cli.common import add_model_arguments, backends_from_args, run_cli
+from cli.common import add_model_arguments, backends_from_args, run_cli, seed_arg
 from core.errors import ConfidantError
 from uq.cip.benchmark import BenchmarkResult, run_benchmark
 from uq.cip.calibration import CalibrationResult, get_or_calibrate
@@ -68,10 +68,7 @@ def _alpha(text: str) -> float:
 
 
 def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds must be integers like 0,1,2: {text!r}") from None
+    seeds = [seed_arg(x) for x in text.split(",") if x.strip()]  # each says what a seed is
     if not seeds:
         raise argparse.ArgumentTypeError("give at least one seed")
     return seeds
@@ -92,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--finite-sample", action="store_true", help="(n+1) conformal rule")
     common.add_argument("--n-cal", type=_positive_int, default=100)
     common.add_argument("--max-length", type=_positive_int, default=20, help="L, max questions")
-    common.add_argument("--calibration-seed", type=int, default=0)
+    common.add_argument("--calibration-seed", type=seed_arg, default=0)
 
     game = argparse.ArgumentParser(add_help=False)
     game.add_argument("--n-est", type=_positive_int, default=4)
@@ -110,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     who = play.add_mutually_exclusive_group(required=True)
     who.add_argument("--hidden", help="the hidden class; the answerer plays it")
     who.add_argument("--human", action="store_true", help="you answer on the terminal")
-    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--seed", type=seed_arg, default=0)
     bench = sub.add_parser("benchmark", parents=[common, game], help="Table 2 over every class")
     bench.add_argument("--methods", default="cip,ip,random")
     bench.add_argument("--seeds", type=_seeds, default=[0])

@@ -1,6 +1,6 @@
 """Shared command-line conventions of ``python -m cli``: the model flags (one set of names and
-defaults, from ``BackendConfig.from_env()``), and user errors printed as ``error: …`` without a
-traceback (exit code 2).
+defaults, from ``BackendConfig.from_env()``), the seed flags' type (``seed_arg``), and user
+errors printed as ``error: …`` without a traceback (exit code 2).
 """
 
 from __future__ import annotations
@@ -12,6 +12,17 @@ from typing import Any
 
 from core.errors import ConfidantError
 from core.secrets import redact
+
+
+def seed_arg(text: str) -> int:
+    """The ``type=`` of a seed flag: a whole number from 0 to ``backends.base.MAX_SEED``,
+    refused with the same message as the app's seed boxes."""
+    from backends.base import check_seed
+
+    try:
+        return check_seed(text)
+    except ConfidantError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_model_arguments(

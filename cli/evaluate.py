@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cli.common import add_model_arguments, backends_from_args, run_cli
+from cli.common import add_model_arguments, backends_from_args, run_cli, seed_arg
 from core.errors import ConfidantError
 from uq.evaluation.datasets import load_dataset
 from uq.evaluation.harness import EvalSettings, run_evaluation
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--n", type=int, default=DEFAULT_N, help="sampled answers per question")
     ap.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     ap.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument(
         "--entailment",
         choices=["nli", "embedding", "generator"],

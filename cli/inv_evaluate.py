@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cli.common import add_model_arguments, backends_from_args, run_cli
+from cli.common import add_model_arguments, backends_from_args, run_cli, seed_arg
 from core.errors import ConfidantError
 from uq.evaluation.harness import EvalSettings, EvaluationResult, run_evaluation
 from uq.evaluation.tsu import DEFAULT_TSU_TEMPERATURES
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--r", type=int, default=DEFAULT_REPLICATES, help="answers per input")
     ap.add_argument("--similarity", choices=list(SIMILARITIES), default="embedding")
     ap.add_argument("--bootstraps", type=int, default=DEFAULT_BOOTSTRAPS)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--paraphrase-max-new-tokens", type=int, default=None, help="default 24·n + 32")

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from backends.base import SamplingParams
-from cli.common import add_model_arguments, backends_from_args, run_cli
+from cli.common import add_model_arguments, backends_from_args, run_cli, seed_arg
 from uq.trace import clean_question, run_trace
 
 
@@ -26,7 +26,7 @@ def _trace(argv: list[str] | None) -> int:
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     add_model_arguments(p, embedding=False, nli=False)
     args = p.parse_args(argv)

@@ -6,7 +6,8 @@ them the same way everywhere and answers with one set of messages (the templates
 - the byte limit is checked before anything is decoded, and a file is read no further than it;
 - text is UTF-8 (a byte-order mark is dropped); NUL characters are refused, naming the line;
 - JSONL errors name the line, CSV errors the row; JSON nested too deeply is refused;
-- the row limit stops reading at the first row past it;
+- the row limit stops reading at the first row past it (a JSON list's items are decoded one at
+  a time, so its item limit too: :func:`parse_json_list`);
 - blank lines are skipped (a CSV row of empty cells is kept: whether it is allowed is the
   caller's to say).
 
@@ -55,6 +56,16 @@ UNSUPPORTED = "unsupported file type {suffix!r}: upload a {shown} file"
 
 Source = str | bytes | bytearray | os.PathLike
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ANY_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")  # str.splitlines' breaks
+
+
+def _lines(text: str, breaks: re.Pattern = _LINE_BREAK) -> Iterator[str]:
+    """The lines of ``text`` one at a time, so a reader that stops early splits no further."""
+    start = 0
+    for found in breaks.finditer(text):
+        yield text[start : found.start()]
+        start = found.end()
+    yield text[start:]
 
 
 class ReaderError(ConfidantError):
@@ -151,7 +162,7 @@ def read_lines(
     the first item past ``max_lines``."""
     text = read_text(source, name=name, max_bytes=max_bytes)
     items: list[str] = []
-    for line in text.splitlines():
+    for line in _lines(text, _ANY_BREAK):
         line = line.strip()
         if not line:
             continue
@@ -173,7 +184,7 @@ def format_from_name(filename: str, accepted: Mapping[str, str], shown: str) -> 
 def sniff_format(text: str) -> str:
     """``"jsonl"`` when the first non-blank line starts with ``{``; else ``"tsv"`` when that
     line has a tab and no comma; else ``"csv"``."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = next((line for line in _lines(text, _ANY_BREAK) if line.strip()), "")
     if first.lstrip().startswith("{"):
         return "jsonl"
     return "tsv" if "\t" in first and "," not in first else "csv"
@@ -232,6 +243,41 @@ def parse_json(text: str, where: str, *, message: str = NOT_JSON) -> Any:
     return value
 
 
+_JSON, _SPACE = json.JSONDecoder(), re.compile(r"[ \t\n\r]*")
+
+
+def parse_json_list(
+    text: str, where: str, *, max_items: int, what: str = "items", message: str = NOT_JSON
+) -> list[Any]:
+    """The items of the JSON list ``text`` (``where`` names it), decoded one at a time: an error
+    at the first item past ``max_items``, before the rest is parsed; each checked as parse_json."""
+    if not text.lstrip(" \t\n\r").startswith("["):
+        return [parse_json(text, where, message=message)]  # not a list: the caller says so
+    items: list[Any] = []
+    at = _SPACE.match(text, text.index("[") + 1).end()
+    while text[at : at + 1] != "]" or items:
+        if len(items) >= max_items:
+            raise ReaderError(TOO_MANY.format(limit=max_items, what=what, name=where))
+        try:
+            item, end = _JSON.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            problem = f"it does not parse at character {exc.pos + 1:,} ({exc.msg})"
+            raise ReaderError(message.format(where=where, problem=problem)) from None
+        except RecursionError:
+            item, end = None, -1
+        if end < 0 or isinstance(item, (dict, list)) and _depth(item) >= MAX_JSON_DEPTH:
+            raise ReaderError(TOO_DEEP.format(where=where, limit=MAX_JSON_DEPTH))
+        items.append(item)
+        at = _SPACE.match(text, end).end()
+        if text[at : at + 1] != ",":
+            break
+        at = _SPACE.match(text, at + 1).end()
+    if text[at : at + 1] != "]" or text[at + 1 :].strip():
+        problem = f"it does not parse at character {at + 1:,} (expected ',' or the list's end)"
+        raise ReaderError(message.format(where=where, problem=problem))
+    return items
+
+
 def _limited(rows: Iterator[Row], max_rows: int, what: str, name: str) -> list[Row]:
     out: list[Row] = []
     for row in rows:
@@ -252,7 +298,7 @@ def _jsonl_rows(
     index = 0
     # Lines end at \n, \r\n or \r only: str.splitlines would also split at U+2028, U+0085...,
     # which JSON allows unescaped inside strings (json.dumps(ensure_ascii=False) writes them).
-    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         where = f"{name}, line {number}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import SamplingParams
+from backends.base import SamplingParams, check_seed
 from core.errors import ConfidantError
 from judge.prompts import (
     SCALES,
@@ -51,6 +51,7 @@ class JudgeConfig:
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise ConfidantError(f"the seed must be an integer, got {self.seed!r}")
+        check_seed(self.seed)
         t = self.trustjudge_temperature
         if not (math.isfinite(t) and t > 0.0):
             raise ConfidantError(f"the TrustJudge temperature must be positive, got {t!r}")

@@ -1,9 +1,13 @@
 """CSV and JSONL export that spreadsheets cannot turn into formulas.
 
 A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with
-an apostrophe (OWASP's advice for CSV injection); numbers are written as numbers. Exports go to
-a fresh folder with an unguessable name under ``$TMPDIR/confidant-exports`` (0700), never next
-to the database; folders older than an hour (``EXPORT_TTL_S``) are deleted.
+an apostrophe (OWASP's advice for CSV injection); numbers are written as numbers. The same holds
+when the cell starts with one of those after Unicode compatibility normalisation (NFKC: the
+full-width ``＝ ＋ － ＠`` and the small ``﹢ ﹣`` that some spreadsheets read as ``= + - @``) or
+after leading whitespace (spaces, tabs, line breaks, the ideographic space). JSONL exports are
+raw: nothing is neutralised there, as a JSON reader executes nothing. Exports go to a fresh
+folder with an unguessable name under ``$TMPDIR/confidant-exports`` (0700), never next to the
+database; folders older than an hour (``EXPORT_TTL_S``) are deleted.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import secrets
 import shutil
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +29,25 @@ from store.runs import owner_clause
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Enough leading characters to see past whitespace to the first one that counts; a longer run of
+# whitespace is neutralised anyway (nothing is lost: the apostrophe only marks text as text).
+_HEAD = 64
+
+
+def _formula_like(text: str) -> bool:
+    if text.startswith(FORMULA_PREFIXES):
+        return True
+    head = unicodedata.normalize("NFKC", text[:_HEAD])
+    if head.startswith(FORMULA_PREFIXES):
+        return True
+    rest = head.lstrip()
+    return rest != head and (not rest and len(text) > _HEAD or rest.startswith(FORMULA_PREFIXES))
+
+
 def neutralise(value: Any) -> Any:
-    """The cell as written to CSV: formula-like text gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    """The cell as written to CSV: formula-like text (see the module's docstring) gets a
+    leading apostrophe; lists and dicts are written as JSON text, neutralised the same way."""
+    if isinstance(value, str) and _formula_like(value):
         return "'" + value
     if isinstance(value, dict | list):
         return neutralise(json.dumps(value, ensure_ascii=False))

@@ -15,12 +15,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(demo, **launch_options) -> Iterator[str]:
+def serving(demo, queue: dict | None = None, **launch_options) -> Iterator[str]:
     """Serve a gradio Blocks app in this process on 127.0.0.1 (a free port unless
-    ``server_port`` is given), queue on; yield its URL and close it afterwards."""
+    ``server_port`` is given), queue on (``queue``: its options); yield its URL and close it
+    afterwards."""
     options = {"server_name": "127.0.0.1", "quiet": True, "show_error": True, **launch_options}
     options.setdefault("server_port", free_port())
-    demo.queue()
+    demo.queue(**(queue or {}))
     demo.launch(**options, prevent_thread_lock=True)
     try:
         yield f"http://127.0.0.1:{options['server_port']}/"

@@ -93,10 +93,11 @@ RUN_ID = re.compile(r"Saved as run `([0-9a-f]{32})`")
 def test_python_app_tiny_random_from_a_fresh_clone_then_sigkill(tmp_path):
     db = tmp_path / "confidant.db"
     acked: list[str] = []
-    with running_app(tmp_path, "--model", "tiny-random") as app:
+    # One client queues 12 jobs at once: above the default per-user cap, so the cap is raised.
+    with running_app(tmp_path, "--model", "tiny-random", "--jobs-per-user", "16") as app:
         assert not (tmp_path / "cache").exists()  # models load lazily, on first use
         client = Client(app.url, verbose=False)
-        text, plot, highlights, summary, status = client.predict(
+        text, plot, highlights, summary, _prompt, status = client.predict(
             "Who wrote Hamlet?", 0.0, 1.0, 0, 8, 0, api_name="/generate"
         )
         assert highlights and "".join(h["token"] for h in highlights) == text
@@ -156,7 +157,7 @@ def test_python_app_with_no_flags_runs_the_embedded_real_model(tmp_path):
         head = httpx.get(app.url + "config", timeout=10).text
         assert "smollm2-135m" in head and "Embedded real model" in head
         client = Client(app.url, verbose=False)
-        text, _plot, highlights, _summary, status = client.predict(
+        text, _plot, highlights, _summary, _prompt, status = client.predict(
             "What is the capital of France?", 0.0, 1.0, 0, 16, 0, api_name="/generate"
         )
         client.close()

@@ -31,6 +31,8 @@ from ui.tabs.semantic_handlers import SemanticHandlers
 NLI = "NLI cross-encoder"
 LONG = "x" * 100_000
 FORMULA = '=HYPERLINK("http://example.com","click")'
+SEED_MESSAGE = "Seed must be a whole number from 0 to 4294967295"
+DEEP = "[" * 5_000 + "]" * 5_000
 
 
 def csv_text(header: list[str], rows: list[list]) -> str:
@@ -111,17 +113,17 @@ def pasted(app, answers="Paris\nLondon", upload=None, lls="", entailment=NLI, qu
                                                   True, True, 0.75)  # fmt: skip
 
 
-def evaluate(app, upload=None, bundled=True, limit=1, n=2, max_new=2):
+def evaluate(app, upload=None, bundled=True, limit=1, n=2, max_new=2, seed=0):
     return SemanticHandlers(app.ctx).evaluate(upload, bundled, limit, n, max_new, NLI,
-                                              "SQuAD F1 ≥ 0.5", 0,
+                                              "SQuAD F1 ≥ 0.5", seed,
                                               progress=no_progress)  # fmt: skip
 
 
 def inv(app, question="What is the capital of France?", method="given",
         own="Name the French capital.", n=1, replicates=2, bootstraps=2, temperature=0.7,
-        max_new=2, delta=0.7):  # fmt: skip
+        max_new=2, delta=0.7, seed=0):  # fmt: skip
     return InvHandlers(app.ctx).measure(question, method, own, n, replicates, "embedding",
-                                        bootstraps, 0, temperature, max_new, delta)  # fmt: skip
+                                        bootstraps, seed, temperature, max_new, delta)  # fmt: skip
 
 
 def offline(app, table=OFFLINE_EXAMPLE, upload=None, bootstraps=2):
@@ -242,6 +244,9 @@ CASES = [
     ("generate", {"max_new_tokens": 0}, "max new tokens must be between 1 and"),
     ("generate", {"max_new_tokens": 10**9}, "max new tokens must be between 1 and"),
     ("generate", {"question": FORMULA}, _title_neutralised(FORMULA)),
+    ("generate", {"seed": 2**64}, SEED_MESSAGE),
+    ("generate", {"seed": -1}, SEED_MESSAGE),
+    ("generate", {"seed": 1e400}, SEED_MESSAGE),
     # Semantic entropy: ask
     ("ask", {"question": ""}, "type a question"),
     ("ask", {"question": "   "}, "type a question"),
@@ -252,6 +257,7 @@ CASES = [
     ("ask", {"n": float("inf")}, "N must be a whole number"),
     ("ask", {"temperature": float("inf")}, "temperature must be a finite number"),
     ("ask", {"temperature": -1}, "temperature"),
+    ("ask", {"seed": 2**64}, SEED_MESSAGE),
     ("ask", {"question": "+SUM(A1:A9)"}, _title_neutralised("+SUM(A1:A9)")),
     # Semantic entropy: pasted answers (text and uploads)
     ("pasted", {"answers": ""}, "Paste some answers"),
@@ -272,13 +278,24 @@ CASES = [
     ("pasted", lambda a: {"upload": a.file("a.csv", b"answer\n\xff\xfe\x00Paris\n")}, "UTF-8"),
     ("pasted", lambda a: {"upload": a.file("a.jsonl", '{"answer": "Paris"\n')}, "not JSON"),
     ("pasted", lambda a: {"upload": a.file("a.csv", "reply\nParis\nRome\n")}, "answer"),
+    ("pasted", {"answers": DEEP}, "the pasted list is JSON nested more than 20 levels deep"),
+    ("pasted", lambda a: {"upload": a.file("deep.json", DEEP)}, "deep.json is JSON nested more"),
+    (
+        "pasted",
+        lambda a: {"upload": a.file("deep.jsonl", '{"answer": ' + DEEP + "}\n")},
+        "deep.jsonl, line 1 is JSON nested more than 20 levels deep",
+    ),
     (
         "pasted",
         lambda a: {"upload": a.file("a.csv", "answer,log_likelihood\nParis,-1\nRome,nan\n")},
         "finite",
     ),
     ("pasted", lambda a: {"upload": a.file("a.csv", "answer\nPar\x00is\nRome\n")}, "NUL"),
-    ("pasted", lambda a: {"upload": a.sparse("big.csv", 20_000_001)}, "larger than 20 MB"),
+    ("pasted", lambda a: {"upload": a.sparse("big.csv", 20_000_001)}, "larger than 4 MB"),
+    ("pasted", lambda a: {"upload": a.sparse("big.txt", 4_000_001)}, "larger than 4 MB"),
+    ("pasted", {"answers": "Paris\n" * 700_000}, "the pasted text is too large (larger than 4 MB"),
+    ("pasted", {"answers": "[" + '"a",' * 500_000 + '"a"]'}, "more than 200 answers"),
+    ("pasted", {"answers": "Paris\n" * 201}, "more than 200 answers"),
     (
         "pasted",
         {"question": "", "answers": f"{FORMULA}\nParis"},
@@ -289,6 +306,7 @@ CASES = [
     ("evaluate", {"n": 200}, "N must be between"),
     ("evaluate", {"max_new": -3}, "max new tokens"),
     ("evaluate", {"bundled": False}, "Upload a dataset"),
+    ("evaluate", {"seed": -1}, SEED_MESSAGE),
     # (uploads with the bundled set still ticked, its default: the upload is what counts)
     ("evaluate", lambda a: {"upload": a.file("d.jsonl", b'{"question": "\xe9t\xe9?"}\n')}, "UTF-8"),
     (
@@ -315,6 +333,7 @@ CASES = [
     ("inv", {"replicates": 0}, "replicates"),
     ("inv", {"temperature": float("nan")}, "finite"),
     ("inv", {"temperature": -1}, "temperature"),
+    ("inv", {"seed": 2**64}, SEED_MESSAGE),
     ("inv", {"question": "-2+3 = ?"}, _title_neutralised("-2+3 = ?")),
     # Inv-Entropy: answers collected elsewhere
     ("offline", {"table": "   "}, "paste a CSV"),
@@ -347,6 +366,8 @@ CASES = [
     ("cip_start", {"n_cal": 10**9}, "calibration histories"),
     ("cip_start", {"max_len": -1}, "max questions"),
     ("cip_start", {"posterior": "=psychic()"}, "Choose the posterior"),
+    ("cip_start", {"cal_seed": 2**64}, "Calibration seed must be a whole number from 0 to"),
+    ("cip_start", {"seed": -1}, "Game seed must be a whole number from 0 to 4294967295"),
     ("cip_answer", {"text": ""}, "Type an answer"),
     ("cip_answer", {"text": "  \t\n"}, "Type an answer"),
     ("cip_answer", {"text": LONG}, "at most 500 characters"),
@@ -363,8 +384,9 @@ CASES = [
         "too large",
     ),  # fmt: skip
     ("cip_upload", {"content": "class,question,answer\nca\x00t,Q?,yes\ndog,Q?,no\n"}, "NUL"),
-    ("cip_benchmark", {"seeds": "0,=1"}, "Seeds are whole numbers"),
-    ("cip_benchmark", {"seeds": "-1"}, "non-negative seeds"),
+    ("cip_benchmark", {"seeds": "0,=1"}, SEED_MESSAGE),
+    ("cip_benchmark", {"seeds": "-1"}, SEED_MESSAGE),
+    ("cip_benchmark", {"seeds": "0,18446744073709551616"}, SEED_MESSAGE),
     (
         "cip_benchmark",
         lambda a: {"key": cip_upload(a, class_set((FORMULA, "dog", "owl")), "f.csv")[1]},

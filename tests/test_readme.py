@@ -107,3 +107,13 @@ def test_offline_python_examples_run(index, tmp_path, monkeypatch):
     source = PY_BLOCKS[index].replace("/tmp/", f"{tmp_path}/")
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(source, f"README.md python example {index}", "exec"), {"__name__": "readme"})
+
+
+def test_every_app_flag_is_in_the_configuration_table():
+    import app
+
+    help_text = _help_of(app.parse_args, ["--help"])
+    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", help_text)) - {"--help"}
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    missing = sorted(f for f in flags if f"`{f}`" not in section)
+    assert not missing, f"app.py flags missing from the README's Configuration table: {missing}"

@@ -15,6 +15,7 @@ from core.errors import ConfidantError
 from core.secrets import redact
 from core.text import html_text
 from store.db import Store
+from ui.components.jobs import JobLimiter
 
 log = logging.getLogger("confidant")
 
@@ -28,6 +29,7 @@ class AppContext:
     history_renderers: dict = field(default_factory=dict)
     run_measures: dict = field(default_factory=dict)  # kind → measures of a stored result
     on_load: list = field(default_factory=list)  # (fn, inputs, outputs) run when a page opens
+    jobs: JobLimiter = field(default_factory=JobLimiter)  # queued model jobs per user
 
     @property
     def tiny(self) -> bool:

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from backends.base import Generation, SamplingParams, TokenRecord
+from backends.base import MAX_SEED, Generation, SamplingParams, TokenRecord, check_seed
 from core.errors import ConfidantError
 
 
@@ -46,3 +46,24 @@ def test_sampling_params_rejects_out_of_range(kwargs):
 
 def test_sampling_params_drops_empty_stop_strings():
     assert SamplingParams(stop=["", "\n"]).validate().stop == ["\n"]
+
+
+SEED_MESSAGE = "Seed must be a whole number from 0 to 4294967295"
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [2**64, 2**32, -1, 7.5, float("nan"), "1e400", True, 10**5000],
+    ids=["2**64", "2**32", "-1", "7.5", "nan", "1e400", "True", "10**5000"],
+)
+def test_a_seed_outside_32_bits_is_refused_naming_the_field(seed):
+    with pytest.raises(ConfidantError, match=SEED_MESSAGE):
+        SamplingParams(seed=seed).validate()
+    with pytest.raises(ConfidantError, match="Calibration seed must be a whole number from 0"):
+        check_seed(seed, "calibration seed")
+
+
+def test_seeds_in_range_are_whole_numbers():
+    assert MAX_SEED == 2**32 - 1
+    assert SamplingParams(seed=MAX_SEED).validate().seed == MAX_SEED
+    assert [check_seed(v) for v in (0, "7", " 8 ", 9.0, MAX_SEED)] == [0, 7, 8, 9, MAX_SEED]

@@ -93,3 +93,28 @@ def test_a_user_error_in_any_subcommand_exits_2_without_traceback(argv, message,
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["trace", "hi", "--seed", str(2**64)],
+        ["evaluate", "--seed", "-1"],
+        ["inv-evaluate", "--seed", "1e400"],
+        ["cip", "play", "--seed", str(2**32)],
+        ["cip", "calibrate", "--calibration-seed", "-1"],
+        ["cip", "benchmark", "--seeds", f"0,{2**64}"],
+    ],
+)
+def test_a_seed_outside_32_bits_is_a_clear_error_naming_the_flag(argv):
+    out = subprocess.run(
+        [sys.executable, "-m", "cli", *argv, "--model", "tiny-random"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "Seed must be a whole number from 0 to 4294967295" in out.stderr
+    assert "Traceback" not in out.stderr and "Overflow" not in out.stderr
+    flag = next(a for a in argv if a.startswith("--"))
+    assert f"argument {flag}:" in out.stderr

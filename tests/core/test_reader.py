@@ -246,3 +246,37 @@ def test_read_lines():
     assert read_lines("a\n\n\nb", max_lines=2) == ["a", "b"]
     with pytest.raises(ReaderError, match="too large"):
         read_lines("abc", max_bytes=2)
+
+
+def test_a_json_list_stops_at_its_item_limit_before_parsing_the_rest(monkeypatch):
+    from core.reader import parse_json_list
+
+    assert parse_json_list(' [ "a", {"b": [1]} ] ', "the list", max_items=2) == ["a", {"b": [1]}]
+    assert parse_json_list("[]", "the list", max_items=2) == []
+    decoded = []
+    real = reader._JSON.raw_decode
+    monkeypatch.setattr(
+        reader._JSON, "raw_decode", lambda *a: decoded.append(1) or real(*a), raising=False
+    )
+    huge = "[" + '"a",' * 100_000 + '"a"]'
+    with pytest.raises(ReaderError, match="more than 3 answers in the list; give at most 3"):
+        parse_json_list(huge, "the list", max_items=3, what="answers")
+    assert len(decoded) == 3  # the 99,998 other items were never decoded
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[1, 2", "does not parse"),
+        ("[1 2]", "does not parse"),
+        ("[1,]", "does not parse"),
+        ("[1] [2]", "does not parse"),
+        ("[" + "[" * 30 + "]" * 30 + "]", "nested more than 20 levels"),
+        ("[" * 100_000, "nested more than 20 levels"),
+    ],
+)
+def test_a_bad_json_list_names_the_list(text, message):
+    from core.reader import parse_json_list
+
+    with pytest.raises(ReaderError, match=f"the list .*{message}"):
+        parse_json_list(text, "the list", max_items=10)

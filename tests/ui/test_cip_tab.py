@@ -211,7 +211,7 @@ def test_uploaded_class_set_plays_and_benchmark_exports_csv(tab, ctx, tmp_path):
     assert len(parsed) == 5 and "coverage_turn_1" in parsed[0]
     assert len(fig.data) == 5
     assert "1 − α = 0.8 is guaranteed on average" in note
-    with pytest.raises(ConfidantError, match="Seeds"):
+    with pytest.raises(ConfidantError, match="Seed must be a whole number"):
         tab.benchmark(key, "oracle", ["cip"], "a,b", "uniform", False, "", 0.2, False, 40, 3,
                       0, 2, 0)  # fmt: skip
     with pytest.raises(ConfidantError, match="at least one"):

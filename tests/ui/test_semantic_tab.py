@@ -122,7 +122,7 @@ def test_pasted_answers_from_a_file(ctx, tmp_path):
         ({"temperature": float("inf")}, "finite"),
         ({"temperature": -1}, "temperature"),
         ({"max_new": 0}, "max new tokens"),
-        ({"seed": -5}, "seed"),
+        ({"seed": -5}, "Seed must be a whole number from 0 to 4294967295"),
         ({"entailment": "telepathy"}, "unknown entailment"),
         ({"entailment": EMB, "threshold": 3}, "threshold"),
     ],

@@ -286,7 +286,7 @@ def test_batch_of_questions_shares_one_answer_call():
         ({"bootstraps": 0}, "bootstraps"),
         ({"similarity": "cosine"}, "unknown similarity"),
         ({"perturbation": "shuffle"}, "unknown perturbation"),
-        ({"seed": -1}, "seed"),
+        ({"seed": -1}, "Seed must be a whole number from 0"),
         ({"n": 0}, "n \\(the number"),
         ({"replicates": 50, "n": 20}, "limit is"),
         ({"perturbation": "given"}, "one list of perturbations"),

@@ -421,3 +421,9 @@ def test_gaap_with_the_bundled_sentence_embedding_model():
     np.testing.assert_allclose(similarity, result.similarities, atol=1e-5)
     assert np.all(similarity >= 0.7)
     assert set(result.key_words) <= {"capital", "city", "France"}
+
+
+def test_a_reply_of_brackets_nested_without_end_is_no_list_not_a_crash():
+    from uq.inv.paraphrase import _json_items
+
+    assert _json_items("[" * 100_000 + "]" * 100_000) is None

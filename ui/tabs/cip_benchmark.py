@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from backends.base import check_seed
 from core.errors import ConfidantError
 from core.text import md_text
 from store.export import export_dir, write_csv
@@ -35,14 +36,10 @@ class CipBenchmarkMixin:
         methods = [m for m in (methods or []) if m in METHODS]
         if not methods:
             raise ConfidantError("Choose at least one querier to benchmark.")
-        try:
-            seed_list = [int(x) for x in str(seeds or "").replace(" ", "").split(",") if x]
-        except ValueError:
-            raise ConfidantError(
-                "Seeds are whole numbers separated by commas, e.g. 0,1,2."
-            ) from None
-        if not seed_list or len(seed_list) > 20 or min(seed_list) < 0:
-            raise ConfidantError("Give 1 to 20 non-negative seeds, e.g. 0,1,2.")
+        # Each seed is checked (and named) on its own: "Seed must be a whole number from 0 to…".
+        seed_list = [check_seed(x) for x in str(seeds or "").replace(" ", "").split(",") if x]
+        if not seed_list or len(seed_list) > 20:
+            raise ConfidantError("Give 1 to 20 seeds separated by commas, e.g. 0,1,2.")
         names = [c.strip() for c in str(classes or "").split(",") if c.strip()] or None
         if hypotheses not in HYPOTHESIS_MODES:
             raise ConfidantError("Choose how hypothetical labels are drawn.")

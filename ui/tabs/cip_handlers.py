@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
 
+from backends.base import check_seed
 from core.errors import ConfidantError
 from core.text import md_text
 from store.games import GameRecorder, get_game
+from ui.components.cache import BoundedCache
 from ui.components.inputs import number, whole_number
 from ui.components.prompt import prompt_update
 from ui.context import AppContext, annotator_of, owner_scope, session_of
@@ -46,6 +47,8 @@ NO_POSTERIOR_PROMPT = "Posterior prompt: none (no game yet, or the bank oracle p
 NO_ROLEPLAY_PROMPT = "Role-play prompt: none (the answers come from a person or the bank)"
 POSTERIOR_PROMPT_NAME = "Posterior prompt of the last turn"
 ROLEPLAY_PROMPT_NAME = "Role-play prompt of the last answer"
+MAX_CLASS_SETS = 32  # uploaded class sets kept in memory, for all users together
+KEPT_FOR_S = 4 * 3600  # a live game or an uploaded class set unused this long is forgotten
 # Role-play answers asked between two progress updates of an auto-played game.
 ROLEPLAY_BATCH = 8
 
@@ -58,9 +61,9 @@ class CipHandlers(CipBenchmarkMixin):
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.default_set = load_default_class_set()
-        self.class_sets: dict[str, ClassSet] = {}
-        self.live: OrderedDict[str, tuple[Game, GameRecorder, threading.Lock]] = OrderedDict()
-        self._lock = threading.Lock()
+        # key -> ClassSet; game id -> (Game, GameRecorder, its lock)
+        self.class_sets = BoundedCache(MAX_CLASS_SETS, KEPT_FOR_S)
+        self.live = BoundedCache(MAX_LIVE_GAMES, KEPT_FOR_S)
         self.calibrations = Calibrations(ctx.store)
 
     # -- inputs -------------------------------------------------------------------------------
@@ -82,8 +85,7 @@ class CipHandlers(CipBenchmarkMixin):
             raise ConfidantError(f"The file is too large (over {MAX_CSV_BYTES:,} bytes).")
         cs = read_class_set(p, name=p.stem[:60] or "custom")
         key = cs.fingerprint()
-        with self._lock:
-            self.class_sets[key] = cs
+        self.class_sets.put(key, cs)
         same = cs.indistinguishable_groups()
         note = ""
         if same:
@@ -113,7 +115,7 @@ class CipHandlers(CipBenchmarkMixin):
             "finite_sample": bool(finite),
             "n_cal": whole_number(n_cal, "calibration histories per length", 1, 5000),
             "max_length": whole_number(max_len, "max questions L", 1, min(60, cs.n_questions)),
-            "cal_seed": whole_number(cal_seed, "calibration seed", 0, 2**31),
+            "cal_seed": check_seed(cal_seed, "calibration seed"),
         }
 
     def posterior(self, s: dict):
@@ -180,12 +182,13 @@ class CipHandlers(CipBenchmarkMixin):
         if hypotheses not in HYPOTHESIS_MODES:
             raise ConfidantError("Choose how hypothetical labels are drawn.")
         eps = number(epsilon, "ε", low=0, high=100)
+        seed = check_seed(seed, "game seed")
         answerer = propose = None
         if query_set == "open" or answerer_kind == "llm":
             lm = lm or self.ctx.backends.generator()
             answerer = LLMAnswerer(lm)
         if query_set == "open":
-            propose = query_proposer(lm, s["class_set"].classes, seed=int(seed))
+            propose = query_proposer(lm, s["class_set"].classes, seed=seed)
         return Game(
             s["class_set"],
             posterior,
@@ -197,15 +200,12 @@ class CipHandlers(CipBenchmarkMixin):
             hypotheses=hypotheses,
             answerer=answerer,
             propose_queries=propose,
-            seed=whole_number(seed, "seed", 0, 2**31),
+            seed=seed,
             truth=truth,
         )
 
     def _register(self, game: Game, recorder: GameRecorder) -> None:
-        with self._lock:
-            self.live[recorder.game_id] = (game, recorder, threading.Lock())
-            while len(self.live) > MAX_LIVE_GAMES:
-                self.live.popitem(last=False)
+        self.live.put(recorder.game_id, (game, recorder, threading.Lock()))
 
     def _view(self, game: Game, recorder: GameRecorder, note: str = ""):
         turns = [t.to_dict() for t in game.turns]

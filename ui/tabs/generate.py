@@ -7,7 +7,7 @@ import time
 
 import gradio as gr
 
-from backends.base import SamplingParams, capabilities_of
+from backends.base import SamplingParams, capabilities_of, check_seed
 from core.text import md_text
 from store.runs import save_run
 from ui.components.prompt import prompt_accordion, prompt_update
@@ -47,7 +47,7 @@ class GenerateHandlers:
             top_p=float(top_p),
             top_k=int(top_k),
             max_new_tokens=int(max_new_tokens),
-            seed=int(seed) if seed not in (None, "") else None,
+            seed=check_seed(seed) if seed not in (None, "") else None,
         ).validate()
         lm = self.ctx.backends.generator()
         yield "", None, None, "Generating…", gr.update(value=""), ""

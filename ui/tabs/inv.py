@@ -80,6 +80,13 @@ def render_inv_entropy(run: dict) -> dict:
     }
 
 
+def check_offline(table, upload, *rest) -> None:
+    """The offline event's input checks (a bounded read of the table), run before its job is
+    queued."""
+    path = upload if isinstance(upload, str) and upload else None
+    parse_offline_table(table if not path else None, path=path)
+
+
 class InvHandlers:
     """The Inv-Entropy tab's event handlers, callable directly (tests) or from Gradio."""
 

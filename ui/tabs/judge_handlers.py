@@ -16,10 +16,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from core.text import md_text
 from judge.annotation import agreement_report, annotation_record, stored_rationale
 from judge.config import JudgeConfig
 from judge.grading import grade
-from judge.items import KINDS, demo_items, load_questions, parse_items
+from judge.items import KINDS, MAX_FILE_BYTES, demo_items, load_questions, parse_items
 from judge.pairwise import compare
 from judge.pipeline import ConsistencyConfig, ConsistencyResult, consistency_table, run_consistency
 from store.judgements import (
@@ -41,6 +40,7 @@ from store.judgements import (
     save_annotation,
 )
 from store.runs import now_iso, save_run
+from ui.components.cache import BoundedCache, CachedSequence
 from ui.components.exports import offer
 from ui.components.reveals import RevealLog
 from ui.context import AppContext, annotator_of, owner_scope, session_of, user_errors
@@ -56,6 +56,9 @@ from ui.plots.judge import (
 
 HIDDEN = "*The judge is hidden until you save your own judgement (blind mode).*"
 _CACHE_SIZE = 256
+MAX_IMPORTS = 32  # imported item files kept in memory, for all sessions together
+KEPT_FOR_S = 4 * 3600  # an import or a judge result unused this long is forgotten
+EXPIRED = "The imported items were not used for a while and were dropped; load them again."
 
 
 def save_token(item_id: str) -> str:
@@ -85,8 +88,10 @@ def _who(ctx: AppContext, request: gr.Request | None, name: str | None) -> str:
     return who
 
 
-def _item_at(items: list[dict] | None, index: Any) -> tuple[int, dict]:
+def _item_at(items: Sequence[dict] | None, index: Any) -> tuple[int, dict]:
     if not items:
+        if getattr(items, "expired", False):
+            raise ConfidantError(EXPIRED)
         raise ConfidantError("Load items first (the demo set or a file).")
     try:
         i = int(index)
@@ -137,9 +142,11 @@ class JudgeHandlers:
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self._cache: OrderedDict[str, dict] = OrderedDict()
-        self._views: OrderedDict[str, tuple[Any, str]] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._cache = BoundedCache(_CACHE_SIZE, KEPT_FOR_S)  # key -> the judge's result
+        self._views = BoundedCache(_CACHE_SIZE, KEPT_FOR_S)  # key -> (figure, markdown)
+        # An imported file's items, shared by the sessions that import it; a session's State
+        # holds a handle (CachedSequence), so 40 sessions do not keep 40 copies.
+        self._imports = BoundedCache(MAX_IMPORTS, KEPT_FOR_S)
         # Which viewer saw the judge's numbers for which item: blind is decided here.
         self._revealed = RevealLog()
 
@@ -157,8 +164,12 @@ class JudgeHandlers:
             path = upload if isinstance(upload, (str, Path)) else getattr(upload, "name", None)
             if not path:
                 raise ConfidantError("Choose a CSV or JSONL file to import first.")
-            data = Path(path).read_bytes()
-            items = parse_items(data, Path(path).name, kind)
+            with open(path, "rb") as f:  # one byte past the limit tells a file too large
+                data = f.read(MAX_FILE_BYTES + 1)
+            key = (hashlib.sha256(data).hexdigest(), kind)
+            if key not in self._imports:
+                self._imports.put(key, parse_items(data, Path(path).name, kind))
+            items = CachedSequence(self._imports, key)
             origin = md_text(Path(path).name)
         return items, f"Loaded {len(items)} {kind} item(s) from {origin}.", 1
 
@@ -173,36 +184,28 @@ class JudgeHandlers:
             sort_keys=True,
         )
         key = hashlib.sha256(content.encode()).hexdigest()
-        with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return key, self._cache[key]
+        found = self._cache.get(key)
+        if found is not None:
+            return key, found
         if item["kind"] == "pairwise":
             result = compare(
                 lm, item["question"], item["response_a"], item["response_b"], config
             ).to_dict()
         else:
             result = grade(lm, item["question"], item["response"], config).to_dict()
-        with self._cache_lock:
-            self._cache[key] = result
-            while len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+        self._cache.put(key, result)
         return key, result
 
     def _view(self, key: str | None, result: dict) -> tuple[Any, str]:
         """The judge's figure and Markdown for a judged item, built once per item: plotly takes
         a good part of a second per figure on a busy CPU, and every annotator's submit shows it.
         The cached figure is never mutated, so concurrent requests share it."""
-        with self._cache_lock:
-            if key is not None and key in self._views:
-                self._views.move_to_end(key)
-                return self._views[key]
+        found = self._views.get(key) if key is not None else None
+        if found is not None:
+            return found
         view = (judge_figure(result), judge_markdown(result))
         if key is not None:
-            with self._cache_lock:
-                self._views[key] = view
-                while len(self._views) > _CACHE_SIZE:
-                    self._views.popitem(last=False)
+            self._views.put(key, view)
         return view
 
     @user_errors

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from backends.base import Generation
+from backends.base import Generation, check_seed
 from core.errors import ConfidantError
+from core.reader import TOO_LARGE
 from core.text import html_text, md_text
 from store.eval_cache import EvalCache, export_evaluation
 from store.export import export_dir
@@ -33,7 +34,7 @@ from ui.plots.semantic import (
     roc_figure,
 )
 from ui.plots.trace import entropy_highlights, trace_figure
-from uq.evaluation.datasets import load_dataset
+from uq.evaluation.datasets import MAX_FILE_BYTES, load_dataset
 from uq.evaluation.harness import (
     DEFAULT_CORRECTNESS,
     MAX_FEW_SHOT,
@@ -65,6 +66,27 @@ DEFAULT_CORRECTNESS_CHOICE = next(
     k for k, v in CORRECTNESS_CHOICES.items() if v == DEFAULT_CORRECTNESS
 )
 MAX_UI_SAMPLES = 50
+
+
+def read_pasted_answers(answers_text, upload) -> tuple[list[str], list[float] | None]:
+    """(answers, log-likelihoods) of the upload, else of the pasted text; each read stops at
+    its byte and answer limits (``uq.semantic.pasted``)."""
+    if upload:
+        return read_answers_file(upload_path(upload))
+    return parse_answers_text(answers_text)
+
+
+def check_pasted(question, answers_text, upload, *rest) -> None:
+    """The pasted-answers event's input checks, run before its job is queued."""
+    read_pasted_answers(answers_text, upload)
+
+
+def check_dataset_upload(upload, *rest) -> None:
+    """The dataset event's size check (the file is not read), run before its job is queued."""
+    path = Path(upload_path(upload) or "")
+    if upload and path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+        limit = f"{MAX_FILE_BYTES // 1_000_000} MB"
+        raise ConfidantError(TOO_LARGE.format(name=path.name, limit=limit))
 
 
 def result_views(result: SemanticEntropyResult):
@@ -145,7 +167,7 @@ class SemanticHandlers:
         n = whole_number(n, "N", 2, MAX_UI_SAMPLES)
         max_new = whole_number(max_new_tokens, "max new tokens", 1, 1024)
         temperature = number(temperature, "temperature")
-        seed = None if seed in (None, "") else whole_number(seed, "the seed", 0, 2**31 - 1)
+        seed = None if seed in (None, "") else check_seed(seed)
         lm = self.ctx.backends.generator()
         ent = self._entailment(entailment, condition, threshold)
         started = time.perf_counter()
@@ -207,10 +229,7 @@ class SemanticHandlers:
     ):
         """Every measure the pasted or uploaded answers allow, saved as a run; returns (measures,
         clusters, heatmap, answers, status)."""
-        if upload:
-            answers, lls = read_answers_file(upload_path(upload))
-        else:
-            answers, lls = parse_answers_text(answers_text)
+        answers, lls = read_pasted_answers(answers_text, upload)
         typed = (log_likelihoods_text or "").strip()
         if typed:
             if lls is not None:
@@ -271,7 +290,7 @@ class SemanticHandlers:
         settings = EvalSettings(
             n=whole_number(n, "N", 2, MAX_UI_SAMPLES),
             max_new_tokens=whole_number(max_new_tokens, "max new tokens", 1, 1024),
-            seed=whole_number(seed, "the seed", 0, 2**31 - 1),
+            seed=check_seed(seed),
             correctness=method,
             p_true_fewshot=whole_number(
                 p_true_fewshot or 0, "p(True) worked examples", 0, MAX_P_TRUE_FEWSHOT

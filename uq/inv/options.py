@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from backends.base import check_seed as check_seed_value
 from core.errors import ConfidantError
 from uq.inv.measures import (
     draw_bootstrap_indices,
@@ -59,15 +60,7 @@ def check_positive_int(value: Any, name: str, upper: int) -> int:
 def check_seed(value: Any) -> int:
     if value is None or value == "":
         return 0
-    if isinstance(value, bool):
-        raise ConfidantError(f"the seed must be a whole number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfidantError(f"the seed must be a whole number, got {value!r}") from None
-    if not np.isfinite(number) or number != int(number) or not 0 <= number < 2**32:
-        raise ConfidantError(f"the seed must be a whole number in [0, 2³²), got {value!r}")
-    return int(number)
+    return check_seed_value(value)
 
 
 def check_text(value: Any, what: str) -> str:

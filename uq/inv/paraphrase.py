@@ -86,7 +86,7 @@ def _json_items(text: str) -> list[str] | None:
     for candidate in candidates:
         try:
             value = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # a model's text may nest brackets without end
             continue
         if isinstance(value, dict):
             lists = [v for v in value.values() if isinstance(v, list)]

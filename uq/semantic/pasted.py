@@ -14,7 +14,7 @@ from core.errors import ConfidantError
 from core.reader import (
     format_from_name,
     normalise_keys,
-    parse_json,
+    parse_json_list,
     read_lines,
     read_table,
     read_text,
@@ -158,7 +158,10 @@ _ALIASES = {
     "answer": ("text", "response"),
     "log_likelihood": ("loglik", "logprob", "log_prob"),
 }
-MAX_ANSWER_FILE_BYTES = 20_000_000
+# Pasted text and uploaded files alike: room for MAX_ANSWERS answers of MAX_ANSWER_CHARS
+# characters at 4 bytes each (the longest UTF-8); the reader stops at this many bytes.
+MAX_ANSWERS_BYTES = 4_000_000
+MAX_ANSWER_FILE_BYTES = MAX_ANSWERS_BYTES
 
 
 def _from_records(records: list[Any], where: str) -> tuple[list[str], list[float] | None]:
@@ -180,20 +183,23 @@ def _from_records(records: list[Any], where: str) -> tuple[list[str], list[float
     return answers, (lls if all(given) else None)
 
 
-def parse_answers_text(text: str | None) -> tuple[list[str], list[float] | None]:
+def parse_answers_text(
+    text: str | None, name: str | None = None
+) -> tuple[list[str], list[float] | None]:
     """Answers typed or pasted: a JSON list (of strings, or of objects with "answer" and an
     optional "log_likelihood"), else one answer per non-blank line. Returns the raw answers
-    and log-likelihoods (None when not given); :func:`score_pasted_answers` validates them."""
+    and log-likelihoods (None when not given); :func:`score_pasted_answers` validates them.
+    ``name`` names the file the text came from in messages (else "the pasted text/list")."""
     if text is None or not str(text).strip():
         raise ConfidantError("Paste some answers first (one per line, or a JSON list).")
-    text = read_text(str(text), name="the pasted text")
+    text = read_text(str(text), name=name or "the pasted text", max_bytes=MAX_ANSWERS_BYTES)
     stripped = text.strip()
     if stripped.startswith("["):
-        records = parse_json(stripped, "the pasted list")
-        if not isinstance(records, list):
-            raise ConfidantError("give a JSON list of answers")
-        return _from_records(records, "JSON list")
-    return read_lines(text, name="the pasted text", max_lines=MAX_ANSWERS, what="answers"), None
+        where = name or "the pasted list"
+        records = parse_json_list(stripped, where, max_items=MAX_ANSWERS, what="answers")
+        return _from_records(records, name or "JSON list")
+    lines = read_lines(text, name=name or "the pasted text", max_lines=MAX_ANSWERS, what="answers")
+    return lines, None
 
 
 def read_answers_file(path: str | Path) -> tuple[list[str], list[float] | None]:
@@ -205,7 +211,7 @@ def read_answers_file(path: str | Path) -> tuple[list[str], list[float] | None]:
     fmt = format_from_name(path.name, suffixes, ".csv, .tsv, .jsonl or .txt")
     text = read_text(path, max_bytes=MAX_ANSWER_FILE_BYTES)
     if fmt == "lines" or (fmt == "json" and text.strip().startswith("[")):
-        return parse_answers_text(text)
+        return parse_answers_text(text, path.name)
     table = read_table(
         text,
         name=path.name,
