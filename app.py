@@ -81,6 +81,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "(env CONFIDANT_OPENAI_BASE_URL; key from CONFIDANT_OPENAI_API_KEY)",
     )
     p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=env.concurrency,
+        help="requests in flight at once to the OpenAI-compatible server, shared by every "
+        "user (default 16; env CONFIDANT_CONCURRENCY)",
+    )
+    p.add_argument(
         "--embedding-model", default=env.embedding_model, help="env CONFIDANT_EMBEDDING_MODEL"
     )
     p.add_argument("--nli-model", default=env.nli_model, help="env CONFIDANT_NLI_MODEL")
@@ -131,6 +138,7 @@ def make_context(args):
         embedding_model=args.embedding_model,
         nli_model=args.nli_model,
         device=args.device,
+        concurrency=args.concurrency,
     )
     auth = parse_auth(args.auth)
     admins = parse_admins(getattr(args, "admins", None), auth)

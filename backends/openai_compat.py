@@ -14,11 +14,22 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import httpx
 
 from backends.base import Capabilities, ContinuationScore, Generation, SamplingParams, TokenRecord
+from backends.requests_pool import (
+    BACKOFF_S,
+    CONCURRENCY_ENV,
+    DEFAULT_CONCURRENCY,
+    MAX_ATTEMPTS,
+    RETRY_STATUSES,
+    RequestPool,
+    check_concurrency,
+    retry_wait,
+)
 from core.errors import BackendError, ConfidantError, PromptTooLongError
 from core.secrets import redact, register, register_url, safe_url, url_auth
 
@@ -90,7 +101,20 @@ class OpenAICompatLM:
         top_logprobs: int = 5,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        concurrency: int | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff_s: float = BACKOFF_S,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.concurrency = check_concurrency(
+            concurrency
+            if concurrency is not None
+            else os.environ.get(CONCURRENCY_ENV, DEFAULT_CONCURRENCY)
+        )
+        self.max_attempts, self.backoff_s, self._sleep = max(1, int(max_attempts)), backoff_s, sleep
+        # One pool of connections and one of threads per model, shared by every browser
+        # session: at most ``concurrency`` requests are in flight at once.
+        self._map = RequestPool(self.concurrency).map
         register_url(base_url)
         # Credentials written in the URL go as HTTP basic auth and nowhere else: the URL
         # the client holds (and httpx logs) has none.
@@ -106,6 +130,9 @@ class OpenAICompatLM:
             timeout=timeout,
             transport=transport,
             auth=url_auth(base_url),
+            limits=httpx.Limits(
+                max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+            ),
         )
 
     def load(self) -> OpenAICompatLM:
@@ -120,25 +147,46 @@ class OpenAICompatLM:
             raise BackendError(redact(str(exc))) from None
 
     def _post_unredacted(self, path: str, payload: dict) -> dict:
+        """POST with retries: a 429 or 5xx reply, a connection error or a time-out is tried
+        again, up to ``max_attempts`` in all, after ``backoff_s · 2^k`` seconds plus jitter (or
+        the reply's ``Retry-After``, at most a minute); then a clear error naming the server."""
         url = self.display_url
-        try:
-            r = self._client.post(path, json=payload)
-        except httpx.TimeoutException as exc:
-            raise BackendError(
-                f"The server at {url} did not answer in time ({exc.__class__.__name__}). "
-                "Fix: check it is running and not overloaded, or raise the time-out."
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise BackendError(
-                f"Could not reach the server at {url}: {exc}. Fix: check the URL "
-                "(it usually ends in /v1) and that the server is running."
-            ) from exc
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            try:
+                r = self._client.post(path, json=payload)
+            except httpx.TimeoutException as exc:
+                if not last:
+                    self._sleep(retry_wait(attempt, None, self.backoff_s))
+                    continue
+                raise BackendError(
+                    f"The server at {url} did not answer in time ({exc.__class__.__name__}, "
+                    f"{attempt} attempt(s)). Fix: check it is running and not overloaded, or "
+                    "raise the time-out."
+                ) from exc
+            except httpx.HTTPError as exc:
+                if not last and isinstance(exc, httpx.TransportError):
+                    self._sleep(retry_wait(attempt, None, self.backoff_s))
+                    continue
+                raise BackendError(
+                    f"Could not reach the server at {url}: {exc} ({attempt} attempt(s)). Fix: "
+                    "check the URL (it usually ends in /v1) and that the server is running."
+                ) from exc
+            if r.status_code in RETRY_STATUSES and not last:
+                self._sleep(retry_wait(attempt, r.headers.get("retry-after"), self.backoff_s))
+                continue
+            return self._reply(r, path, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reply(self, r: httpx.Response, path: str, attempt: int) -> dict:
+        url = self.display_url
         if r.status_code != 200:
             too_long = context_length_error(r.status_code, r.text, self.model_id)
             if too_long is not None:
                 raise too_long
+            tries = f" after {attempt} attempts" if attempt > 1 else ""
             raise BackendError(
-                f"The server at {url} answered HTTP {r.status_code} for {path}: "
+                f"The server at {url} answered HTTP {r.status_code} for {path}{tries}: "
                 f"{redact(r.text)[:300]}"
             )
         try:
@@ -205,7 +253,8 @@ class OpenAICompatLM:
     def sample_batch(
         self, prompts: Sequence[str], params: SamplingParams, *, chat: bool = True
     ) -> list[list[Generation]]:
-        return [self.sample(p, params, chat=chat) for p in prompts]
+        """Every prompt's samples, the requests sent concurrently (``concurrency`` at once)."""
+        return self._map(lambda p: self.sample(p, params, chat=chat), prompts)
 
     def greedy(
         self, prompt: str, max_new_tokens: int = 64, *, stop: Sequence[str] = (), chat: bool = True
@@ -257,35 +306,33 @@ class OpenAICompatLM:
     ) -> list[ContinuationScore]:
         """Teacher-forced log-likelihoods via ``/completions`` with ``echo`` and ``max_tokens=0``
         (vLLM and llama.cpp support it); the prompt is sent as is, without a chat template."""
-        out = []
-        for c in continuations:
-            data = self._post(
-                "/completions",
-                {
-                    "model": self.model_id,
-                    "prompt": prompt + c,
-                    "echo": True,
-                    "max_tokens": 0,
-                    "logprobs": 1,
-                    "temperature": 0,
-                },
-            )
-            try:
-                lp = data["choices"][0]["logprobs"]
-                offsets, toks, lps = lp["text_offset"], lp["tokens"], lp["token_logprobs"]
-            except (KeyError, IndexError, TypeError) as exc:
-                raise BackendError(
-                    "The server does not return prompt log-probabilities (echo); scoring needs them"
-                ) from exc
-            keep = [i for i, off in enumerate(offsets) if off >= len(prompt)]
-            out.append(
-                ContinuationScore(
-                    text=c,
-                    token_logprobs=[float(lps[i]) for i in keep if lps[i] is not None],
-                    tokens=[toks[i] for i in keep],
-                )
-            )
-        return out
+        return self._map(lambda c: self._score_one(prompt, c), continuations)
+
+    def _score_one(self, prompt: str, c: str) -> ContinuationScore:
+        data = self._post(
+            "/completions",
+            {
+                "model": self.model_id,
+                "prompt": prompt + c,
+                "echo": True,
+                "max_tokens": 0,
+                "logprobs": 1,
+                "temperature": 0,
+            },
+        )
+        try:
+            lp = data["choices"][0]["logprobs"]
+            offsets, toks, lps = lp["text_offset"], lp["tokens"], lp["token_logprobs"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise BackendError(
+                "The server does not return prompt log-probabilities (echo); scoring needs them"
+            ) from exc
+        keep = [i for i, off in enumerate(offsets) if off >= len(prompt)]
+        return ContinuationScore(
+            text=c,
+            token_logprobs=[float(lps[i]) for i in keep if lps[i] is not None],
+            tokens=[toks[i] for i in keep],
+        )
 
     def score_tree(
         self,
@@ -295,7 +342,10 @@ class OpenAICompatLM:
         *,
         chat: bool = True,
     ) -> list[list[ContinuationScore]]:
-        return [self.score(prefix + s, continuations, chat=chat) for s in suffixes]
+        pairs = [(s, c) for s in suffixes for c in continuations]
+        flat = self._map(lambda sc: self._score_one(prefix + sc[0], sc[1]), pairs)
+        k = len(continuations)
+        return [flat[i * k : (i + 1) * k] for i in range(len(suffixes))]
 
     def choice_probs(
         self, prompt: str, options: Sequence[str], *, chat: bool = True

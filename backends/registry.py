@@ -52,6 +52,7 @@ class BackendConfig:
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     nli_model: str | None = None  # None: the default (tiny-random-nli alongside tiny-random)
     device: str | None = None
+    concurrency: int | None = None  # requests in flight to an OpenAI-compatible server
 
     def __post_init__(self) -> None:
         register_url(self.openai_base_url)  # its password is redacted from every message
@@ -75,6 +76,7 @@ class BackendConfig:
             embedding_model=env.get("CONFIDANT_EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL),
             nli_model=env.get("CONFIDANT_NLI_MODEL") or None,
             device=env.get("CONFIDANT_DEVICE") or None,
+            concurrency=env.get("CONFIDANT_CONCURRENCY") or None,
         )
 
 
@@ -104,7 +106,7 @@ class Backends:
             if cfg.openai_base_url:
                 from backends.openai_compat import OpenAICompatLM
 
-                return OpenAICompatLM(cfg.openai_base_url, cfg.model)
+                return OpenAICompatLM(cfg.openai_base_url, cfg.model, concurrency=cfg.concurrency)
             from backends.hf import HFCausalLM
 
             if cfg.model == TINY_MODEL_ID:

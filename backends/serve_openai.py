@@ -301,11 +301,24 @@ class OpenAIServer:
         }
 
 
-def create_app(lm, *, model_name: str | None = None, api_key: str | None = None) -> FastAPI:
-    """A FastAPI app serving ``lm`` (an ``HFCausalLM``) under ``/v1``."""
+def create_app(
+    lm, *, model_name: str | None = None, api_key: str | None = None, latency_s: float = 0.0
+) -> FastAPI:
+    """A FastAPI app serving ``lm`` (an ``HFCausalLM``) under ``/v1``. ``latency_s`` delays
+    every answer without blocking the others (what a GPU server's queue and the network add;
+    for benchmarks of the client)."""
     server = OpenAIServer(lm, model_name)
     app = FastAPI(title="Confidant OpenAI-compatible server", docs_url=None, redoc_url=None)
     app.state.server = server
+
+    if latency_s > 0:
+
+        @app.middleware("http")
+        async def delay(request: Request, call_next):
+            import asyncio
+
+            await asyncio.sleep(latency_s)
+            return await call_next(request)
 
     @app.middleware("http")
     async def require_key(request: Request, call_next):

@@ -52,6 +52,13 @@ def add_model_arguments(
             default=env.openai_base_url,
             help="OpenAI-compatible server (key from CONFIDANT_OPENAI_API_KEY)",
         )
+        g.add_argument(
+            "--concurrency",
+            type=int,
+            default=env.concurrency,
+            help="requests in flight at once to that server (default 16; env "
+            "CONFIDANT_CONCURRENCY)",
+        )
     if embedding:
         g.add_argument(
             "--embedding-model",
@@ -85,6 +92,7 @@ def backends_from_args(args: argparse.Namespace) -> Any:
             embedding_model=getattr(args, "embedding_model", defaults.embedding_model),
             nli_model=getattr(args, "nli_model", None),
             device=getattr(args, "device", None),
+            concurrency=getattr(args, "concurrency", None),
         )
     )
 

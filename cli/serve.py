@@ -1,7 +1,7 @@
 """``python -m cli serve``: serve a model over the OpenAI protocol (``backends.serve_openai``).
 
-    python -m cli serve --model tiny-random --port 8000
-    python -m cli serve --model Qwen/Qwen2.5-0.5B-Instruct --host 0.0.0.0 --api-key "$KEY"
+python -m cli serve --model tiny-random --port 8000
+python -m cli serve --model Qwen/Qwen2.5-0.5B-Instruct --host 0.0.0.0 --api-key "$KEY"
 """
 
 from __future__ import annotations
@@ -26,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("CONFIDANT_SERVE_API_KEY"),
         help="require Authorization: Bearer <key> (env CONFIDANT_SERVE_API_KEY)",
     )
+    p.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay every answer by this much without blocking the others (stands for a GPU "
+        "server's queue and network in benchmarks; default 0)",
+    )
     add_model_arguments(p, server=False, embedding=False, nli=False)
     return p
 
@@ -41,7 +48,16 @@ def _serve(args: argparse.Namespace) -> int:
     from backends.serve_openai import create_app
 
     lm = backends_from_args(args).generator()
-    app = create_app(lm, model_name=args.served_model_name or args.model, api_key=args.api_key)
+    if not 0 <= args.latency_ms <= 60_000:
+        from core.errors import ConfidantError
+
+        raise ConfidantError(f"--latency-ms must be from 0 to 60000, got {args.latency_ms}")
+    app = create_app(
+        lm,
+        model_name=args.served_model_name or args.model,
+        api_key=args.api_key,
+        latency_s=args.latency_ms / 1000,
+    )
     print(f"Serving {args.model} at http://{args.host}:{args.port}/v1", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -30,6 +30,14 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.mode = "ok"
         self.requests: list[dict] = []
+        self.delay_s = 0.0  # every request waits this long (a GPU server's queue and network)
+        self.fail_next = 0  # the next N requests get ``fail_status`` (then it recovers)
+        self.fail_status = 503
+        self.retry_after: str | None = "0"
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.fail_when: str | None = None  # a request whose prompt holds this text gets HTTP 500
+        self._count = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,6 +51,25 @@ class FakeOpenAI:
                 outer.requests.append(
                     {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
                 )
+                with outer._count:
+                    outer.in_flight += 1
+                    outer.peak_in_flight = max(outer.peak_in_flight, outer.in_flight)
+                    failing = outer.fail_next > 0
+                    outer.fail_next -= int(failing)
+                try:
+                    if outer.delay_s:
+                        time.sleep(outer.delay_s)
+                    if failing:
+                        headers = {"Retry-After": outer.retry_after} if outer.retry_after else {}
+                        return self._send(outer.fail_status, {"error": "busy"}, headers)
+                    if outer.fail_when and outer.fail_when in json.dumps(body):
+                        return self._send(500, {"error": {"message": "this one failed"}})
+                    return self._answer(body)
+                finally:
+                    with outer._count:
+                        outer.in_flight -= 1
+
+            def _answer(self, body):
                 if outer.mode == "500":
                     return self._send(500, {"error": {"message": "internal error"}})
                 if outer.mode == "echo-auth":  # an error reply that quotes the credentials
@@ -81,9 +108,11 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _send(self, code, payload):
+            def _send(self, code, payload, headers=None):
                 data = json.dumps(payload).encode()
                 self.send_response(code)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

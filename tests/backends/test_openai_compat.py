@@ -95,3 +95,68 @@ def test_other_errors_are_not_context_length_errors():
 
     assert context_length_error(400, "bad temperature", "m") is None
     assert context_length_error(500, "maximum context length is 4 tokens", "m") is None
+
+
+# -- many requests at once, and retries ---------------------------------------------------------
+
+
+def test_batches_go_out_concurrently_bounded_and_come_back_in_order(server):
+    server.delay_s = 0.2
+    lm = OpenAICompatLM(server.url, "fake-model", concurrency=4)
+    continuations = ["a" * k for k in range(1, 13)]  # one token per character
+    scores = lm.score("Q: ", continuations)
+    assert [s.text for s in scores] == continuations
+    assert [len(s.token_logprobs) for s in scores] == list(range(1, 13))
+    assert 1 < server.peak_in_flight <= 4
+    tree = lm.score_tree("Q: ", ["x", "yy"], ["a", "bb"])
+    assert [[len(s.token_logprobs) for s in row] for row in tree] == [[1, 2], [1, 2]]
+    assert tree[1][0].token_logprobs == lm.score("Q: yy", ["a"])[0].token_logprobs
+    params = SamplingParams(n=1, temperature=1.0, max_new_tokens=4, seed=0)
+    assert len(lm.sample_batch(["p1", "p2", "p3"], params, chat=False)) == 3
+
+    server.peak_in_flight = 0
+    serial = OpenAICompatLM(server.url, "fake-model", concurrency=1)
+    assert [s.token_logprobs for s in serial.score("Q: ", continuations[:4])] == [
+        s.token_logprobs for s in scores[:4]
+    ]
+    assert server.peak_in_flight == 1
+
+
+def test_one_failure_fails_the_whole_batch(server):
+    server.fail_when = "Q: bad"
+    lm = OpenAICompatLM(server.url, "fake-model", concurrency=4, max_attempts=1)
+    with pytest.raises(BackendError, match="HTTP 500"):
+        lm.score("Q: ", ["ok", "bad", "fine"])
+
+
+def test_busy_replies_are_retried_with_backoff_then_named(server):
+    waits: list[float] = []
+    lm = OpenAICompatLM(server.url, "fake-model", sleep=waits.append, backoff_s=0.5)
+    server.fail_next, server.retry_after = 2, "3"  # Retry-After is honoured
+    assert lm.score("Q: ", ["a"])[0].text == "a"
+    assert waits == [3.0, 3.0] and len(server.requests) == 3
+    waits.clear()
+    server.fail_next, server.fail_status, server.retry_after = 99, 429, None
+    with pytest.raises(BackendError, match=r"answered HTTP 429 for /completions after 4 attempts"):
+        lm.score("Q: ", ["a"])
+    assert len(waits) == 3 and 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0
+    assert server.url.removesuffix("/v1") in str(lm.display_url)
+    server.fail_next, server.fail_status = 1, 400  # a client error is not retried
+    with pytest.raises(BackendError, match="HTTP 400"):
+        lm.score("Q: ", ["a"])
+
+
+def test_an_unreachable_server_is_retried_then_a_clear_error():
+    waits: list[float] = []
+    lm = OpenAICompatLM("http://127.0.0.1:9/v1", "m", sleep=waits.append, max_attempts=3)
+    with pytest.raises(BackendError, match=r"Could not reach the server .*3 attempt"):
+        lm.score("Q: ", ["a"])
+    assert len(waits) == 2
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "many", 10_000])
+def test_concurrency_must_be_a_sensible_whole_number(value):
+    from core.errors import ConfidantError
+
+    with pytest.raises(ConfidantError, match="Concurrency must be a whole number from 1 to 512"):
+        OpenAICompatLM("http://127.0.0.1:9/v1", "m", concurrency=value)
