@@ -1,0 +1,96 @@
+"""What a person reads on the page: no number broken across lines, no label on another, no
+legend cut off, whole turns, an entropy scale in nats, tokens as text (issue 12.9). Figures are
+drawn by plotly.js in chromium from the same functions the tabs call."""
+
+from __future__ import annotations
+
+import pytest
+
+from ui.plots.cip import coverage_figure, game_figure
+from ui.plots.judge import consistency_figure, score_distribution_figure
+
+pytestmark = pytest.mark.browser
+
+# Every text element of a drawn figure: its box, and whether two of them overlap.
+OVERLAPS_JS = """(svg) => {
+  const boxes = [...svg.querySelectorAll('text')]
+    .filter(t => t.textContent.trim() && t.getBBox().width > 0)
+    .map(t => [t.textContent.trim(), t.getBoundingClientRect()]);
+  const hits = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, r] = boxes[i], [b, s] = boxes[j];
+    const w = Math.min(r.right, s.right) - Math.max(r.left, s.left);
+    const h = Math.min(r.bottom, s.bottom) - Math.max(r.top, s.top);
+    if (w > 1 && h > 1) hits.push([a, b]);
+  }
+  return hits;
+}"""
+
+# Cells whose text has no space but is drawn on more than one line: a broken number or word.
+BROKEN_CELLS_JS = """() => {
+  const out = [];
+  for (const c of document.querySelectorAll('td, th')) {
+    if (!c.offsetParent) continue;
+    const text = c.innerText.trim();
+    if (!text || /\\s/.test(text)) continue;
+    const range = document.createRange();
+    range.selectNodeContents(c);
+    const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+      .map(r => Math.round(r.top)));
+    if (lines.size > 1) out.push(text);
+  }
+  return out;
+}"""
+
+
+def _draw(page, fig, width: int = 640):
+    """The figure drawn by plotly.js at ``width`` pixels; returns its main svg."""
+    page.set_content(fig.to_html(include_plotlyjs=True, full_html=True, default_width=width))
+    svg = page.locator("svg.main-svg").first
+    svg.wait_for()
+    return svg
+
+
+def test_judge_scores_close_together_have_no_overlapping_labels(page, screenshot_dir):
+    scores = {"expectation": 2.61, "trustjudge": 2.58, "geval": 2.63, "mass": 0.3}
+    fig = score_distribution_figure({1: 0.3, 2: 0.2, 3: 0.3, 4: 0.1, 5: 0.1}, scores)
+    svg = _draw(page, fig, width=520)
+    page.screenshot(path=str(screenshot_dir / "judge_scores_plot.png"))
+    assert svg.evaluate(OVERLAPS_JS) == []
+    legend = page.locator("g.legend").text_content()
+    assert "expectation 2.61" in legend and "TrustJudge 2.58" in legend
+
+
+def test_consistency_plot_labels_and_legend_do_not_overlap(page, screenshot_dir):
+    ntr = {3: {"ratio": 0.2, "circular_ratio": 0.1, "equivalence_ratio": 0.1}}
+    table = [
+        {"method": m, "conflict_ratio": 0.1 * i, "ntr": ntr}
+        for i, m in enumerate(["baseline", "geval", "trustjudge", "trustjudge_ppl"])
+    ]
+    svg = _draw(page, consistency_figure(table, ks=(3,)), width=700)
+    page.screenshot(path=str(screenshot_dir / "judge_consistency_plot.png"))
+    assert svg.evaluate(OVERLAPS_JS) == []
+
+
+def _inside(inner, outer) -> bool:
+    return (
+        inner["x"] >= outer["x"] - 1
+        and inner["y"] >= outer["y"] - 1
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + 1
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + 1
+    )
+
+
+def test_twenty_questions_plot_legend_is_whole_and_turns_are_integers(page, screenshot_dir):
+    turns = [
+        {"turn": t, "set_size": max(1, 33 - 9 * t), "bound": 3.0 - 0.7 * t, "set_members": []}
+        for t in range(4)
+    ]
+    svg = _draw(page, game_figure(turns))
+    page.screenshot(path=str(screenshot_dir / "cip_game_plot.png"))
+    assert _inside(page.locator("g.legend").bounding_box(), svg.bounding_box())
+    assert svg.evaluate(OVERLAPS_JS) == []
+    ticks = page.locator("g.xtick text").all_text_contents()
+    assert ticks == ["0", "1", "2", "3"]
+    _draw(page, coverage_figure([{"method": "cip", "coverage_per_turn": [0.9, 0.95, 1.0]}]))
+    assert page.locator("g.xtick text").all_text_contents() == ["1", "2", "3"]
