@@ -4,6 +4,8 @@ drawn by plotly.js in chromium from the same functions the tabs call."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ui.plots.cip import coverage_figure, game_figure
@@ -26,18 +28,21 @@ OVERLAPS_JS = """(svg) => {
   return hits;
 }"""
 
-# Cells whose text has no space but is drawn on more than one line: a broken number or word.
+# Words and numbers in table cells (text without a space) drawn on more than one line: broken.
 BROKEN_CELLS_JS = """() => {
   const out = [];
   for (const c of document.querySelectorAll('td, th')) {
     if (!c.offsetParent) continue;
-    const text = c.innerText.trim();
-    if (!text || /\\s/.test(text)) continue;
-    const range = document.createRange();
-    range.selectNodeContents(c);
-    const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
-      .map(r => Math.round(r.top)));
-    if (lines.size > 1) out.push(text);
+    const walk = document.createTreeWalker(c, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const text = n.textContent.trim();
+      if (!text || /\\s/.test(text)) continue;
+      const range = document.createRange();
+      range.selectNodeContents(n);
+      const lines = new Set([...range.getClientRects()].filter(r => r.width > 0)
+        .map(r => Math.round(r.top)));
+      if (lines.size > 1) out.push(text);
+    }
   }
   return out;
 }"""
@@ -94,3 +99,60 @@ def test_twenty_questions_plot_legend_is_whole_and_turns_are_integers(page, scre
     assert ticks == ["0", "1", "2", "3"]
     _draw(page, coverage_figure([{"method": "cip", "coverage_per_turn": [0.9, 0.95, 1.0]}]))
     assert page.locator("g.xtick text").all_text_contents() == ["1", "2", "3"]
+
+
+def _visible(page, text: str) -> bool:
+    """Whether ``text`` is shown in the open tab (other tabs keep theirs, hidden)."""
+    return page.locator(f"text={text} >> visible=true").count() > 0
+
+
+def _latest_run(ctx, kind: str) -> dict:
+    from store.runs import get_run
+
+    query = f"select id from runs where kind = '{kind}' order by created desc limit 1"
+    return get_run(ctx.store, ctx.store.read(lambda db: next(db.query(query)))["id"])
+
+
+def test_answers_tables_and_history_read_cleanly(page, live_app, screenshot_dir):
+    url, ctx = live_app
+    page.goto(url)
+    page.get_by_text("Offline demo model").wait_for()
+    page.get_by_label("Question").first.fill("What is the capital of France?")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.get_by_text("Saved as run").first.wait_for()
+    run = _latest_run(ctx, "trace")
+    # the tiny model's byte-level tokenizer marks spaces "Ġ" and line breaks "Ċ" in its
+    # vocabulary; the page shows the text those tokens decode to
+    page.locator(".js-plotly-plot").first.wait_for()
+    shown = page.locator("body").inner_text()
+    shown += " ".join(page.locator("g.xtick text").all_text_contents())
+    assert not {"Ġ", "Ċ", "▁"} & set(shown)
+    # the tiny model never stops by itself: the answer ran into the 64-token limit
+    assert run["result"]["generation"]["finish_reason"] == "length"
+    assert _visible(page, "Cut at the 64-token limit")
+    # the entropy scale is in nats from 0, not Gradio's −1 … +1
+    legend = page.locator(".entropy-legend").first
+    assert "0 nats" in legend.inner_text() and "3 nats or more" in legend.inner_text()
+    assert page.get_by_test_id("highlighted-text:color-legend").count() == 0
+    page.screenshot(path=str(screenshot_dir / "readable_generate.png"), full_page=True)
+
+    page.get_by_role("tab", name="Semantic entropy").click()
+    page.get_by_label("Question").nth(1).fill("What is the capital of France?")
+    page.get_by_role("button", name="Sample and measure").click()
+    page.get_by_text(re.compile(r"10 answers, \d+ meaning cluster")).wait_for()
+    assert page.get_by_text("Discrete semantic entropy").first.is_visible()
+    assert page.evaluate(BROKEN_CELLS_JS) == []
+    assert _visible(page, "Cut at the 64-token limit")
+    page.screenshot(path=str(screenshot_dir / "readable_semantic.png"), full_page=True)
+
+    page.get_by_role("tab", name="History").click()
+    page.get_by_label("Run id").fill(run["id"])
+    page.get_by_role("button", name="Open", exact=True).click()
+    page.get_by_text("trace ·").wait_for()
+    assert _visible(page, "Cut at the 64-token limit")
+    # a trace has one plot: no empty box for a second one
+    assert page.get_by_text("Second plot").count() == 0
+    assert page.get_by_text("0 nats (clear) to 3 nats or more").is_visible()
+    assert page.evaluate(BROKEN_CELLS_JS) == []
+    page.screenshot(path=str(screenshot_dir / "readable_history.png"), full_page=True)
+

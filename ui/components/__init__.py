@@ -5,5 +5,6 @@
 - :mod:`ui.components.inputs`: checks of what a person types or uploads (numbers, uploads);
 - :mod:`ui.components.results`: result widgets and small event helpers;
 - :mod:`ui.components.reveals`: which viewer saw the judge's numbers for which item (blind
-  mode decided on the server).
+  mode decided on the server);
+- :mod:`ui.components.style`: the page's style sheet (tables that never break a number).
 """

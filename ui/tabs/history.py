@@ -66,9 +66,9 @@ class HistoryHandlers:
         v = self.run_view(rid, owner=owner_scope(self.ctx, request))
         return (
             v.get("markdown", ""),
-            v.get("highlights"),
-            v.get("plot"),
-            v.get("plot2"),
+            _shown_if_any(v.get("highlights")),
+            _shown_if_any(v.get("plot")),
+            _shown_if_any(v.get("plot2")),
             v.get("json"),
         )
 
@@ -109,6 +109,11 @@ class HistoryHandlers:
         return offer(path, annotator_of(request))
 
 
+def _shown_if_any(value):
+    """A view box with its value, hidden when the run's kind has nothing to show in it."""
+    return gr.update(value=value, visible=value is not None)
+
+
 def create_history_tab(ctx: AppContext) -> None:
     """Lay out the History tab and wire its buttons to ``HistoryHandlers``."""
     h = HistoryHandlers(ctx)
@@ -127,9 +132,9 @@ def create_history_tab(ctx: AppContext) -> None:
             run_id = gr.Textbox(label="Run id", scale=3)
             open_btn = gr.Button("Open", variant="primary", scale=0)
         md = gr.Markdown()
-        highlights = token_highlights()
-        plot = gr.Plot(label="Plot")
-        plot2 = gr.Plot(label="Second plot", visible=True)
+        highlights = token_highlights(legend=False, visible=False)
+        plot = gr.Plot(label="Plot", visible=False)
+        plot2 = gr.Plot(label="Second plot", visible=False)
         raw = gr.JSON(label="Stored parameters and result", open=False)
         with gr.Row():
             runs_btn = gr.Button("Export runs (CSV)")
