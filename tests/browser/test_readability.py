@@ -156,3 +156,27 @@ def test_answers_tables_and_history_read_cleanly(page, live_app, screenshot_dir)
     assert page.evaluate(BROKEN_CELLS_JS) == []
     page.screenshot(path=str(screenshot_dir / "readable_history.png"), full_page=True)
 
+
+def test_twenty_questions_benchmark_and_review_are_apart_from_the_game(page, live_app):
+    url, _ctx = live_app
+    page.goto(url)
+    page.get_by_role("tab", name="20 Questions").click()
+    start = page.get_by_role("button", name="I have an animal in mind: start")
+    start.wait_for()
+    # one row of sub-tabs: the game, the benchmark, the review; only the game is shown
+    play = page.get_by_role("tab", name="Play a game")
+    bench = page.get_by_role("tab", name="Benchmark")
+    review = page.get_by_role("tab", name="Review a game")
+    same_row = "(a, b) => a.parentElement === b.parentElement"
+    assert play.evaluate(same_row, bench.element_handle())
+    assert play.evaluate(same_row, review.element_handle())
+    run_bench = page.get_by_role("button", name="Run benchmark")
+    assert not run_bench.is_visible() and not _visible(page, "Review a stored game")
+    bench.click()
+    run_bench.wait_for()
+    assert page.get_by_role("heading", name="Benchmark: every class, each querier").is_visible()
+    assert not start.is_visible()
+    assert not _visible(page, "Set size and entropy bound per turn")
+    review.click()
+    page.get_by_role("heading", name="Review a stored game").wait_for()
+    assert not run_bench.is_visible() and not start.is_visible()
