@@ -30,3 +30,19 @@ def test_cut_note_only_for_an_answer_stopped_by_the_token_limit():
     assert cut_note(_gen([1.0] * 3, finish="stop"), 64) is None
     assert cut_note(_gen([], finish="length"), 64) is None  # nothing generated: nothing cut
     assert cut_note(None, 64) is None
+
+
+def test_inv_entropy_answers_cut_at_the_limit_are_flagged():
+    from types import SimpleNamespace
+
+    from ui.plots.inv import response_rows
+
+    run = SimpleNamespace(
+        responses=[["Paris is", "Paris."]],
+        generations=[[_gen([1.0] * 4), _gen([1.0] * 2, finish="stop")]],
+        params={"max_new_tokens": 4},
+        semantic_entropy={"cluster_ids_all": [0, 0]},
+    )
+    cut, whole = (row[3] for row in response_rows(run))
+    assert cut.startswith("Paris is") and "4-token limit" in cut
+    assert whole == "Paris."

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.text import html_text, md_text
+from ui.plots.trace import cut_note
 from uq.inv.measures import MEASURE_BY_KEY, MEASURES
 from uq.inv.options import SIMILARITIES
 from uq.inv.result import InvEntropyRun, measure_values
@@ -38,9 +39,12 @@ def input_rows(run: InvEntropyRun) -> list[list]:
 def response_rows(run: InvEntropyRun) -> list[list]:
     """One row per response: input index, replicate, semantic cluster (over all), the text."""
     clusters = run.semantic_entropy.get("cluster_ids_all") or []
+    gens, limit = run.generations or [], (run.params or {}).get("max_new_tokens")
     rows, at = [], 0
     for i, answers in enumerate(run.responses):
         for k, text in enumerate(answers):
+            cut = cut_note(gens[i][k], limit) if i < len(gens) and k < len(gens[i]) else None
+            text = f"{text} ✂ {cut}" if cut else text  # a fresh run: a stored one has no tokens
             rows.append([i, k + 1, clusters[at] if at < len(clusters) else "", text])
             at += 1
     return rows
