@@ -142,7 +142,7 @@ def test_answers_tables_and_history_read_cleanly(page, live_app, screenshot_dir)
     page.get_by_text(re.compile(r"10 answers, \d+ meaning cluster")).wait_for()
     assert page.get_by_text("Discrete semantic entropy").first.is_visible()
     assert page.evaluate(BROKEN_CELLS_JS) == []
-    assert _visible(page, "Cut at the 64-token limit")
+    assert _visible(page, "cut at the 64-token limit")
     page.screenshot(path=str(screenshot_dir / "readable_semantic.png"), full_page=True)
 
     page.get_by_role("tab", name="History").click()

@@ -148,7 +148,7 @@ def measures_markdown(result: SemanticEntropyResult) -> str:
 
 def _cut(gen, limit) -> str:
     """ " ✂ …" after an answer that stopped at the token limit."""
-    note = cut_note(gen, limit)
+    note = cut_note(gen, limit, short=True)
     return f" ✂ *{md_text(note)}*" if note else ""
 
 

@@ -79,12 +79,14 @@ def entropy_highlights(
     return [(t.text, round(min(1.0, max(0.0, t.entropy) / top), 4)) for t in gen.tokens]
 
 
-def cut_note(gen: Generation | None, max_new_tokens) -> str | None:
+def cut_note(gen: Generation | None, max_new_tokens, *, short: bool = False) -> str | None:
     """A warning when an answer stopped at the token limit rather than where the model ended
-    it (``finish_reason == "length"``), or ``None``."""
+    it (``finish_reason == "length"``), or ``None``; ``short`` for a list of answers."""
     if gen is None or gen.finish_reason != "length" or not gen.tokens:
         return None
     limit = f"{int(max_new_tokens)}-token" if max_new_tokens else "token"
+    if short:
+        return f"cut at the {limit} limit"
     return f"Cut at the {limit} limit: the answer may be unfinished (raise Max new tokens)."
 
 
