@@ -157,7 +157,9 @@ def test_answers_tables_and_history_read_cleanly(page, live_app, screenshot_dir)
     page.screenshot(path=str(screenshot_dir / "readable_history.png"), full_page=True)
 
 
-def test_twenty_questions_benchmark_and_review_are_apart_from_the_game(page, live_app):
+def test_twenty_questions_benchmark_and_review_are_apart_from_the_game(
+    page, live_app, screenshot_dir
+):
     url, _ctx = live_app
     page.goto(url)
     page.get_by_role("tab", name="20 Questions").click()
@@ -177,6 +179,7 @@ def test_twenty_questions_benchmark_and_review_are_apart_from_the_game(page, liv
     assert page.get_by_role("heading", name="Benchmark: every class, each querier").is_visible()
     assert not start.is_visible()
     assert not _visible(page, "Set size and entropy bound per turn")
+    page.screenshot(path=str(screenshot_dir / "cip_benchmark_tab.png"), full_page=True)
     review.click()
     page.get_by_role("heading", name="Review a stored game").wait_for()
     assert not run_bench.is_visible() and not start.is_visible()
