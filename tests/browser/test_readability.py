@@ -183,3 +183,18 @@ def test_twenty_questions_benchmark_and_review_are_apart_from_the_game(
     review.click()
     page.get_by_role("heading", name="Review a stored game").wait_for()
     assert not run_bench.is_visible() and not start.is_visible()
+
+
+def test_twenty_questions_benchmark_table_keeps_numbers_whole(page, live_app, screenshot_dir):
+    url, _ctx = live_app
+    page.set_viewport_size({"width": 900, "height": 1000})  # a narrow window squeezes columns
+    page.goto(url)
+    page.get_by_role("tab", name="20 Questions").click()
+    page.get_by_role("tab", name="Benchmark").click()
+    page.get_by_label("Only these classes (comma-separated; empty = all)").fill("lion, penguin")
+    page.get_by_role("button", name="Run benchmark").click()
+    table = page.get_by_role("grid").filter(has_text="Success rate")
+    table.get_by_role("gridcell", name="C-IP").first.wait_for(timeout=300_000)
+    page.locator(".js-plotly-plot >> visible=true").first.wait_for()
+    page.screenshot(path=str(screenshot_dir / "cip_benchmark_table.png"), full_page=True)
+    assert page.evaluate(BROKEN_CELLS_JS) == []
