@@ -6,6 +6,7 @@ import gradio as gr
 
 from store.export import EXPORT_TTL_S
 from ui.components.jobs import limit_jobs
+from ui.components.style import style_sheet
 from ui.context import EMBEDDED_BANNER, TINY_BANNER, AppContext, models_line
 from ui.tabs.cip import create_cip_tab
 from ui.tabs.generate import create_generate_tab
@@ -39,6 +40,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(
         title="Confidant", analytics_enabled=False, delete_cache=(600, EXPORT_TTL_S)
     ) as demo:
+        style_sheet()
         gr.Markdown(
             "# Confidant\nHow sure is this model? Can I trust this LLM judge? "
             + models_line(ctx.backends),

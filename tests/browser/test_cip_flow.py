@@ -99,7 +99,8 @@ def test_human_game_to_the_final_guess_then_review(page, live_app, screenshot_di
     expect(panel.get_by_label("Game id", exact=True)).to_have_value(game["id"])
     panel.get_by_role("button", name="Review game", exact=True).click()
     panel.get_by_text("human game").wait_for()
-    assert panel.get_by_text(f"Final guess: {HIDDEN}").first.is_visible()
+    # the game view keeps its own "Final guess" line, hidden under the Play a game sub-tab
+    assert panel.locator(f"text=Final guess: {HIDDEN} >> visible=true").count() == 1
     review_plot = panel.locator(".js-plotly-plot").filter(has_text="set size |C|").last
     expect(review_plot.locator(".barlayer .point")).to_have_count(len(asked) + 1)
 

@@ -9,5 +9,6 @@
   keeps between requests);
 - :mod:`ui.components.jobs`: the per-user cap on queued and running model jobs;
 - :mod:`ui.components.reveals`: which viewer saw the judge's numbers for which item (blind
-  mode decided on the server).
+  mode decided on the server);
+- :mod:`ui.components.style`: the page's style sheet (tables that never break a number).
 """

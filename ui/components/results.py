@@ -6,11 +6,32 @@ from typing import Any
 
 import gradio as gr
 
+from ui.plots.trace import ENTROPY_COLOUR_MAX_NATS
 
-def token_highlights(label: str = "Tokens coloured by entropy") -> gr.HighlightedText:
+
+def token_highlights(
+    label: str = "Tokens coloured by entropy", *, legend: bool = True, **kwargs
+) -> gr.HighlightedText:
     """The text of an answer, each token coloured by its entropy (values in [0, 1] from
-    ``ui.plots.trace.entropy_highlights``)."""
-    return gr.HighlightedText(label=label, combine_adjacent=False, show_legend=True)
+    ``ui.plots.trace.entropy_highlights``). Gradio's own legend for scores runs from −1 to +1,
+    which entropy never reaches, so it is replaced by a scale in nats: a gradient under the
+    text, or (``legend=False``, for a box that is hidden and shown) words in the label."""
+    scale = f"0 nats (clear) to {ENTROPY_COLOUR_MAX_NATS:g} nats or more (darkest)"
+    hl = gr.HighlightedText(
+        label=label if legend else f"{label}: {scale}",
+        combine_adjacent=False,
+        show_legend=False,
+        elem_classes="entropy-highlights",
+        **kwargs,
+    )
+    if legend:
+        gr.HTML(
+            '<div class="entropy-legend">Token entropy: <span>0 nats</span>'
+            '<span class="entropy-scale"></span>'
+            f"<span>{ENTROPY_COLOUR_MAX_NATS:g} nats or more</span></div>",
+            padding=False,
+        )
+    return hl
 
 
 def saved_note(run_id: str) -> str:

@@ -50,10 +50,11 @@ def game_figure(turns: Sequence[dict[str, Any]]) -> go.Figure:
             secondary_y=True,
         )
     fig.update_layout(
-        height=320,
-        margin=dict(l=40, r=40, t=30, b=40),
-        legend=dict(orientation="h", y=1.15),
-        xaxis_title="turn (answers so far)",
+        height=360,
+        margin=dict(l=50, r=50, t=20, b=40),
+        # Under the plot, where it has room (above it, the legend was cut off at the top).
+        legend=dict(orientation="h", y=-0.3, yanchor="top", x=0),
+        xaxis=dict(title="turn (answers so far)", dtick=1, tickformat="d"),
     )
     fig.update_yaxes(title_text="set size", secondary_y=False, rangemode="tozero")
     fig.update_yaxes(title_text="bound (bits)", secondary_y=True, rangemode="tozero")
@@ -76,7 +77,7 @@ def coverage_figure(rows: Sequence[dict[str, Any]], alpha: float | None = None) 
     fig.update_layout(
         height=320,
         margin=dict(l=40, r=20, t=30, b=40),
-        xaxis_title="turn",
+        xaxis=dict(title="turn", dtick=1, tickformat="d"),
         yaxis_title="coverage",
         yaxis_range=[0, 1.05],
     )

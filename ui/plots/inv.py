@@ -11,12 +11,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.text import html_text, md_text
+from ui.plots.trace import cut_note
 from uq.inv.measures import MEASURE_BY_KEY, MEASURES
 from uq.inv.options import SIMILARITIES
 from uq.inv.result import InvEntropyRun, measure_values
 
 INPUT_COLUMNS = ["#", "kind", "similarity to original", "input"]
-RESPONSE_COLUMNS = ["input #", "replicate", "meaning cluster", "response"]
+RESPONSE_COLUMNS = ["input #", "replicate", "meaning cluster", "response", "note"]
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -36,12 +37,21 @@ def input_rows(run: InvEntropyRun) -> list[list]:
 
 
 def response_rows(run: InvEntropyRun) -> list[list]:
-    """One row per response: input index, replicate, semantic cluster (over all), the text."""
+    """One row per response: input index, replicate, semantic cluster (over all), the text, and
+    a note when the answer was cut at the token limit."""
     clusters = run.semantic_entropy.get("cluster_ids_all") or []
+    gens, limit = run.generations or [], (run.params or {}).get("max_new_tokens")
     rows, at = [], 0
     for i, answers in enumerate(run.responses):
         for k, text in enumerate(answers):
-            rows.append([i, k + 1, clusters[at] if at < len(clusters) else "", text])
+            cut = (
+                cut_note(gens[i][k], limit, short=True)
+                if i < len(gens) and k < len(gens[i])
+                else None
+            )
+            # known for a fresh run only: a stored run keeps its tokens elsewhere
+            note = f"✂ {cut}" if cut else ""
+            rows.append([i, k + 1, clusters[at] if at < len(clusters) else "", text, note])
             at += 1
     return rows
 

@@ -39,26 +39,33 @@ def score_distribution_figure(
     )
     continuous = [m for m in SCORE_METHODS if not m.discrete]
     spare = cycle(_SPARE)
+    top = max([float(distribution[v]) for v in values] or [1.0])
     for m in continuous:
         colour = _SCORE_COLOURS.get(m.key) or next(spare)
         value = (scores or {}).get(m.key)
         if value is not None:
-            fig.add_vline(
-                x=float(value),
-                line_color=colour,
-                line_dash="dash",
-                annotation_text=f"{m.label} {float(value):.2f}",
-                annotation_position="top",
+            # A dashed line per score, named in the legend under the plot: the scores often lie
+            # within a tenth of each other, where labels on the lines would overlap.
+            fig.add_trace(
+                go.Scatter(
+                    x=[float(value)] * 2,
+                    y=[0, top * 1.05],
+                    mode="lines",
+                    line={"color": colour, "dash": "dash"},
+                    name=f"{m.label} {float(value):.2f}",
+                    hovertemplate=f"{html_text(m.label)} {float(value):.3f}<extra></extra>",
+                )
             )
     mass = (scores or {}).get("mass")
     suffix = f" · mass on the scale {mass:.3g}" if mass is not None else ""
     fig.update_layout(
         title=(title or "Judge's score distribution") + suffix,
-        height=320,
-        margin={"l": 40, "r": 10, "t": 60, "b": 40},
+        height=360,
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
         xaxis={"title": "score", "dtick": 1 if len(values) <= 10 else 10},
         yaxis={"title": "probability", "rangemode": "tozero"},
-        showlegend=False,
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.25},
     )
     return fig
 
@@ -136,7 +143,11 @@ def consistency_figure(table: Sequence[Mapping[str, Any]], ks: Sequence[int] = (
     with_cr = [r for r in table if r.get("conflict_ratio") is not None]
     fig.add_trace(
         go.Bar(
-            x=[html_text(METHOD_LABELS.get(r["method"], r["method"])) for r in with_cr],
+            # "TrustJudge (PPL)" on two lines: side by side the names ran into each other
+            x=[
+                html_text(METHOD_LABELS.get(r["method"], r["method"])).replace(" (", "<br>(")
+                for r in with_cr
+            ],
             y=[100.0 * r["conflict_ratio"] for r in with_cr],
             name="CR",
             marker_color="#636efa",
@@ -171,11 +182,13 @@ def consistency_figure(table: Sequence[Mapping[str, Any]], ks: Sequence[int] = (
             col=2,
         )
     fig.update_layout(
-        height=380,
+        height=420,
         barmode="group",
         margin={"l": 40, "r": 10, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
+        # under the method names, never on them
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25},
     )
+    fig.update_xaxes(tickangle=0, automargin=True)
     fig.update_yaxes(title_text="%", rangemode="tozero")
     return fig
 

@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.text import html_text, md_text
+from ui.plots.trace import cut_note
 from uq.evaluation.harness import METRIC_NAMES, EvaluationResult
 from uq.measure_docs import range_text
 from uq.semantic.measures import MEASURE_BY_KEY, MEASURES
@@ -145,13 +146,22 @@ def measures_markdown(result: SemanticEntropyResult) -> str:
     return "\n".join(lines)
 
 
+def _cut(gen, limit) -> str:
+    """ " ✂ …" after an answer that stopped at the token limit."""
+    note = cut_note(gen, limit, short=True)
+    return f" ✂ *{md_text(note)}*" if note else ""
+
+
 def answers_markdown(result: SemanticEntropyResult) -> str:
     """The answers grouped by cluster, and the reference answer."""
     lines = []
+    limit = result.params.get("max_new_tokens")
     if result.reference is not None:
         temp = md_text(result.params.get("reference_temperature"), empty="?")
         text = md_text(result.reference.text, empty="∅")
-        lines.append(f"**Reference answer** (temperature {temp}): {text}")
+        lines.append(
+            f"**Reference answer** (temperature {temp}): {text}{_cut(result.reference, limit)}"
+        )
         lines.append("")
     for c in result.clusters():
         mass = c["likelihood_mass"]
@@ -162,6 +172,8 @@ def answers_markdown(result: SemanticEntropyResult) -> str:
             extra = ""
             if result.log_likelihoods is not None:
                 extra = f" (log-lik {result.log_likelihoods[i]:.3f})"
+            sample = result.samples[i] if i < len(result.samples) else None
+            extra += _cut(sample, limit)
             lines.append(f"- #{i}: {md_text(result.texts[i], empty='∅')}{extra}")
         lines.append("")
     return "\n".join(lines)

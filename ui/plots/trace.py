@@ -63,19 +63,35 @@ def trace_figure(gen: Generation, title: str = "Per-token entropy and surprisal"
     return fig
 
 
+# Token entropies are coloured on one fixed scale, from 0 nats (clear) to this value and above
+# (darkest), so that colours mean the same in every answer and every tab; the legend under the
+# text says so (ui.components.results.token_highlights).
+ENTROPY_COLOUR_MAX_NATS = 3.0
+
+
 def entropy_highlights(
-    gen: Generation, max_entropy: float | None = None
+    gen: Generation, max_entropy: float = ENTROPY_COLOUR_MAX_NATS
 ) -> list[tuple[str, float]]:
     """(token text, score in [0, 1]) pairs for ``gr.HighlightedText`` in score mode: each
-    token's entropy divided by the largest entropy in the answer (or ``max_entropy``)."""
-    if not gen.tokens:
-        return []
-    top = max_entropy if max_entropy else max(t.entropy for t in gen.tokens)
-    top = top if top > 0 else 1.0
-    return [(t.text, round(min(1.0, t.entropy / top), 4)) for t in gen.tokens]
+    token's entropy divided by ``max_entropy`` nats, capped at 1 (entropy is never negative,
+    so no score is)."""
+    top = max_entropy if max_entropy and max_entropy > 0 else ENTROPY_COLOUR_MAX_NATS
+    return [(t.text, round(min(1.0, max(0.0, t.entropy) / top), 4)) for t in gen.tokens]
+
+
+def cut_note(gen: Generation | None, max_new_tokens, *, short: bool = False) -> str | None:
+    """A warning when an answer stopped at the token limit rather than where the model ended
+    it (``finish_reason == "length"``), or ``None``; ``short`` for a list of answers."""
+    if gen is None or gen.finish_reason != "length" or not gen.tokens:
+        return None
+    limit = f"{int(max_new_tokens)}-token" if max_new_tokens else "token"
+    if short:
+        return f"cut at the {limit} limit"
+    return f"Cut at the {limit} limit: the answer may be unfinished (raise Max new tokens)."
 
 
 def summary_markdown(summary, notes=()) -> str:
+    """The trace's measures as a Markdown table, then the notes as warnings."""
     lines = [
         "| measure | value |",
         "|---|---|",

@@ -119,36 +119,40 @@ def create_cip_tab(ctx: AppContext) -> None:
         with gr.Row():
             cost_md = gr.Markdown(elem_id="cip-cost")
             stop_btn = gr.Button("Stop", variant="stop", scale=0, min_width=100)
-        with gr.Tab("Play (you answer)"):
-            start_btn = gr.Button("I have an animal in mind: start", variant="primary")
-            question_md = gr.Markdown()
-            with gr.Row():
-                yes_btn = gr.Button("Yes")
-                no_btn = gr.Button("No")
-            with gr.Row():
-                free_text = gr.Textbox(label="…or answer in your own words", scale=4)
-                send_btn = gr.Button("Answer", scale=1)
-        with gr.Tab("Auto play"):
-            with gr.Row():
-                hidden = gr.Dropdown(list(animals.classes), value=animals.classes[0],
-                                     label="Hidden animal")  # fmt: skip
-                answerer = gr.Radio([("bank lookup", "bank"), ("LLM role-play", "llm")],
-                                    value="bank", label="Answerer")  # fmt: skip
-            roleplay_md = gr.Markdown()
-            auto_btn = gr.Button("Play automatically", variant="primary")
-            # The Play tab's question box is hidden while this tab is open.
-            auto_md = gr.Markdown()
-        set_md = gr.Markdown()
-        plot = gr.Plot(label="Set size and entropy bound per turn")
-        turns_md = gr.Markdown()
-        with gr.Accordion(PROMPT_TITLE, open=False):
-            gr.Markdown(CIP_PROMPT_NOTE)
-            posterior_prompt = prompt_code(POSTERIOR_PROMPT_NAME)
-            roleplay_prompt = prompt_code(ROLEPLAY_PROMPT_NAME)
-        turns_md.change(h.turn_prompts, [game_id], [posterior_prompt, roleplay_prompt],
-                        api_visibility="private")  # fmt: skip
-        with gr.Tab("Benchmark"):
+        # Playing, benchmarking and reviewing are three sub-tabs side by side, so that the
+        # benchmark and the review never look like part of the game on screen.
+        with gr.Tab("Play a game", id="cip_game"):
+            with gr.Tab("Play (you answer)"):
+                start_btn = gr.Button("I have an animal in mind: start", variant="primary")
+                question_md = gr.Markdown()
+                with gr.Row():
+                    yes_btn = gr.Button("Yes")
+                    no_btn = gr.Button("No")
+                with gr.Row():
+                    free_text = gr.Textbox(label="…or answer in your own words", scale=4)
+                    send_btn = gr.Button("Answer", scale=1)
+            with gr.Tab("Auto play"):
+                with gr.Row():
+                    hidden = gr.Dropdown(list(animals.classes), value=animals.classes[0],
+                                         label="Hidden animal")  # fmt: skip
+                    answerer = gr.Radio([("bank lookup", "bank"), ("LLM role-play", "llm")],
+                                        value="bank", label="Answerer")  # fmt: skip
+                roleplay_md = gr.Markdown()
+                auto_btn = gr.Button("Play automatically", variant="primary")
+                # The Play tab's question box is hidden while this tab is open.
+                auto_md = gr.Markdown()
+            set_md = gr.Markdown()
+            plot = gr.Plot(label="Set size and entropy bound per turn")
+            turns_md = gr.Markdown()
+            with gr.Accordion(PROMPT_TITLE, open=False):
+                gr.Markdown(CIP_PROMPT_NOTE)
+                posterior_prompt = prompt_code(POSTERIOR_PROMPT_NAME)
+                roleplay_prompt = prompt_code(ROLEPLAY_PROMPT_NAME)
+            turns_md.change(h.turn_prompts, [game_id], [posterior_prompt, roleplay_prompt],
+                            api_visibility="private")  # fmt: skip
+        with gr.Tab("Benchmark", id="cip_benchmark"):
             gr.Markdown(
+                "### Benchmark: every class, each querier\n"
                 "Auto-play every class with each querier (answers from the bank): success "
                 "rate, average number of questions, per-turn coverage (the paper's Table 2)."
             )
@@ -162,7 +166,8 @@ def create_cip_tab(ctx: AppContext) -> None:
             bench_table = gr.Dataframe(headers=BENCH_COLUMNS, interactive=False, wrap=True)
             bench_plot = gr.Plot(label="Coverage of the prediction sets per turn")
             bench_file = gr.File(label="Table as CSV", interactive=False)
-        with gr.Tab("Review a game"):
+        with gr.Tab("Review a game", id="cip_review"):
+            gr.Markdown("### Review a stored game\nPick a game from the table to replay it.")
             refresh_btn = gr.Button("Refresh")
             games = gr.Dataframe(
                 headers=["id", "created", "mode", "querier", "model", "hidden", "final guess",

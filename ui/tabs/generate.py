@@ -13,7 +13,7 @@ from store.runs import save_run
 from ui.components.prompt import prompt_accordion, prompt_update
 from ui.components.results import saved_note, token_highlights
 from ui.context import AppContext, annotator_of, log, session_of, user_errors
-from ui.plots.trace import entropy_highlights, summary_markdown, trace_figure
+from ui.plots.trace import cut_note, entropy_highlights, summary_markdown, trace_figure
 from uq.trace import PROMPT_NOTE, TraceResult, clean_question, run_trace, stored_measures
 
 
@@ -24,8 +24,14 @@ def trace_views(result: TraceResult):
         gen.text,
         trace_figure(gen),
         entropy_highlights(gen),
-        summary_markdown(result.summary, result.notes),
+        summary_markdown(result.summary, _notes(result)),
     )
+
+
+def _notes(result: TraceResult) -> list[str]:
+    """The result's notes, and a warning first when the answer was cut at the token limit."""
+    cut = cut_note(result.generation, (result.params or {}).get("max_new_tokens"))
+    return ([cut] if cut else []) + list(result.notes)
 
 
 class GenerateHandlers:
@@ -132,7 +138,7 @@ def render_trace(run: dict) -> dict:
     return {
         "markdown": f"**Question:** {md_text(result.question, inline=False)}\n\n"
         f"**Answer:** {md_text(result.generation.text, inline=False, empty='∅')}\n\n"
-        + summary_markdown(result.summary, result.notes),
+        + summary_markdown(result.summary, _notes(result)),
         "plot": trace_figure(result.generation),
         "highlights": entropy_highlights(result.generation),
     }

@@ -67,9 +67,9 @@ class HistoryHandlers:
         v = self.run_view(rid, owner=owner_scope(self.ctx, request))
         return (
             v.get("markdown", ""),
-            v.get("highlights"),
-            v.get("plot"),
-            v.get("plot2"),
+            _shown_if_any(v.get("highlights")),
+            _shown_if_any(v.get("plot")),
+            _shown_if_any(v.get("plot2")),
             v.get("json"),
         )
 
@@ -118,6 +118,11 @@ class HistoryHandlers:
         return offer(path, annotator_of(request))
 
 
+def _shown_if_any(value):
+    """A view box with its value, hidden when the run's kind has nothing to show in it."""
+    return gr.update(value=value, visible=value is not None)
+
+
 def create_history_tab(ctx: AppContext) -> None:
     """Lay out the History tab and wire its buttons to ``HistoryHandlers``."""
     h = HistoryHandlers(ctx)
@@ -136,9 +141,9 @@ def create_history_tab(ctx: AppContext) -> None:
             run_id = gr.Textbox(label="Run id", scale=3)
             open_btn = gr.Button("Open", variant="primary", scale=0)
         md = gr.Markdown()
-        highlights = token_highlights()
-        plot = gr.Plot(label="Plot")
-        plot2 = gr.Plot(label="Second plot", visible=True)
+        highlights = token_highlights(legend=False, visible=False)
+        plot = gr.Plot(label="Plot", visible=False)
+        plot2 = gr.Plot(label="Second plot", visible=False)
         prompt = prompt_accordion(
             "The exact text the run's model was sent, as stored with the run: the chat template "
             "applied, and whatever instruction the tab adds to the question."
