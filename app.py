@@ -13,6 +13,7 @@ import os
 import sys
 
 import backends.gpu  # noqa: F401 - first: on ZeroGPU, ``spaces`` must be imported before torch
+from cli.common import positive_int
 
 
 def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
@@ -51,16 +52,6 @@ DEFAULT_QUEUE_SIZE = 64
 DEFAULT_JOBS_PER_USER = 4
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     from backends.registry import BackendConfig
 
@@ -82,7 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=env.concurrency,
         help="requests in flight at once to the OpenAI-compatible server, shared by every "
         "user (default 16; env CONFIDANT_CONCURRENCY)",
@@ -109,14 +100,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument(
         "--queue-size",
-        type=_positive,
+        type=positive_int,
         default=os.environ.get("CONFIDANT_QUEUE_SIZE", str(DEFAULT_QUEUE_SIZE)),
         help="jobs the queue holds at most, all users together; one more is refused as busy "
         "(default: %(default)s; env CONFIDANT_QUEUE_SIZE)",
     )
     p.add_argument(
         "--jobs-per-user",
-        type=_positive,
+        type=positive_int,
         default=os.environ.get("CONFIDANT_JOBS_PER_USER", str(DEFAULT_JOBS_PER_USER)),
         help="model jobs one user (or, without login, one browser session) may have queued or "
         "running at once (default: %(default)s; env CONFIDANT_JOBS_PER_USER)",

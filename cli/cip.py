@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cli.common import add_model_arguments, backends_from_args, run_cli, seed_arg
+from cli.common import add_model_arguments, backends_from_args, positive_int, run_cli, seed_arg
 from core.errors import ConfidantError
 from uq.cip.benchmark import BenchmarkResult, run_benchmark
 from uq.cip.calibration import CalibrationResult, get_or_calibrate
@@ -45,16 +45,6 @@ def describe_turn(record: TurnRecord) -> str:
 # --------------------------------------------------------------------------------------------
 # The command line
 # --------------------------------------------------------------------------------------------
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def _alpha(text: str) -> float:
@@ -87,19 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--db", default=None, help="SQLite database (default: the app's)")
     common.add_argument("--alpha", type=_alpha, default=0.1)
     common.add_argument("--finite-sample", action="store_true", help="(n+1) conformal rule")
-    common.add_argument("--n-cal", type=_positive_int, default=100)
-    common.add_argument("--max-length", type=_positive_int, default=20, help="L, max questions")
+    common.add_argument("--n-cal", type=positive_int, default=100)
+    common.add_argument("--max-length", type=positive_int, default=20, help="L, max questions")
     common.add_argument("--calibration-seed", type=seed_arg, default=0)
 
     game = argparse.ArgumentParser(add_help=False)
-    game.add_argument("--n-est", type=_positive_int, default=4)
+    game.add_argument("--n-est", type=positive_int, default=4)
     game.add_argument("--hypotheses", choices=HYPOTHESIS_MODES, default="posterior")
     game.add_argument("--epsilon", type=float, default=None, help="stop when std of bounds < ε")
     game.add_argument("--answerer", choices=ANSWERER_KINDS, default="bank")
 
-    parser = argparse.ArgumentParser(
-        prog="python -m cli cip", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m cli cip", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("calibrate", parents=[common], help="compute (or reuse) the thresholds")
     play = sub.add_parser("play", parents=[common, game], help="play one game")

@@ -14,6 +14,17 @@ from core.errors import ConfidantError
 from core.secrets import redact
 
 
+def positive_int(text: str) -> int:
+    """The ``type=`` of a flag that takes a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def seed_arg(text: str) -> int:
     """The ``type=`` of a seed flag: a whole number from 0 to ``backends.base.MAX_SEED``,
     refused with the same message as the app's seed boxes."""
