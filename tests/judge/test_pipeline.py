@@ -280,5 +280,5 @@ def test_a_judging_run_goes_through_the_store_and_the_csv(tmp_path, graded):
     assert rows[0]["response"].startswith("'=") and rows[0]["note"].startswith("'+")
     stored = json.loads(rows[0]["judge"])["distribution"]
     assert {int(k): v for k, v in stored.items()} == pytest.approx(graded.distribution)
-    assert json.loads(rows[0]["scores"])["trustjudge"] == pytest.approx(graded.summary.trustjudge)
+    assert float(rows[0]["score_trustjudge"]) == pytest.approx(graded.summary.trustjudge)
     assert float(rows[0]["human_score"]) == 70
