@@ -3,6 +3,7 @@ scale on every heatmap, and the paraphrases rejected for answering instead of as
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -101,3 +102,22 @@ def test_handler_shows_and_stores_the_rejected_paraphrases(tmp_path):
         "What is the capital of Australia? It is Canberra.",
     ]
     assert "Rejected paraphrases: 2" in markdown_text(measures_markdown(stored))
+
+
+def test_the_default_similarity_is_the_one_that_separated_and_the_tab_says_why(run):
+    from pathlib import Path
+
+    from ui.tabs.inv import SIMILARITY_CHOICES
+    from uq.inv.options import DEFAULT_SIMILARITY, SIMILARITY_DEFAULT_WHY, check_options
+
+    study = Path(__file__).resolve().parents[2] / "bench" / "results" / "inv_similarity.json"
+    summary = json.loads(study.read_text())["summary"]
+    spread = {name: s["std"] for name, s in summary.items()}
+    assert DEFAULT_SIMILARITY == max(spread, key=spread.get)
+    for s in summary.values():  # the measured numbers are the ones on screen
+        assert f"{s['std']:.3f}" in SIMILARITY_DEFAULT_WHY
+    assert (
+        SIMILARITY_CHOICES[0][1] == DEFAULT_SIMILARITY and "(default)" in SIMILARITY_CHOICES[0][0]
+    )
+    assert check_options()["similarity"] == DEFAULT_SIMILARITY
+    assert "ln(n+1) = 1.0986" in markdown_text(measures_markdown(run))  # 3 inputs

@@ -117,3 +117,19 @@ def test_only_the_questions_short_of_paraphrases_are_asked_again():
         {"text": ANSWERS[0], "reason": answer_instead_of_question(ANSWERS[0], QUESTION)}
     ]
     assert second.details["rejected"] == []
+
+
+def test_a_study_can_skip_a_question_whose_paraphrases_all_answered():
+    class PerQuestionLM(ScriptedLM):
+        def sample_batch(self, prompts, params, *, chat=True):
+            self.seeds.append(params.seed)
+            return [
+                [Generation(text=_numbered(ANSWERS) if "Australia" in p
+                            else "1. Which city is France's capital?", tokens=[])]
+                for p in prompts
+            ]  # fmt: skip
+
+    lost, kept = paraphrase_questions(
+        PerQuestionLM([]), [QUESTION, "What is the capital of France?"], 2, skip_unusable=True
+    )
+    assert lost is None and kept.perturbations == ["Which city is France's capital?"] * 2

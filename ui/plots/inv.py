@@ -6,6 +6,8 @@ reopens in the History tab without a model.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -162,6 +164,11 @@ def measures_markdown(run: InvEntropyRun) -> str:
         + f") · {r} answers each · similarity: {SIMILARITIES.get(p.get('similarity'), '?')} · "
         f"{md_text(m.n_bootstraps)} bootstraps · seed {md_text(p.get('seed'), empty='—')}"
     )
+    if len(run.inputs) > 1:
+        # The value every similarity being equal gives: a run near it separates nothing.
+        setup += (
+            f" · ln(n+1) = {math.log(len(run.inputs)):.4f}, Inv-Entropy when all inputs look alike"
+        )
     if p.get("temperature") is not None:
         setup += f" · temperature {md_text(p.get('temperature'))}"
     rule = md_text(p.get("se_rule"), empty="the same similarity")

@@ -75,7 +75,8 @@ def paraphrase_questions(
     seed: int = 0,
     temperature: float = PARAPHRASE_TEMPERATURE,
     max_new_tokens: int | None = None,
-) -> list[Perturbation]:
+    skip_unusable: bool = False,
+) -> list[Perturbation | None]:
     """n LLM paraphrases of every question, from batched ``sample_batch`` calls.
 
     The prompt is :data:`uq.inv.paraphrase.PARAPHRASE_SYSTEM_PROMPT` followed by
@@ -87,7 +88,8 @@ def paraphrase_questions(
     :data:`MAX_PARAPHRASE_ROUNDS` rounds in all). The kept ones are forced to exactly n
     (:func:`uq.inv.paraphrase.force_count`: random duplication if fewer, seeded sampling if more);
     ``details["rejected"]`` lists the rejected ones with their reason. ``max_new_tokens`` defaults
-    to 24 per paraphrase plus 32.
+    to 24 per paraphrase plus 32. A question left with no usable paraphrase raises
+    :class:`ConfidantError`, or with ``skip_unusable`` gets None (a study over many questions).
     """
     n = check_positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
     if max_new_tokens is None:
@@ -127,6 +129,9 @@ def paraphrase_questions(
     out = []
     for index in range(len(questions)):
         where = f" for question {index + 1}" if len(questions) > 1 else ""
+        if not kept[index] and skip_unusable:
+            out.append(None)
+            continue
         if not kept[index]:
             if rejected[index]:
                 shown = "; ".join(f'"{r["text"][:80]}"' for r in rejected[index][:3])
