@@ -33,6 +33,7 @@ from uq.evaluation.tsu import DEFAULT_TSU_TEMPERATURES
 from uq.inv.options import (
     DEFAULT_BOOTSTRAPS,
     DEFAULT_REPLICATES,
+    DEFAULT_SIMILARITY,
     SIMILARITIES,
     check_options,
 )
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--perturbation", choices=["paraphrase", "gaap"], default="paraphrase")
     ap.add_argument("--n", type=int, default=DEFAULT_N_PERTURBATIONS, help="perturbations")
     ap.add_argument("--r", type=int, default=DEFAULT_REPLICATES, help="answers per input")
-    ap.add_argument("--similarity", choices=list(SIMILARITIES), default="embedding")
+    ap.add_argument("--similarity", choices=list(SIMILARITIES), default=DEFAULT_SIMILARITY)
     ap.add_argument("--bootstraps", type=int, default=DEFAULT_BOOTSTRAPS)
     ap.add_argument("--seed", type=seed_arg, default=0)
     ap.add_argument("--temperature", type=float, default=0.7)

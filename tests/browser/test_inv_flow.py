@@ -94,7 +94,7 @@ def test_perturbed_question_shows_inputs_answers_heatmaps_and_histogram(
         page.screenshot(path=str(screenshot_dir / shot), full_page=True)
 
 
-def test_offline_black_box_answers(page, live_app):
+def test_offline_black_box_answers(page, live_app, screenshot_dir):
     url, ctx = live_app
     panel = _open(page, url)
     panel.get_by_role("button", name="Offline: answers you already have").click()
@@ -114,6 +114,17 @@ def test_offline_black_box_answers(page, live_app):
         ["Paris", "It is Paris."],
     ]
     _check_results(panel, run, first=False)
+    # The explanation of Inv-Entropy stays whole in its cell (a raw "|" would end the cell), and
+    # each heatmap has its own colour scale with a title.
+    cell = panel.get_by_role("cell", name="mean over bootstraps of").last
+    assert "−Σ p(x_i|y_i) ln p(x_i|y_i); higher when" in " ".join(cell.inner_text().split())
+    heatmaps = panel.locator(".js-plotly-plot").filter(has_text="S_x: similarity of inputs").last
+    expect(heatmaps.locator("g.colorbar")).to_have_count(3)
+    titles = [
+        " ".join(t.split()) for t in heatmaps.locator("g.colorbar .cbtitle").all_text_contents()
+    ]
+    assert titles == ["S_x", "S_y", "p(x|y)"]
+    heatmaps.screenshot(path=str(screenshot_dir / "inv_heatmaps.png"))
 
     # The History tab reopens the run from the database: the same heatmaps and histogram.
     page.get_by_role("tab", name="History", exact=True).click()

@@ -16,7 +16,7 @@ from core.errors import ConfidantError
 from uq.inv.maths import inv_entropy
 from uq.inv.measures import inv_entropy_from_responses
 from uq.inv.offline import inv_entropy_offline, parse_offline_table
-from uq.inv.perturbation import paraphrase_questions
+from uq.inv.perturbation import MAX_PARAPHRASE_ROUNDS, paraphrase_questions
 from uq.inv.pipeline import run_inv_entropy, run_inv_entropy_batch
 from uq.inv.result import InvEntropyRun, measure_values
 from uq.inv.similarity import similarity_statistics
@@ -121,12 +121,16 @@ def test_all_inputs_and_replicates_in_one_generate_call(tiny_lm, generate_calls)
     assert len(run.generations) == 4 and all(len(row) == 5 for row in run.generations)
 
 
-def test_paraphrase_run_is_one_call_for_paraphrases_and_one_for_answers(tiny_lm, generate_calls):
+def test_paraphrase_run_is_one_call_per_round_and_one_for_answers(tiny_lm, generate_calls):
     run = run_inv_entropy(
         QUESTION, tiny_lm, CharEmbedder(), n=9, replicates=5, bootstraps=5, seed=0,
         max_new_tokens=4, paraphrase_max_new_tokens=24,
     )  # fmt: skip
-    assert generate_calls == [1, 10 * 5]
+    # One batched call per paraphrase round (another only when some were rejected), then one
+    # for every answer.
+    rounds = run.perturbation.details["rounds"]
+    assert 1 <= rounds <= MAX_PARAPHRASE_ROUNDS
+    assert generate_calls == [1] * rounds + [10 * 5]
     assert len(run.inputs) == 10 and len(run.perturbation.perturbations) == 9
     assert run.perturbation.method == "paraphrase" and run.perturbation.source == "llm"
     assert run.perturbation.details["reply"]

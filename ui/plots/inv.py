@@ -6,6 +6,8 @@ reopens in the History tab without a model.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -69,14 +71,17 @@ def heatmaps_figure(run: InvEntropyRun) -> go.Figure:
             "S_y: similarity of answers (bootstrap mean)",
             "p(x_i | y_j) (bootstrap mean)",
         ),
-        horizontal_spacing=0.08,
+        horizontal_spacing=0.1,
     )
     panels = [
-        (run.sim_x, labels, labels, run.inputs, run.inputs, "Blues"),
-        (run.mean_sim_y, answer_labels, answer_labels, first_answers, first_answers, "Greens"),
-        (run.mean_p_x_given_y, labels, answer_labels, run.inputs, first_answers, "Oranges"),
-    ]
-    for col, (matrix, x_labels, y_labels, x_texts, y_texts, scale) in enumerate(panels, start=1):
+        (run.sim_x, labels, labels, run.inputs, run.inputs, "Blues", "S_x"),
+        (run.mean_sim_y, answer_labels, answer_labels, first_answers, first_answers, "Greens",
+         "S_y"),
+        (run.mean_p_x_given_y, labels, answer_labels, run.inputs, first_answers, "Oranges",
+         "p(x|y)"),
+    ]  # fmt: skip
+    for col, panel in enumerate(panels, start=1):
+        matrix, x_labels, y_labels, x_texts, y_texts, scale, scale_title = panel
         values = np.asarray(matrix, dtype=float)
         hover = [
             [
@@ -92,7 +97,14 @@ def heatmaps_figure(run: InvEntropyRun) -> go.Figure:
                 x=x_labels,
                 y=y_labels,
                 colorscale=scale,
-                showscale=False,
+                # Each panel has its own scale, drawn just right of it.
+                colorbar={
+                    "title": {"text": scale_title, "side": "right"},
+                    "x": fig.layout[f"xaxis{'' if col == 1 else col}"].domain[1] + 0.005,
+                    "xanchor": "left",
+                    "thickness": 10,
+                    "len": 0.8,
+                },
                 hovertext=hover,
                 hoverinfo="text",
             ),
@@ -100,7 +112,7 @@ def heatmaps_figure(run: InvEntropyRun) -> go.Figure:
             col=col,
         )
         fig.update_yaxes(autorange="reversed", row=1, col=col)
-    fig.update_layout(height=380, margin={"l": 30, "r": 10, "t": 60, "b": 30})
+    fig.update_layout(height=380, margin={"l": 30, "r": 40, "t": 60, "b": 30})
     return fig
 
 
@@ -140,7 +152,8 @@ def measures_markdown(run: InvEntropyRun) -> str:
     values = measure_values(run)
     for measure in MEASURES:
         lines.append(
-            f"| **{measure.label}** | {_number(values[measure.key])} | {measure.explanation} |"
+            f"| **{measure.label}** | {_number(values[measure.key])} | "
+            f"{md_text(measure.explanation)} |"
         )
     r = len(run.responses[0]) if run.responses else 0
     # Stored values are shown as text (a stored run may come from anyone).
@@ -161,6 +174,11 @@ def measures_markdown(run: InvEntropyRun) -> str:
         + f") · {r} answers each · similarity: {SIMILARITIES.get(p.get('similarity'), '?')} · "
         f"{md_text(m.n_bootstraps)} bootstraps · seed {md_text(p.get('seed'), empty='—')}"
     )
+    if len(run.inputs) > 1:
+        # The value every similarity being equal gives: a run near it separates nothing.
+        setup += (
+            f" · ln(n+1) = {math.log(len(run.inputs)):.4f}, Inv-Entropy when all inputs look alike"
+        )
     if p.get("temperature") is not None:
         setup += f" · temperature {md_text(p.get('temperature'))}"
     rule = md_text(p.get("se_rule"), empty="the same similarity")
@@ -168,4 +186,23 @@ def measures_markdown(run: InvEntropyRun) -> str:
         f" · answers clustered for semantic entropy by {rule}."
         "\n\nEntropies in nats; higher means more uncertain (MAX-py-x is a confidence)."
     )
-    return "\n".join(lines) + setup
+    return "\n".join(lines) + setup + rejected_markdown(run)
+
+
+def rejected_markdown(run: InvEntropyRun) -> str:
+    """The model's paraphrases that were rejected because they answered instead of asking
+    (:func:`uq.inv.paraphrase.answer_instead_of_question`), each with its reason; empty when
+    none was."""
+    rejected = [r for r in run.perturbation.details.get("rejected") or [] if isinstance(r, dict)]
+    if not rejected:
+        return ""
+    rounds = run.perturbation.details.get("rounds")
+    asked = f" (asked {md_text(rounds)} times in all)" if isinstance(rounds, int) else ""
+    items = "\n".join(
+        f"- {md_text(r.get('text'), empty='∅')} — *{md_text(r.get('reason'), empty='?')}*"
+        for r in rejected
+    )
+    return (
+        f"\n\n**Rejected paraphrases: {len(rejected)}** — they answered the question instead of "
+        f"asking it, so they are not among the inputs{asked}:\n\n{items}"
+    )

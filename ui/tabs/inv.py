@@ -26,7 +26,7 @@ from ui.plots.inv import (
 )
 from uq.inv.measures import stored_measures as inv_stored_measures
 from uq.inv.offline import inv_entropy_offline, parse_offline_table
-from uq.inv.options import check_options
+from uq.inv.options import DEFAULT_SIMILARITY, SIMILARITY_DEFAULT_WHY, check_options
 from uq.inv.perturbation import given_perturbation
 from uq.inv.pipeline import PROMPT_NOTE, run_inv_entropy
 from uq.inv.result import InvEntropyRun
@@ -37,10 +37,15 @@ METHOD_CHOICES = [
     ("GAAP (genetic word substitutions)", "gaap"),
     ("My own list", "given"),
 ]
+_SIMILARITY_LABELS = {
+    "embedding_abs": "Embeddings, |cos| — the authors' code",
+    "embedding": "Embeddings, (1 + cos)/2 — the paper",
+    "nli": "NLI entailment, both directions (slow)",
+}
+# The default first and marked as such.
 SIMILARITY_CHOICES = [
-    ("Embeddings, (1 + cos)/2 — the paper", "embedding"),
-    ("Embeddings, |cos| — the authors' code", "embedding_abs"),
-    ("NLI entailment, both directions (slow)", "nli"),
+    (label + (" (default)" if value == DEFAULT_SIMILARITY else ""), value)
+    for value, label in sorted(_SIMILARITY_LABELS.items(), key=lambda i: i[0] != DEFAULT_SIMILARITY)
 ]
 
 OFFLINE_EXAMPLE = """input,response
@@ -241,7 +246,10 @@ def create_inv_entropy_tab(ctx: AppContext) -> None:
             with gr.Column(scale=2):
                 n = gr.Slider(1, 30, value=9, step=1, label="n perturbations")
                 replicates = gr.Slider(1, 20, value=5, step=1, label="r answers per input")
-                similarity = gr.Dropdown(SIMILARITY_CHOICES, value="embedding", label="Similarity")
+                similarity = gr.Dropdown(
+                    SIMILARITY_CHOICES, value=DEFAULT_SIMILARITY, label="Similarity"
+                )
+                gr.Markdown(SIMILARITY_DEFAULT_WHY)
                 bootstraps = gr.Slider(1, 200, value=20, step=1, label="B bootstraps")
                 seed = gr.Number(value=0, precision=0, label="Seed")
                 with gr.Accordion("Sampling and GAAP", open=False):
@@ -282,7 +290,7 @@ def create_inv_entropy_tab(ctx: AppContext) -> None:
             upload = gr.File(label="…or upload a file", file_types=[".csv", ".jsonl", ".txt"])
             with gr.Row():
                 off_similarity = gr.Dropdown(
-                    SIMILARITY_CHOICES, value="embedding", label="Similarity"
+                    SIMILARITY_CHOICES, value=DEFAULT_SIMILARITY, label="Similarity"
                 )
                 off_bootstraps = gr.Slider(1, 200, value=20, step=1, label="B bootstraps")
                 off_seed = gr.Number(value=0, precision=0, label="Seed")

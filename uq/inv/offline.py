@@ -11,6 +11,7 @@ from core.reader import MORE_CELLS, NOT_VALID_JSON, Row, Table, read_table, read
 from uq.inv.options import (
     DEFAULT_BOOTSTRAPS,
     DEFAULT_SE_COSINE_THRESHOLD,
+    DEFAULT_SIMILARITY,
     MAX_BOOTSTRAPS,
     MAX_INPUTS,
     MAX_OFFLINE_BYTES,
@@ -145,7 +146,7 @@ def inv_entropy_offline(
     embed: Embed | None = None,
     nli: Any = None,
     *,
-    similarity: str = "embedding",
+    similarity: str = DEFAULT_SIMILARITY,
     bootstraps: int = DEFAULT_BOOTSTRAPS,
     seed: int = 0,
     se_cosine_threshold: float = DEFAULT_SE_COSINE_THRESHOLD,

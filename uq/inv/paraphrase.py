@@ -1,5 +1,6 @@
 """Paraphrase perturbation (Song et al. 2025): the prompt that asks the model for rewordings
-of a question, and a robust parser for the lists small models write.
+of a question, a robust parser for the lists small models write, and the screen that rejects
+"paraphrases" which answer the question instead of asking it.
 """
 
 from __future__ import annotations
@@ -114,19 +115,13 @@ def _line_items(text: str) -> list[str]:
     return items
 
 
-def parse_paraphrases(
-    text: str,
-    n: int = DEFAULT_N_PERTURBATIONS,
-    seed: int | np.random.Generator | None = 0,
-    question: str | None = None,
-) -> list[str]:
-    """Read an LLM's list of paraphrases and return exactly n of them.
+def read_paraphrases(text: str, question: str | None = None) -> list[str]:
+    """Every distinct paraphrase in an LLM's reply, in order (no count forced).
 
     Accepts numbered or bulleted lists, JSON arrays (or an object holding one), quoted lines,
     blank lines, a preamble line and a closing remark; drops the original question if it is
-    echoed back (when ``question`` is given) and exact duplicates. Then forces the count as in
-    Song et al. (2025), §2.6: random duplication if fewer than n, seeded sampling if more
-    (:func:`force_count`). Raises :class:`ConfidantError` if the reply holds no paraphrase.
+    echoed back (when ``question`` is given) and exact duplicates. Raises
+    :class:`ConfidantError` if the reply holds no paraphrase.
     """
     if text is None or not str(text).strip():
         raise ConfidantError("the paraphrase reply is empty")
@@ -147,4 +142,90 @@ def parse_paraphrases(
         items.append(item)
     if not items:
         raise ConfidantError("no paraphrase could be read from the reply")
-    return force_count(items, n, seed)
+    return items
+
+
+def parse_paraphrases(
+    text: str,
+    n: int = DEFAULT_N_PERTURBATIONS,
+    seed: int | np.random.Generator | None = 0,
+    question: str | None = None,
+) -> list[str]:
+    """Read an LLM's list of paraphrases (:func:`read_paraphrases`) and return exactly n:
+    the count forced as in Song et al. (2025), §2.6 — random duplication if fewer than n,
+    seeded sampling if more (:func:`force_count`)."""
+    return force_count(read_paraphrases(text, question), n, seed)
+
+
+# --------------------------------------------------------------------------- screening
+
+# A reworded question either ends with "?" or opens the way a request opens: an imperative
+# ("Name the capital of Australia."), an auxiliary ("Is Canberra …"), or a wh-word within the
+# first three words ("In which year …").
+_WH_WORDS = frozenset("what which who whom whose when where why how".split())
+_ASK_OPENERS = _WH_WORDS | frozenset(
+    "name tell identify give list state say find explain describe define can could would will "
+    "do does did is are was were has have had should please".split()
+)
+
+
+_STOPWORDS = frozenset(
+    "the and for are was were this that with from into onto its his her their our your you "
+    "who what which whom whose when where why how does did has have had not any all one".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9']+", text.casefold()) if len(w) >= 3} - _STOPWORDS
+
+
+def answer_instead_of_question(paraphrase: str, question: str) -> str | None:
+    """Why ``paraphrase`` answers ``question`` instead of asking it, or None when it asks.
+
+    Small models asked for paraphrases often write an answer ("The capital of Australia is
+    Sydney." for "What is the capital of Australia?"). A paraphrase is rejected when
+
+    - it asks and then goes on: text after its last "?" ("What is it? It is Canberra."), or
+    - it is a statement about the question's subject: no "?", it does not open as a request
+      (its first word is no imperative or auxiliary of :data:`_ASK_OPENERS`, and no wh-word is
+      among its first three words), and it shares a content word (three letters or more, not a
+      stop word) with the question.
+
+    Text that shares nothing with the question is left alone (it is no answer to it; a model
+    that writes noise is shown by the low similarity to the original). A bare answer ("Sydney.")
+    is not caught: it shares no word with the question.
+
+    >>> answer_instead_of_question(
+    ...     "The capital of Australia is Sydney.", "What is the capital of Australia?")
+    'a statement about the question (no "?", no question or request form)'
+    >>> answer_instead_of_question(
+    ...     "Name the capital of Australia.", "What is the capital of Australia?") is None
+    True
+    """
+    text = paraphrase.strip()
+    if "?" in text:
+        after = text[text.rindex("?") + 1 :].strip(" \t\"'”’)]")
+        if after:
+            return f'answers after asking: "{after[:60]}" follows the question mark'
+        return None
+    words = re.findall(r"[a-z']+", text.casefold())
+    if words and (words[0] in _ASK_OPENERS or _WH_WORDS.intersection(words[:3])):
+        return None
+    if _content_words(text) & _content_words(question):
+        return 'a statement about the question (no "?", no question or request form)'
+    return None
+
+
+def screen_paraphrases(
+    items: Sequence[str], question: str
+) -> tuple[list[str], list[dict[str, str]]]:
+    """Split paraphrases of ``question`` into those that ask and those that answer
+    (:func:`answer_instead_of_question`): (kept, rejected as ``{"text", "reason"}``)."""
+    kept, rejected = [], []
+    for item in items:
+        reason = answer_instead_of_question(item, question)
+        if reason is None:
+            kept.append(item)
+        else:
+            rejected.append({"text": item, "reason": reason})
+    return kept, rejected

@@ -24,8 +24,11 @@ from uq.inv.options import (
 from uq.inv.paraphrase import (
     DEFAULT_N_PERTURBATIONS,
     PARAPHRASE_SYSTEM_PROMPT,
+    force_count,
     paraphrase_prompt,
     parse_paraphrases,
+    read_paraphrases,
+    screen_paraphrases,
 )
 
 # --------------------------------------------------------------------------- perturbations
@@ -61,6 +64,9 @@ class Perturbation:
         )
 
 
+MAX_PARAPHRASE_ROUNDS = 3  # the first request and at most two more when answers were rejected
+
+
 def paraphrase_questions(
     lm: LanguageModel,
     questions: Sequence[str],
@@ -69,13 +75,21 @@ def paraphrase_questions(
     seed: int = 0,
     temperature: float = PARAPHRASE_TEMPERATURE,
     max_new_tokens: int | None = None,
-) -> list[Perturbation]:
-    """n LLM paraphrases of every question, from ONE batched ``sample_batch`` call.
+    skip_unusable: bool = False,
+) -> list[Perturbation | None]:
+    """n LLM paraphrases of every question, from batched ``sample_batch`` calls.
 
     The prompt is :data:`uq.inv.paraphrase.PARAPHRASE_SYSTEM_PROMPT` followed by
     :func:`uq.inv.paraphrase.paraphrase_prompt` (Song et al. 2025, Appendix); each reply is read by
-    :func:`uq.inv.paraphrase.parse_paraphrases`, which forces exactly n (random duplication if fewer,
-    seeded sampling if more). ``max_new_tokens`` defaults to 24 per paraphrase plus 32.
+    :func:`uq.inv.paraphrase.read_paraphrases` and screened by
+    :func:`uq.inv.paraphrase.screen_paraphrases`, which rejects "paraphrases" that answer instead
+    of asking. When some were rejected (or none could be read) and fewer than n distinct remain,
+    the questions short of paraphrases are asked again (one batched call per round, new seed, at most
+    :data:`MAX_PARAPHRASE_ROUNDS` rounds in all). The kept ones are forced to exactly n
+    (:func:`uq.inv.paraphrase.force_count`: random duplication if fewer, seeded sampling if more);
+    ``details["rejected"]`` lists the rejected ones with their reason. ``max_new_tokens`` defaults
+    to 24 per paraphrase plus 32. A question left with no usable paraphrase raises
+    :class:`ConfidantError`, or with ``skip_unusable`` gets None (a study over many questions).
     """
     n = check_positive_int(n, "n (the number of perturbations)", MAX_INPUTS - 1)
     if max_new_tokens is None:
@@ -83,23 +97,52 @@ def paraphrase_questions(
     seed = check_seed(seed)
     questions = list(questions)
     prompts = [f"{PARAPHRASE_SYSTEM_PROMPT}\n\n{paraphrase_prompt(q, n)}" for q in questions]
-    params = SamplingParams(
-        n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
-    ).validate()
-    replies = lm.sample_batch(prompts, params)
+    kept: list[list[str]] = [[] for _ in questions]
+    rejected: list[list[dict]] = [[] for _ in questions]
+    replies: list[list[str]] = [[] for _ in questions]
+    unreadable: list[str | None] = [None] * len(questions)
+    pending = list(range(len(questions)))
+    generation_seed = None
+    for round_index in range(MAX_PARAPHRASE_ROUNDS):
+        params = SamplingParams(
+            n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed + round_index
+        ).validate()
+        answers = lm.sample_batch([prompts[i] for i in pending], params)
+        if generation_seed is None:
+            generation_seed = params.seed
+        for i, reply in zip(pending, answers, strict=True):
+            text = reply[0].text
+            replies[i].append(text)
+            try:
+                items = read_paraphrases(text, question=questions[i])
+            except ConfidantError as exc:
+                unreadable[i] = str(exc)
+                continue
+            good, bad = screen_paraphrases(items, questions[i])
+            kept[i] += [item for item in good if item not in kept[i]]
+            rejected[i] += [r for r in bad if r not in rejected[i]]
+        # Ask again where answers were rejected or nothing could be read, not where a clean
+        # reply was merely short (that is duplicated, as the paper does).
+        pending = [i for i in pending if (rejected[i] or not kept[i]) and len(kept[i]) < n]
+        if not pending:
+            break
     out = []
-    for index, (question, prompt, reply) in enumerate(
-        zip(questions, prompts, replies, strict=True)
-    ):
-        text = reply[0].text
-        try:
-            items = parse_paraphrases(text, n, seed=seed, question=question)
-        except ConfidantError as exc:
-            where = f" for question {index + 1}" if len(questions) > 1 else ""
+    for index in range(len(questions)):
+        where = f" for question {index + 1}" if len(questions) > 1 else ""
+        if not kept[index] and skip_unusable:
+            out.append(None)
+            continue
+        if not kept[index]:
+            if rejected[index]:
+                shown = "; ".join(f'"{r["text"][:80]}"' for r in rejected[index][:3])
+                why = f"every one answered instead of asking ({shown})"
+            else:
+                why = unreadable[index] or "no paraphrase could be read from the reply"
             raise ConfidantError(
-                f"the model's paraphrase reply{where} held no usable paraphrase ({exc}); "
+                f"the model's paraphrase reply{where} held no usable paraphrase ({why}); "
                 "try GAAP or give your own perturbations"
-            ) from exc
+            )
+        items = force_count(kept[index], n, seed)
         out.append(
             Perturbation(
                 method="paraphrase",
@@ -107,12 +150,15 @@ def paraphrase_questions(
                 source="llm",
                 seed=seed,
                 details={
-                    "prompt": prompt,
-                    "reply": text,
+                    "prompt": prompts[index],
+                    "reply": replies[index][0],
+                    "replies": replies[index],
+                    "rejected": rejected[index],
+                    "rounds": len(replies[index]),
                     "n_distinct": len(dict.fromkeys(items)),
                     "temperature": temperature,
                     "max_new_tokens": max_new_tokens,
-                    "generation_seed": params.seed,
+                    "generation_seed": generation_seed,
                 },
             )
         )

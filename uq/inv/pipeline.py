@@ -48,6 +48,7 @@ from uq.inv.options import (
     DEFAULT_BOOTSTRAPS,
     DEFAULT_REPLICATES,
     DEFAULT_SE_COSINE_THRESHOLD,
+    DEFAULT_SIMILARITY,
     MAX_BOOTSTRAPS,
     MAX_INPUTS,
     MAX_REPLICATES,
@@ -131,7 +132,7 @@ def run_inv_entropy_batch(
     perturbed: Sequence[Perturbation] | None = None,
     n: int = DEFAULT_N_PERTURBATIONS,
     replicates: int = DEFAULT_REPLICATES,
-    similarity: str = "embedding",
+    similarity: str = DEFAULT_SIMILARITY,
     bootstraps: int = DEFAULT_BOOTSTRAPS,
     seed: int = 0,
     temperature: float = 0.7,
@@ -274,7 +275,7 @@ def run_inv_entropy(
 
     ``perturbation``: "paraphrase" (default, n = 9 LLM paraphrases), "gaap" or "given" (with
     ``perturbations``). Options as in :func:`run_inv_entropy_batch` (n, replicates = 5,
-    similarity = "embedding", bootstraps = 20, seed = 0, temperature = 0.7, ...).
+    similarity = DEFAULT_SIMILARITY, bootstraps = 20, seed = 0, temperature = 0.7, ...).
     """
     return run_inv_entropy_batch(
         [question],

@@ -17,6 +17,7 @@ from uq.inv.maths import (
 )
 from uq.inv.options import (
     DEFAULT_SE_COSINE_THRESHOLD,
+    DEFAULT_SIMILARITY,
     MAX_NLI_DISTINCT_RESPONSES,
     Embed,
     check_similarity,
@@ -63,7 +64,7 @@ def _cosine(vectors: dict[str, np.ndarray], texts: list[str]) -> np.ndarray:
 
 def similarity_statistics(
     groups: Sequence[tuple[Sequence[str], Sequence[str]]],
-    similarity: str = "embedding",
+    similarity: str = DEFAULT_SIMILARITY,
     *,
     embed: Embed | None = None,
     nli: Any = None,
