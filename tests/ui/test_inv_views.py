@@ -84,7 +84,7 @@ def test_handler_shows_and_stores_the_rejected_paraphrases(tmp_path):
     backends._objects["embedder"] = LoadedEmbedder()
     ctx = AppContext(backends=backends, store=Store(tmp_path / "app.db"))
     args = [QUESTION, "paraphrase", "", 2, 2, "embedding", 4, 0, 0.7, 5, 0.7]
-    inputs, _, _, _, measures, status = InvHandlers(ctx).measure(*args)
+    inputs, _, _, _, measures, _prompt, status = InvHandlers(ctx).measure(*args)
     assert "Saved as run" in status
     kept = {row[3] for row in inputs[1:]}
     assert kept == {"Which city is Australia's capital?", "Name the capital of Australia."}
