@@ -63,6 +63,12 @@ def _timed(name: str, click, done) -> None:
     TIMINGS[name] = round(time.perf_counter() - started, 2)
 
 
+def _runs(ctx) -> list[dict]:
+    from store.runs import list_runs
+
+    return list_runs(ctx.store)
+
+
 def _latest_run(ctx, kind: str) -> dict:
     from store.runs import get_run, list_runs
 
@@ -133,11 +139,28 @@ def test_inv_entropy_with_llm_paraphrases(page, real_app, screenshot_dir):
     set_number(panel, "B bootstraps", 5)
     panel.get_by_role("button", name="Sampling and GAAP ▼").click()
     set_number(panel, "Max new tokens per answer", 16)
+    saved = panel.get_by_text("Saved as run").first
+    # The 135M model's "paraphrases" of this question are answers ("The capital of France is
+    # Paris."): every one is rejected and the page says so, naming them and the fixes.
+    refused = page.get_by_text(re.compile("held no usable paraphrase")).first
     _timed(
         "inv_entropy_paraphrases_n3_r2",
         lambda: panel.get_by_role("button", name="Measure", exact=True).click(),
-        lambda: panel.get_by_text("Saved as run").first.wait_for(timeout=600_000),
+        lambda: saved.or_(refused).wait_for(timeout=600_000),
     )
+    if not saved.is_visible():
+        expect(refused).to_contain_text("answered instead of asking")
+        expect(refused).to_contain_text("try GAAP")
+        assert [r for r in _runs(ctx) if r["kind"] == "inv_entropy"] == []
+        close = page.locator(".toast-close")
+        if close.count():
+            close.first.click()
+        panel.get_by_label("GAAP (genetic word substitutions)", exact=True).check()
+        _timed(
+            "inv_entropy_gaap_n3_r2",
+            lambda: panel.get_by_role("button", name="Measure", exact=True).click(),
+            lambda: saved.wait_for(timeout=600_000),
+        )
     run = _latest_run(ctx, "inv_entropy")
     result = run["result"]
     assert result["inputs"][0] == QUESTION and len(result["inputs"]) >= 2
