@@ -80,6 +80,11 @@ def test_handler_shows_everything_saves_and_history_rebuilds(ctx):
     assert [list(t.x) for t in view["plot2"].data] == [list(t.x) for t in histogram.data]
     shown = markdown_text(view["markdown"])  # what a person reads: the source is escaped
     assert "Inv-Entropy" in shown and "Name the French capital." in shown
+    # Every stored answer is listed, and one cut at the token limit is flagged.
+    gens = stored["generations"]
+    assert all(f"{role}: " in shown for role, _ in gens)
+    cut = [g for _, g in gens if g.finish_reason == "length" and g.tokens]
+    assert cut and shown.count("cut at the") == len(cut)  # 5 tokens: the tiny model is cut
 
 
 def test_paraphrase_handler_on_the_tiny_model(ctx):

@@ -260,11 +260,19 @@ def test_cli_puts_inv_entropy_beside_semantic_entropy(tmp_path, capsys):
     assert main(args) == 0
     with open(tmp_path / "res" / "questions.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2
-    assert "inv.inv_entropy" in rows[0] and rows[0]["inv.inv_entropy"] != ""
+    assert len(rows) == 2 and "inv.inv_entropy" in rows[0]
     with open(tmp_path / "res" / "metrics.csv", newline="", encoding="utf-8") as f:
         measures = {r["measure"] for r in csv.DictReader(f)}
     assert "inv.inv_entropy" in measures and "semantic_entropy" in measures
+    # The tiny model's gibberish "paraphrases" may all be rejected: such a question has no
+    # Inv-Entropy value and says why, and the evaluation goes on.
+    stored = json.loads((tmp_path / "res" / "evaluation.json").read_text(encoding="utf-8"))
+    for row, shown in zip(stored["rows"], rows, strict=True):
+        inv = row["details"]["inv"]
+        if shown["inv.inv_entropy"] == "":
+            assert "no usable paraphrase" in inv["error"]
+        else:
+            assert len(inv["perturbations"]) == 2
 
 
 def test_few_shot_p_true_uses_the_first_questions_as_worked_examples(

@@ -24,6 +24,7 @@ from ui.plots.inv import (
     measures_markdown,
     response_rows,
 )
+from ui.plots.trace import cut_note
 from uq.inv.measures import stored_measures as inv_stored_measures
 from uq.inv.offline import inv_entropy_offline, parse_offline_table
 from uq.inv.options import DEFAULT_SIMILARITY, SIMILARITY_DEFAULT_WHY, check_options
@@ -76,9 +77,18 @@ def render_inv_entropy(run: dict) -> dict:
         f"{i}. ({row[2]:.3f}) {md_text(row[3], empty='∅')}"
         for i, row in enumerate(input_rows(result))
     )
+    limit = (result.params or {}).get("max_new_tokens")
+    answers = "\n".join(
+        f"- {md_text(role)}: {md_text(gen.text, empty='∅')}"
+        + (f" ✂ {cut}" if (cut := cut_note(gen, limit, short=True)) else "")
+        for role, gen in run.get("generations") or []
+    )
+    answers = f"**Answers** (input · replicate):\n\n{answers}\n\n" if answers else ""
     return {
         "markdown": f"**Question:** {md_text(result.question, inline=False)}\n\n"
-        f"**Inputs** (similarity to the original):\n\n{inputs}\n\n" + measures_markdown(result),
+        f"**Inputs** (similarity to the original):\n\n{inputs}\n\n"
+        + answers
+        + measures_markdown(result),
         "plot": heatmaps_figure(result),
         "plot2": bootstrap_histogram(result),
         "highlights": None,

@@ -64,6 +64,11 @@ class Perturbation:
         )
 
 
+class NoUsableParaphraseError(ConfidantError):
+    """The model wrote no usable paraphrase of a question (every one answered it, or nothing
+    could be read)."""
+
+
 MAX_PARAPHRASE_ROUNDS = 3  # the first request and at most two more when answers were rejected
 
 
@@ -138,7 +143,7 @@ def paraphrase_questions(
                 why = f"every one answered instead of asking ({shown})"
             else:
                 why = unreadable[index] or "no paraphrase could be read from the reply"
-            raise ConfidantError(
+            raise NoUsableParaphraseError(
                 f"the model's paraphrase reply{where} held no usable paraphrase ({why}); "
                 "try GAAP or give your own perturbations"
             )

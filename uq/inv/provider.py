@@ -25,12 +25,13 @@ from backends.base import LanguageModel, SamplingParams
 from core.errors import ConfidantError
 from uq.evaluation.harness import EvalSettings, EvaluationResult, score_measures
 from uq.evaluation.providers import ProviderValues, QuestionContext
+from uq.inv.measures import MEASURES
 from uq.inv.options import (
     DEFAULT_ANSWER_INSTRUCTION,
     Embed,
     model_name_of,
 )
-from uq.inv.perturbation import Perturbation
+from uq.inv.perturbation import NoUsableParaphraseError, Perturbation
 from uq.inv.pipeline import answer_prompt, clean_response, run_inv_entropy, run_inv_entropy_batch
 from uq.inv.result import InvEntropyRun, measure_values
 
@@ -107,31 +108,37 @@ class InvEntropyProvider:
         return "1-" + hashlib.sha256(payload.encode()).hexdigest()[:10]
 
     def measure_batch(self, contexts: Sequence[QuestionContext]) -> list[ProviderValues]:
-        """Per question: its Inv-Entropy measures, and its perturbations as details."""
+        """Per question: its Inv-Entropy measures, and its perturbations as details. A question
+        the model wrote no usable paraphrase of gets no values (and the reason in its details)
+        instead of stopping the evaluation; with a batch seed, its batch is then run question
+        by question."""
         if not contexts:
             return []
-        if "seed" not in self.options:
-            return [
-                _values(
-                    run_inv_entropy(
-                        _question_of(c.item),
-                        c.lm,
-                        self.embed,
-                        self.nli,
-                        seed=int(c.seed),
-                        **self.options,
-                    )  # fmt: skip
+        if "seed" in self.options:
+            try:
+                runs = run_inv_entropy_batch(
+                    [_question_of(c.item) for c in contexts],
+                    contexts[0].lm,
+                    self.embed,
+                    self.nli,
+                    **self.options,
                 )
-                for c in contexts
-            ]
-        runs = run_inv_entropy_batch(
-            [_question_of(c.item) for c in contexts],
-            contexts[0].lm,
-            self.embed,
-            self.nli,
-            **self.options,
-        )
-        return [_values(run) for run in runs]
+                return [_values(run) for run in runs]
+            except NoUsableParaphraseError:
+                pass
+        options = {k: v for k, v in self.options.items() if k != "seed"}
+        out = []
+        for c in contexts:
+            seed = int(self.options.get("seed", c.seed))
+            try:
+                run = run_inv_entropy(
+                    _question_of(c.item), c.lm, self.embed, self.nli, seed=seed, **options
+                )
+            except NoUsableParaphraseError as exc:
+                out.append(ProviderValues({m.key: None for m in MEASURES}, {"error": str(exc)}))
+                continue
+            out.append(_values(run))
+        return out
 
 
 def make_inv_entropy_provider(
