@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from store.runs import owner_clause
+from store.runs import run_conditions
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -57,9 +57,13 @@ def neutralise(value: Any) -> Any:
 EXPORT_TTL_S = 3600  # an export folder older than this is deleted by the next export
 
 
+def _root_path() -> Path:
+    return Path(tempfile.gettempdir()) / "confidant-exports"
+
+
 def export_root() -> Path:
     """The folder every export folder lives in (``$TMPDIR/confidant-exports``, mode 0700)."""
-    root = Path(tempfile.gettempdir()) / "confidant-exports"
+    root = _root_path()
     root.mkdir(mode=0o700, exist_ok=True)
     os.chmod(root, 0o700)
     return root
@@ -112,7 +116,7 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> Path:
 def _open_new(path: Path, newline: str | None = None):
     """``path`` opened for writing text; inside the export folders it is created 0600."""
     path = Path(path)
-    private = Path(tempfile.gettempdir()) / "confidant-exports" in path.resolve().parents
+    private = _root_path() in path.resolve().parents
     mode = 0o600 if private else 0o666  # the umask applies to both
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     return open(fd, "w", newline=newline, encoding="utf-8")
@@ -144,7 +148,7 @@ def export_runs(
     per run and answer: role, text, token count and log-probabilities), in one new folder."""
     folder = export_dir()
     wide = _runs_wide(store, kind, owner, measures or {}, folder / "confidant-runs.csv")
-    conditions, args = _run_conditions(kind, owner, "runs.")
+    conditions, args = run_conditions(kind, owner, "runs.")
     where = f"where {' and '.join(conditions)} " if conditions else ""
     cols = "run_id, kind, model, runs.created as created, annotator, title, idx, role, text, "
     cols += "n_tokens, total_logprob, mean_logprob, finish_reason, logprob_source"
@@ -156,16 +160,8 @@ def export_runs(
     return wide, write_csv(rows, ANSWER_COLUMNS, folder / "confidant-runs-answers.csv")
 
 
-def _run_conditions(kind, owner, prefix=""):
-    conditions, args = owner_clause(owner, f"{prefix}annotator")
-    if kind:
-        conditions.append(f"{prefix}kind = ?")
-        args.append(kind)
-    return conditions, args
-
-
 def _runs_wide(store, kind, owner, measures: Measures, path: Path) -> Path:
-    conditions, args = _run_conditions(kind, owner)
+    conditions, args = run_conditions(kind, owner)
 
     def q(db):
         rows = []

@@ -155,14 +155,23 @@ def owner_clause(owner: str | None, column: str = "annotator") -> tuple[list[str
     return [f"{column} = ?"], [owner]
 
 
+def run_conditions(
+    kind: str | None, owner: str | None, table: str = ""
+) -> tuple[list[str], list[Any]]:
+    """The SQL conditions selecting runs of ``kind`` (any when None) and of ``owner``
+    (:func:`owner_clause`); ``table`` prefixes the columns (``"runs."`` in a join)."""
+    conditions, args = owner_clause(owner, f"{table}annotator")
+    if kind:
+        conditions.append(f"{table}kind = ?")
+        args.append(kind)
+    return conditions, args
+
+
 def list_runs(
     store: Store, kind: str | None = None, limit: int = 200, owner: str | None = None
 ) -> list[dict[str, Any]]:
     """Newest first, without the (possibly large) result; only ``owner``'s runs when given."""
-    conditions, args = owner_clause(owner)
-    if kind:
-        conditions.append("kind = ?")
-        args.append(kind)
+    conditions, args = run_conditions(kind, owner)
     where = " and ".join(conditions) or None
 
     def q(db):

@@ -19,24 +19,31 @@ from uq.evaluation.result import METRIC_NAMES
 from uq.evaluation.settings import EvalSettings
 
 
+def _measure_columns(rows: Sequence[dict[str, Any]]):
+    """(name, uncertainties, correctness labels, the rows they come from) of every measure
+    column, in first-seen order, over the questions where the measure has a value."""
+    names: list[str] = []
+    for r in rows:
+        names += [m for m in r["measures"] if m not in names]
+    for name in names:
+        used = [r for r in rows if r["measures"].get(name) is not None]
+        u = np.array([r["measures"][name] for r in used], dtype=float)
+        c = np.array([r["correct"] for r in used], dtype=float)
+        yield name, u, c, used
+
+
 def score_measures(
     rows: Sequence[dict[str, Any]], settings: EvalSettings
 ) -> tuple[dict[str, dict[str, dict | None]], dict[str, dict[str, Any]]]:
     """Metrics with bootstrap intervals (``settings.n_boot`` resamples at ``settings.level``,
     seeded by ``settings.metrics_seed``) and plot curves for every measure column, over the
     questions where the measure has a value."""
-    names: list[str] = []
-    for r in rows:
-        names += [m for m in r["measures"] if m not in names]
     metrics: dict[str, dict[str, dict | None]] = {}
     curves: dict[str, dict[str, Any]] = {}
-    for name in names:
-        used = [r for r in rows if r["measures"].get(name) is not None]
+    for name, u, c, used in _measure_columns(rows):
         if not used:
             metrics[name] = {m: None for m in METRIC_NAMES}
             continue
-        u = np.array([r["measures"][name] for r in used], dtype=float)
-        c = np.array([r["correct"] for r in used], dtype=float)
         q = np.array([r["score"] for r in used], dtype=float)
         out = evaluation_metrics(
             u, c, q, n_boot=settings.n_boot, level=settings.level, seed=settings.metrics_seed
@@ -62,13 +69,7 @@ def calibrate_measures(
     questions (:func:`uq.evaluation.calibration.calibrate_measure`). A measure that cannot be
     calibrated here (too few questions, one class in the calibration split) is left out."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    names: list[str] = []
-    for r in rows:
-        names += [m for m in r["measures"] if m not in names]
-    for name in names:
-        used = [r for r in rows if r["measures"].get(name) is not None]
-        u = np.array([r["measures"][name] for r in used], dtype=float)
-        c = np.array([r["correct"] for r in used], dtype=float)
+    for name, u, c, _ in _measure_columns(rows):
         methods = [*CALIBRATORS, *(["raw"] if name in PROBABILITY_MEASURES else [])]
         for method in methods:
             try:
