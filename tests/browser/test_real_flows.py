@@ -225,3 +225,39 @@ def test_judge_scores_an_item_with_the_real_model(page, real_app, screenshot_dir
     chart = panel.locator(".js-plotly-plot").filter(has_text="Judge · 1..5")
     chart.wait_for()
     page.screenshot(path=str(screenshot_dir / "judge.png"), full_page=True)
+
+
+def test_dataset_evaluation_calibrates_the_real_models_measures(page, real_app, screenshot_dir):
+    """The bundled trivia set through the harness with the real model: the reliability
+    diagram of a calibrated measure (the README's calibration screenshot)."""
+    url, ctx = real_app
+    panel = _open(page, url, "Semantic entropy", "Evaluate a dataset")
+    panel.get_by_label("Questions (first N)").fill("30")
+    panel.get_by_label("Questions (first N)").press("Tab")
+    set_number(panel, "N answers", 4)
+    set_number(panel, "Max new tokens", 24)
+    panel.get_by_label("Embedding cosine similarity").check()
+    _timed(
+        "evaluate_30_questions_n4",
+        lambda: panel.get_by_role("button", name="Evaluate", exact=True).click(),
+        lambda: panel.get_by_text("questions · accuracy").wait_for(timeout=900_000),
+    )
+    status = panel.get_by_text("questions · accuracy").first.inner_text()
+    accuracy = float(re.search(r"accuracy ([0-9.]+)", status).group(1))
+    assert 0.0 < accuracy < 1.0  # a 135M model gets some trivia right and some wrong
+    calibration = panel.get_by_role("grid", name="Calibration (held-out half)")
+    calibration.get_by_text("isotonic").first.wait_for(state="attached")
+    diagram = panel.locator(".js-plotly-plot").filter(has_text="Reliability:")
+    diagram.wait_for()
+    # Platt and isotonic each draw a line with at least one bin of held-out answers.
+    expect(diagram.locator(".scatterlayer .trace")).to_have_count(3)
+    # The screenshot: from the calibration table to the diagram.
+    top = calibration.bounding_box()
+    bottom = diagram.bounding_box()
+    y = top["y"] + page.evaluate("window.scrollY") - 40
+    height = bottom["y"] + bottom["height"] - top["y"] + 60
+    page.screenshot(
+        path=str(screenshot_dir / "calibration.png"),
+        full_page=True,
+        clip={"x": 0, "y": y, "width": page.viewport_size["width"], "height": height},
+    )
