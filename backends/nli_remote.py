@@ -76,6 +76,7 @@ class HTTPJSON:
         *,
         api_key_env: str,
         timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
         concurrency: int | None = None,
         max_attempts: int = MAX_ATTEMPTS,
         backoff_s: float = BACKOFF_S,
@@ -96,6 +97,7 @@ class HTTPJSON:
             base_url=self.url,
             headers={"Authorization": f"Bearer {key}"} if key else {},
             timeout=timeout,
+            transport=transport,
             auth=url_auth(base_url),
             limits=httpx.Limits(
                 max_connections=self.concurrency, max_keepalive_connections=self.concurrency

@@ -184,3 +184,57 @@ def test_the_registry_builds_remote_backends(server_url):
     assert backends.default_entailment().method == "nli"
     assert server_url in backends.describe()["nli"]
     assert backends.nli().probs(PAIRS[:2]).shape == (2, 3)
+
+
+def test_batches_retries_and_input_order_with_a_busy_server(monkeypatch):
+    """A mock TEI server that answers 503 (with Retry-After) to every first try of a batch and
+    delays batches unevenly: every pair comes back once, in input order, in batches of the
+    requested size, and the wait the server asked for is honoured."""
+    import json
+    import threading
+
+    calls, waits, lock = [], [], threading.Lock()
+    seen: set[str] = set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/info":
+            names = {"0": "entailment", "1": "neutral", "2": "contradiction"}
+            return httpx.Response(200, json={"model_type": {"classifier": {"id2label": names}}})
+        pairs = json.loads(request.content)["inputs"]
+        key = pairs[0][0]
+        with lock:
+            first = key not in seen
+            seen.add(key)
+            if not first:
+                calls.append(len(pairs))
+        if first:
+            return httpx.Response(503, headers={"retry-after": "0.25"}, text="busy")
+        time.sleep(0.01 * (len(calls) % 3))
+        rows = []
+        for premise, _ in pairs:
+            k = int(premise.split()[1])
+            p = np.array([k + 1.0, 1.0, 2.0])
+            p /= p.sum()
+            rows.append(
+                [
+                    {"label": n, "score": float(v)}
+                    for n, v in zip(("contradiction", "neutral", "entailment"), p, strict=True)
+                ]
+            )
+        return httpx.Response(200, json=rows)
+
+    pairs = [(f"premise {k}", "h") for k in range(23)]
+    remote = RemoteNLI(
+        "http://tei.invalid",
+        batch_size=5,
+        concurrency=4,
+        transport=httpx.MockTransport(handler),
+        sleep=waits.append,
+    )
+    got = remote.probs(pairs)
+    want = np.array([[k + 1.0, 1.0, 2.0] for k in range(23)])
+    want /= want.sum(1, keepdims=True)
+    np.testing.assert_allclose(
+        got, want, atol=1e-12
+    )  # columns (contradiction, neutral, entailment)
+    assert sorted(calls) == [3, 5, 5, 5, 5] and waits == [0.25] * 5
