@@ -238,3 +238,42 @@ def test_batches_retries_and_input_order_with_a_busy_server(monkeypatch):
         got, want, atol=1e-12
     )  # columns (contradiction, neutral, entailment)
     assert sorted(calls) == [3, 5, 5, 5, 5] and waits == [0.25] * 5
+
+
+def test_an_api_key_is_sent_from_the_environment_and_required(local_nli, minilm, monkeypatch):
+    import threading
+
+    import uvicorn
+
+    from backends.serve_encoders import create_encoder_app
+
+    port = free_port()
+    app = create_encoder_app(local_nli, minilm, api_key="s3cret-key")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        monkeypatch.delenv("CONFIDANT_NLI_API_KEY", raising=False)
+        with pytest.raises(BackendError, match="HTTP 401"):
+            RemoteNLI(url, protocol="tei", max_attempts=1).load()
+        monkeypatch.setenv("CONFIDANT_NLI_API_KEY", "s3cret-key")
+        monkeypatch.setenv("CONFIDANT_EMBEDDING_API_KEY", "s3cret-key")
+        np.testing.assert_allclose(
+            RemoteNLI(url).probs(PAIRS[:4]), local_nli.probs(PAIRS[:4]), atol=1e-5
+        )
+        assert RemoteEmbedder(url + "/v1", EMBEDDER).embed(["a b"]).shape == (1, 384)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_serve_encoders_needs_a_model(capsys):
+    from cli.__main__ import main
+
+    assert main(["serve-encoders"]) == 2
+    assert "--nli-model, --embedding-model or both" in capsys.readouterr().err
