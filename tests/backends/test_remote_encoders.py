@@ -277,3 +277,27 @@ def test_serve_encoders_needs_a_model(capsys):
 
     assert main(["serve-encoders"]) == 2
     assert "--nli-model, --embedding-model or both" in capsys.readouterr().err
+
+
+def test_flags_and_environment_reach_the_backend_config(monkeypatch):
+    import argparse
+
+    import app
+    from cli.common import add_model_arguments, backends_from_args
+
+    monkeypatch.setenv("CONFIDANT_NLI_BASE_URL", "http://nli.example:8100")
+    monkeypatch.setenv("CONFIDANT_NLI_LABELS", "entailment,neutral,contradiction")
+    monkeypatch.setenv("CONFIDANT_EMBEDDING_BASE_URL", "http://emb.example:8200/v1")
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    cfg = backends_from_args(parser.parse_args([])).config
+    assert cfg.nli_base_url == "http://nli.example:8100"
+    assert cfg.nli_labels == "entailment,neutral,contradiction"
+    assert cfg.embedding_base_url == "http://emb.example:8200/v1"
+    flags = ["--nli-base-url", "http://a:1", "--nli-labels", "x,y,z"]
+    cfg = backends_from_args(parser.parse_args(flags)).config
+    assert (cfg.nli_base_url, cfg.nli_labels) == ("http://a:1", "x,y,z")
+    args = app.parse_args(["--embedding-base-url", "http://b:2/v1"])
+    assert args.embedding_base_url == "http://b:2/v1"
+    assert args.nli_base_url == "http://nli.example:8100"
+    assert args.nli_labels == "entailment,neutral,contradiction"
