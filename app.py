@@ -97,6 +97,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=env.nli_labels,
         help="the served NLI model's class names in output order (env CONFIDANT_NLI_LABELS)",
     )
+    p.add_argument(
+        "--nli-pair-separator",
+        default=env.nli_pair_separator,
+        help="with vLLM: the model's separator between premise and hypothesis (env "
+        "CONFIDANT_NLI_PAIR_SEPARATOR)",
+    )
     p.add_argument("--device", default=env.device, help="cpu, cuda or mps (default: automatic)")
     p.add_argument(
         "--db", default=os.environ.get("CONFIDANT_DB"), help="SQLite path (env CONFIDANT_DB)"
@@ -147,6 +153,7 @@ def make_context(args):
         concurrency=args.concurrency,
         nli_base_url=getattr(args, "nli_base_url", None),
         nli_labels=getattr(args, "nli_labels", None),
+        nli_pair_separator=getattr(args, "nli_pair_separator", None),
         embedding_base_url=getattr(args, "embedding_base_url", None),
     )
     auth = parse_auth(args.auth)

@@ -8,8 +8,9 @@ Two protocols, chosen with ``protocol`` ("auto" asks ``GET /info`` first):
 - vLLM's classification API (``"vllm"``, a model served with ``--task classify``):
   ``POST /classify`` with ``input`` a list of texts; each reply has ``probs`` in the model's
   output order and ``label``, the name of the most probable class. vLLM takes single texts, so
-  each pair is sent as ``premise + pair_separator + hypothesis`` (give the model's separator,
-  e.g. ``"[SEP]"`` for DeBERTa). vLLM does not publish ``id2label``: the order comes from
+  each pair is sent as ``premise + pair_separator + hypothesis`` (``--nli-pair-separator``,
+  the model's own separator: ``"[SEP]"`` for DeBERTa, ``"</s></s>"`` for RoBERTa; required, as
+  a wrong one silently changes what the model reads). vLLM does not publish ``id2label``: the order comes from
   ``labels`` (``--nli-labels entailment,neutral,contradiction``), and every reply's ``label``
   is checked against it.
 
@@ -157,7 +158,7 @@ class RemoteNLI:
         labels: str | Sequence[str] | None = None,
         protocol: str = "auto",
         batch_size: int = DEFAULT_NLI_BATCH,
-        pair_separator: str = " ",
+        pair_separator: str | None = None,
         concurrency: int | None = None,
         api_key_env: str = NLI_KEY_ENV,
         **http: Any,
@@ -292,6 +293,13 @@ class RemoteNLI:
         return rows
 
     def _vllm(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        if not self.pair_separator:
+            raise ConfidantError(
+                f"The NLI server at {self.http.url} speaks vLLM's classification API, which "
+                "takes single texts: pass --nli-pair-separator with the model's separator "
+                "between premise and hypothesis ('[SEP]' for DeBERTa, '</s></s>' for RoBERTa; "
+                "env CONFIDANT_NLI_PAIR_SEPARATOR)."
+            )
         body: dict[str, Any] = {"input": [p + self.pair_separator + h for p, h in pairs]}
         if self.model:
             body["model"] = self.model

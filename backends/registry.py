@@ -57,6 +57,7 @@ class BackendConfig:
     # nli_model and embedding_model are the names on those servers.
     nli_base_url: str | None = None
     nli_labels: str | None = None  # the NLI model's class names in output order
+    nli_pair_separator: str | None = None  # between premise and hypothesis (vLLM /classify)
     embedding_base_url: str | None = None
 
     def __post_init__(self) -> None:
@@ -85,6 +86,7 @@ class BackendConfig:
             concurrency=env.get("CONFIDANT_CONCURRENCY") or None,
             nli_base_url=env.get("CONFIDANT_NLI_BASE_URL") or None,
             nli_labels=env.get("CONFIDANT_NLI_LABELS") or None,
+            nli_pair_separator=env.get("CONFIDANT_NLI_PAIR_SEPARATOR") or None,
             embedding_base_url=env.get("CONFIDANT_EMBEDDING_BASE_URL") or None,
         )
 
@@ -157,6 +159,7 @@ class Backends:
                     self.config.nli_base_url,
                     self.config.nli_model,
                     labels=self.config.nli_labels,
+                    pair_separator=self.config.nli_pair_separator,
                     concurrency=self.config.concurrency,
                 )
             if name == TINY_NLI_ID:

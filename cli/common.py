@@ -103,6 +103,12 @@ def add_model_arguments(
             help="the served NLI model's class names in output order, e.g. "
             "contradiction,neutral,entailment (needed with vLLM; env CONFIDANT_NLI_LABELS)",
         )
+        g.add_argument(
+            "--nli-pair-separator",
+            default=env.nli_pair_separator,
+            help="with vLLM: the text between premise and hypothesis, the model's separator "
+            "('[SEP]' for DeBERTa; env CONFIDANT_NLI_PAIR_SEPARATOR)",
+        )
     g.add_argument(
         "--device",
         default=env.device,
@@ -126,6 +132,7 @@ def backends_from_args(args: argparse.Namespace) -> Any:
             concurrency=getattr(args, "concurrency", None),
             nli_base_url=getattr(args, "nli_base_url", None),
             nli_labels=getattr(args, "nli_labels", None),
+            nli_pair_separator=getattr(args, "nli_pair_separator", None),
             embedding_base_url=getattr(args, "embedding_base_url", None),
         )
     )

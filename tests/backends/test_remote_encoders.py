@@ -103,6 +103,9 @@ def test_vllm_classify_with_given_labels(server_url, local_nli):
 def test_vllm_without_labels_is_a_clear_error(server_url):
     with pytest.raises(ConfidantError, match="--nli-labels"):
         RemoteNLI(server_url, protocol="vllm").probs(PAIRS[:2])
+    labels = "entailment,neutral,contradiction"
+    with pytest.raises(ConfidantError, match="--nli-pair-separator"):
+        RemoteNLI(server_url, protocol="vllm", labels=labels).probs(PAIRS[:2])
 
 
 def test_wrong_label_order_is_a_clear_error(server_url):
@@ -110,7 +113,7 @@ def test_wrong_label_order_is_a_clear_error(server_url):
     with pytest.raises(ConfidantError, match="contradicts the label order"):
         RemoteNLI(server_url, labels=wrong).load()
     with pytest.raises(ConfidantError, match="is not the label order"):
-        RemoteNLI(server_url, protocol="vllm", labels=wrong).probs(PAIRS)
+        RemoteNLI(server_url, protocol="vllm", labels=wrong, pair_separator=" ").probs(PAIRS)
 
 
 def test_parse_labels():
