@@ -82,6 +82,27 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--embedding-model", default=env.embedding_model, help="env CONFIDANT_EMBEDDING_MODEL"
     )
     p.add_argument("--nli-model", default=env.nli_model, help="env CONFIDANT_NLI_MODEL")
+    p.add_argument(
+        "--embedding-base-url",
+        default=env.embedding_base_url,
+        help="embeddings from a server's /embeddings (env CONFIDANT_EMBEDDING_BASE_URL)",
+    )
+    p.add_argument(
+        "--nli-base-url",
+        default=env.nli_base_url,
+        help="entailment from a TEI or vLLM server (env CONFIDANT_NLI_BASE_URL)",
+    )
+    p.add_argument(
+        "--nli-labels",
+        default=env.nli_labels,
+        help="the served NLI model's class names in output order (env CONFIDANT_NLI_LABELS)",
+    )
+    p.add_argument(
+        "--nli-pair-separator",
+        default=env.nli_pair_separator,
+        help="with vLLM: the model's separator between premise and hypothesis (env "
+        "CONFIDANT_NLI_PAIR_SEPARATOR)",
+    )
     p.add_argument("--device", default=env.device, help="cpu, cuda or mps (default: automatic)")
     p.add_argument(
         "--db", default=os.environ.get("CONFIDANT_DB"), help="SQLite path (env CONFIDANT_DB)"
@@ -130,6 +151,10 @@ def make_context(args):
         nli_model=args.nli_model,
         device=args.device,
         concurrency=args.concurrency,
+        nli_base_url=getattr(args, "nli_base_url", None),
+        nli_labels=getattr(args, "nli_labels", None),
+        nli_pair_separator=getattr(args, "nli_pair_separator", None),
+        embedding_base_url=getattr(args, "embedding_base_url", None),
     )
     auth = parse_auth(args.auth)
     admins = parse_admins(getattr(args, "admins", None), auth)

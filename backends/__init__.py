@@ -12,6 +12,8 @@ Callers read what a backend can do from its declared ``capabilities``
 - :mod:`backends.requests_pool`: many requests to one server at once, and retries with backoff;
 - :mod:`backends.serve_openai`, :mod:`backends.serve_params`: our own OpenAI-protocol server;
 - :mod:`backends.nli`: NLI cross-encoders; :mod:`backends.embeddings`: sentence embeddings;
+- :mod:`backends.nli_remote`, :mod:`backends.embeddings_remote`: the same from a server (TEI,
+  vLLM, OpenAI); :mod:`backends.serve_encoders`: our own server for them;
 - :mod:`backends.registry`: the backends one app process shares, loaded lazily, once;
 - :mod:`backends.embedded`: the embedded real model (SmolLM2-135M-Instruct from a PyPI wheel);
 - :mod:`backends.tiny`: tiny random-weight models built in code (offline use, tests);

@@ -53,9 +53,16 @@ class BackendConfig:
     nli_model: str | None = None  # None: the default (tiny-random-nli alongside tiny-random)
     device: str | None = None
     concurrency: int | None = None  # requests in flight to an OpenAI-compatible server
+    # Served NLI (TEI /predict or vLLM /classify) and embeddings (/v1/embeddings); with them
+    # nli_model and embedding_model are the names on those servers.
+    nli_base_url: str | None = None
+    nli_labels: str | None = None  # the NLI model's class names in output order
+    nli_pair_separator: str | None = None  # between premise and hypothesis (vLLM /classify)
+    embedding_base_url: str | None = None
 
     def __post_init__(self) -> None:
-        register_url(self.openai_base_url)  # its password is redacted from every message
+        for url in (self.openai_base_url, self.nli_base_url, self.embedding_base_url):
+            register_url(url)  # its password is redacted from every message
 
     @property
     def is_tiny(self) -> bool:
@@ -77,6 +84,10 @@ class BackendConfig:
             nli_model=env.get("CONFIDANT_NLI_MODEL") or None,
             device=env.get("CONFIDANT_DEVICE") or None,
             concurrency=env.get("CONFIDANT_CONCURRENCY") or None,
+            nli_base_url=env.get("CONFIDANT_NLI_BASE_URL") or None,
+            nli_labels=env.get("CONFIDANT_NLI_LABELS") or None,
+            nli_pair_separator=env.get("CONFIDANT_NLI_PAIR_SEPARATOR") or None,
+            embedding_base_url=env.get("CONFIDANT_EMBEDDING_BASE_URL") or None,
         )
 
 
@@ -122,10 +133,18 @@ class Backends:
         return self._get("generator", build)
 
     def embedder(self) -> SentenceEmbedder:
-        return self._get(
-            "embedder",
-            lambda: SentenceEmbedder(self.config.embedding_model, device=self.config.device),
-        )
+        cfg = self.config
+
+        def build():
+            if cfg.embedding_base_url:
+                from backends.embeddings_remote import RemoteEmbedder
+
+                return RemoteEmbedder(
+                    cfg.embedding_base_url, cfg.embedding_model, concurrency=cfg.concurrency
+                )
+            return SentenceEmbedder(cfg.embedding_model, device=cfg.device)
+
+        return self._get("embedder", build)
 
     def nli(self):
         from backends.nli import NLIModel
@@ -133,6 +152,16 @@ class Backends:
         name = self.config.resolved_nli_model
 
         def build():
+            if self.config.nli_base_url:
+                from backends.nli_remote import RemoteNLI
+
+                return RemoteNLI(
+                    self.config.nli_base_url,
+                    self.config.nli_model,
+                    labels=self.config.nli_labels,
+                    pair_separator=self.config.nli_pair_separator,
+                    concurrency=self.config.concurrency,
+                )
             if name == TINY_NLI_ID:
                 return NLIModel(str(tiny_model_dir(TINY_NLI_ID)), display_name=TINY_NLI_ID)
             return NLIModel(name, device=self.config.device)
@@ -150,7 +179,7 @@ class Backends:
             cfg = self.config
             name = cfg.resolved_nli_model
             reason = None
-            if name != TINY_NLI_ID and not cfg.nli_model:
+            if name != TINY_NLI_ID and not cfg.nli_model and not cfg.nli_base_url:
                 reason = nli_unavailable_reason(name)
                 if reason:
                     reason = f"{name}: {reason}"
@@ -163,8 +192,11 @@ class Backends:
         return {
             "generator": cfg.model
             + (f" @ {safe_url(cfg.openai_base_url)}" if cfg.openai_base_url else ""),
-            "embeddings": cfg.embedding_model,
-            "nli": cfg.resolved_nli_model,
+            "embeddings": cfg.embedding_model
+            + (f" @ {safe_url(cfg.embedding_base_url)}" if cfg.embedding_base_url else ""),
+            "nli": (cfg.nli_model or "NLI") + f" @ {safe_url(cfg.nli_base_url)}"
+            if cfg.nli_base_url
+            else cfg.resolved_nli_model,
         }
 
     @property

@@ -5,6 +5,7 @@
     python -m cli cip play --posterior oracle --hidden penguin
     python -m cli trace "What is the capital of Australia?" --model tiny-random
     python -m cli serve --model tiny-random --port 8000
+    python -m cli serve-encoders --nli-model tiny-random-nli --port 8100
 
 ``python -m cli COMMAND --help`` lists a command's flags.
 """
@@ -22,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cip": ("cli.cip", "20 Questions with conformal information pursuit"),
     "trace": ("cli.trace", "one answer's per-token entropy trace"),
     "serve": ("cli.serve", "serve a local model over the OpenAI protocol"),
+    "serve-encoders": ("cli.serve_encoders", "serve an NLI model and an embedder over HTTP"),
 }
 
 

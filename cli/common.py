@@ -76,12 +76,38 @@ def add_model_arguments(
             default=env.embedding_model,
             help="sentence-embedding model (default: %(default)s)",
         )
+        g.add_argument(
+            "--embedding-base-url",
+            default=env.embedding_base_url,
+            help="take embeddings from this server's /embeddings (vLLM, TEI, OpenAI), e.g. "
+            "http://127.0.0.1:8100/v1; --embedding-model is the name there (env "
+            "CONFIDANT_EMBEDDING_BASE_URL; key from CONFIDANT_EMBEDDING_API_KEY)",
+        )
     if nli:
         g.add_argument(
             "--nli-model",
             default=env.nli_model,
             help="NLI model (default: microsoft/deberta-large-mnli when it can be loaded, else "
             "entailment by embedding similarity; tiny-random-nli with tiny-random)",
+        )
+        g.add_argument(
+            "--nli-base-url",
+            default=env.nli_base_url,
+            help="take entailment from this server: text-embeddings-inference (/predict) or "
+            "vLLM (/classify); --nli-model is the name there (env CONFIDANT_NLI_BASE_URL; key "
+            "from CONFIDANT_NLI_API_KEY)",
+        )
+        g.add_argument(
+            "--nli-labels",
+            default=env.nli_labels,
+            help="the served NLI model's class names in output order, e.g. "
+            "contradiction,neutral,entailment (needed with vLLM; env CONFIDANT_NLI_LABELS)",
+        )
+        g.add_argument(
+            "--nli-pair-separator",
+            default=env.nli_pair_separator,
+            help="with vLLM: the text between premise and hypothesis, the model's separator "
+            "('[SEP]' for DeBERTa; env CONFIDANT_NLI_PAIR_SEPARATOR)",
         )
     g.add_argument(
         "--device",
@@ -104,6 +130,10 @@ def backends_from_args(args: argparse.Namespace) -> Any:
             nli_model=getattr(args, "nli_model", None),
             device=getattr(args, "device", None),
             concurrency=getattr(args, "concurrency", None),
+            nli_base_url=getattr(args, "nli_base_url", None),
+            nli_labels=getattr(args, "nli_labels", None),
+            nli_pair_separator=getattr(args, "nli_pair_separator", None),
+            embedding_base_url=getattr(args, "embedding_base_url", None),
         )
     )
 

@@ -35,7 +35,7 @@ def test_python_m_cli_help_lists_every_command():
         [sys.executable, "-m", "cli", "--help"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0
-    assert set(COMMANDS) == {"evaluate", "inv-evaluate", "cip", "trace", "serve"}
+    assert set(COMMANDS) == {"evaluate", "inv-evaluate", "cip", "trace", "serve", "serve-encoders"}
     for command in COMMANDS:
         assert f"  {command} " in out.stdout
 
@@ -60,7 +60,8 @@ def test_every_subcommand_has_the_same_model_flags_and_default(capsys, monkeypat
         assert "--model MODEL" in text and "(default: some/model-from-env;" in text, argv
         assert "--device DEVICE" in text, argv
         assert "--nli " not in text and "--nli]" not in text, argv
-    assert covered == set(COMMANDS)
+    # serve-encoders runs no generator: it has --nli-model and --embedding-model only.
+    assert covered == set(COMMANDS) - {"serve-encoders"}
     for argv in (["evaluate"], ["inv-evaluate"]):
         text = _help(argv, capsys)
         assert "--nli-model" in text and "--embedding-model" in text
