@@ -160,3 +160,18 @@ def test_pipeline_without_a_similarity_model_notes_why(tiny_lm):
     )  # fmt: skip
     assert result.measures["sar"]["value"] is None
     assert "similarity model" in result.measures["sar"]["note"]
+
+
+def test_pipeline_with_embeddings_and_the_tab_table_shows_the_measures(tiny_lm):
+    from ui.plots.semantic import measures_markdown
+
+    embedder = WordEmbedder()
+    result = run_semantic_entropy(
+        tiny_lm, QUESTION, EmbeddingEntailment(embedder), n=3, max_new_tokens=4, seed=7,
+        measures=["token_sar", "sentence_sar", "sar", "semantic_density"],
+    )  # fmt: skip
+    assert len(embedder.calls) == 2  # the clustering's embeddings, then the relevance texts
+    for key in ("token_sar", "sentence_sar", "sar", "semantic_density"):
+        assert result.measures[key]["note"] is None, key
+    table = measures_markdown(result)
+    assert all(label in table for label in ("TokenSAR", "SentSAR", "| SAR |", "semantic density"))

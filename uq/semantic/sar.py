@@ -83,8 +83,10 @@ def sentence_sar(
         raise ConfidantError(f"the similarity matrix must be {n}×{n}, got {g.shape}")
     weights = g / temperature
     np.fill_diagonal(weights, 1.0)  # the answer's own probability, unscaled
-    # log(Σ_j w_ij exp(lp_j)) row by row; weights of 0 drop out.
-    terms = logsumexp(np.broadcast_to(lp, (n, n)), b=weights, axis=1)
+    # log(Σ_j w_ij exp(lp_j)) row by row; weights of 0 give log 0 = −∞ and drop out.
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(weights)
+    terms = logsumexp(lp[None, :] + log_weights, axis=1)
     return float(np.mean(-terms))
 
 
