@@ -175,3 +175,27 @@ def test_pipeline_with_embeddings_and_the_tab_table_shows_the_measures(tiny_lm):
         assert result.measures[key]["note"] is None, key
     table = measures_markdown(result)
     assert all(label in table for label in ("TokenSAR", "SentSAR", "| SAR |", "semantic density"))
+
+
+class ConstantNLI:
+    """p(contradiction, neutral, entailment) = (0.1, 0.3, 0.6) for every pair."""
+
+    model_id = "constant"
+
+    def __init__(self):
+        self.calls: list[list[tuple[str, str]]] = []
+
+    def probs(self, pairs):
+        self.calls.append(list(pairs))
+        return np.tile([0.1, 0.3, 0.6], (len(pairs), 1))
+
+
+def test_nli_similarity_kernel_and_relevance_in_one_call():
+    nli = ConstantNLI()
+    samples = [_gen(["Paris", " city"]), _gen(["Lyon"])]
+    stats = relevance_statistics(QUESTION, samples, _gen(["Paris"]), NLIEntailment(nli))
+    assert len(nli.calls) == 1
+    assert all(p.startswith(QUESTION) and h.startswith(QUESTION) for p, h in nli.calls[0])
+    assert stats.sample_token_relevance[0] == pytest.approx([0.4, 0.4])  # 1 − 0.6
+    assert stats.answer_similarity[0, 1] == pytest.approx(0.6)
+    assert stats.reference_kernel == pytest.approx([0.75, 0.75])  # 1 − (0.1 + 0.3 / 2)
