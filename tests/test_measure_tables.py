@@ -68,6 +68,9 @@ def _answer_statistics(
     total_log_likelihoods: list[float],
     reference: Generation,
     p_true: float,
+    token_logprobs: list[list[float]],
+    token_relevance: list[list[float]],
+    reference_kernel: list[float],
 ) -> semantic.AnswerStatistics:
     return semantic.AnswerStatistics(
         texts=texts,
@@ -78,6 +81,11 @@ def _answer_statistics(
         kernel_weights=nli_graph_weights(labels),
         reference=reference,
         p_true=p_true,
+        sample_token_logprobs=token_logprobs,
+        sample_token_relevance=token_relevance,
+        reference_token_relevance=[0.5] * len(reference.tokens),
+        answer_similarity=nli_similarity_matrix(labels),
+        reference_kernel=reference_kernel,
     )
 
 
@@ -96,6 +104,9 @@ def _permute_answers(fields: dict, order: list[int]) -> dict:
         "labels": labels[np.ix_(order, order)],
         "log_likelihoods": [fields["log_likelihoods"][i] for i in order],
         "total_log_likelihoods": [fields["total_log_likelihoods"][i] for i in order],
+        "token_logprobs": [fields["token_logprobs"][i] for i in order],
+        "token_relevance": [fields["token_relevance"][i] for i in order],
+        "reference_kernel": [fields["reference_kernel"][i] for i in order],
     }
 
 
@@ -119,7 +130,16 @@ def _semantic_cases(draw):
             draw(st.lists(st.floats(0.0, 6.0), min_size=size, max_size=size)),
         ),
         "p_true": draw(st.floats(0.0, 1.0)),
+        "token_logprobs": [],
+        "token_relevance": [],
+        "reference_kernel": draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)),
     }
+    for _ in range(n):
+        length = draw(st.integers(0, 4))
+        fields["token_logprobs"].append(draw(st.lists(logprob, min_size=length, max_size=length)))
+        fields["token_relevance"].append(
+            draw(st.lists(st.floats(0.0, 1.0), min_size=length, max_size=length))
+        )
     order = draw(st.permutations(range(n)))
     return _answer_statistics(**fields), _answer_statistics(**_permute_answers(fields, order))
 
@@ -134,6 +154,9 @@ def _semantic_plain() -> tuple[semantic.AnswerStatistics, semantic.AnswerStatist
         "total_log_likelihoods": [-0.4, -1.6, -3.0, -9.0],
         "reference": _reference([-0.1, -0.7], [0.3, 1.2]),
         "p_true": 0.8,
+        "token_logprobs": [[-0.2], [-0.1, -0.3, -0.8], [-1.5, -1.5], []],
+        "token_relevance": [[1.0], [0.1, 0.1, 0.9], [0.0, 0.0], []],
+        "reference_kernel": [1.0, 0.9, 0.2, 0.4],
     }
     return _answer_statistics(**fields), _answer_statistics(
         **_permute_answers(fields, [2, 0, 3, 1])
@@ -150,15 +173,28 @@ def _semantic_extreme(n: int, agree: bool) -> semantic.AnswerStatistics:
         total_log_likelihoods=[-2.0] * n,
         reference=_reference([-0.3], [0.8]),
         p_true=0.6,
+        token_logprobs=[[-0.5, -0.5]] * n,
+        token_relevance=[[0.5, 0.5]] * n,
+        reference_kernel=[1.0] * n if agree else [0.0] * n,
     )
 
 
 def _semantic_without(stats: semantic.AnswerStatistics, need: str) -> semantic.AnswerStatistics:
     blank = {
-        "likelihoods": {"log_likelihoods": None, "total_log_likelihoods": None},
+        "likelihoods": {
+            "log_likelihoods": None,
+            "total_log_likelihoods": None,
+            "sample_token_logprobs": None,
+        },
         "pairs": {"similarity": None, "kernel_weights": None},
         "reference": {"reference": None},
         "generator": {"p_true": None},
+        "similarity": {
+            "sample_token_relevance": None,
+            "reference_token_relevance": None,
+            "answer_similarity": None,
+            "reference_kernel": None,
+        },
     }[need]
     return replace(stats, **blank)
 

@@ -94,9 +94,11 @@ def test_one_generate_call_for_samples_and_reference_and_one_nli_pass(
     assert generate_calls == [7]  # 6 samples + the reference, one batched generate
     assert len(result.samples) == 6 and result.reference is not None
     assert result.params["seed"] == 3 and result.params["reference_temperature"] == 0.1
-    # Every ordered pair of distinct answers in ONE batched NLI call, question prepended.
+    # Every ordered pair of distinct answers in ONE batched NLI call, question prepended; SAR
+    # and Semantic Density send their pairs in one more.
     d = len({t.strip().casefold() for t in result.texts})
-    assert len(nli.calls) == 1 and len(nli.calls[0]) == result.work["entailment_pairs"]
+    assert len(nli.calls) == 2 and len(nli.calls[0]) == result.work["entailment_pairs"]
+    assert len(nli.calls[1]) == result.work["similarity_scored"]
     assert result.work["entailment_pairs"] <= d * (d - 1)
     assert all(p.startswith(QUESTION) and h.startswith(QUESTION) for p, h in nli.calls[0])
     labels = np.array(result.clustering.labels)
@@ -361,7 +363,8 @@ def test_progress_hears_each_stage_in_order(tiny_lm, tiny_nli):
     assert f"Comparing {d} distinct answers by entailment (all {d * (d - 1)} ordered pairs)" in [
         m for _, m in heard
     ]
-    assert heard[-1][1] == "Asking the generator p(True)"
+    assert heard[-2][1] == "Asking the generator p(True)"
+    assert heard[-1][1] == "Scoring token relevance and answer similarity"
     heard.clear()
     run_semantic_entropy(
         tiny_lm, QUESTION, NLIEntailment(tiny_nli), n=4, seed=3, max_new_tokens=6,

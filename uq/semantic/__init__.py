@@ -9,6 +9,9 @@ them by meaning, and computes every measure of ONE table from the same statistic
 - :mod:`uq.semantic.clustering`: bidirectional-entailment clustering;
 - :mod:`uq.semantic.estimators`: the formulas (semantic entropy, predictive entropy, …);
 - :mod:`uq.semantic.black_box`: measures from answer texts alone (lexical, spectral, KLE);
+- :mod:`uq.semantic.sar`: TokenSAR, SentSAR and SAR (Duan et al. 2024);
+- :mod:`uq.semantic.semantic_density`: Semantic Density (Qiu & Miikkulainen 2024);
+- :mod:`uq.semantic.relevance`: token relevance and graded similarity for those two;
 - :mod:`uq.semantic.measures`: the ONE table of measures (``MEASURES``);
 - :mod:`uq.semantic.p_true`: p(True), zero- and few-shot;
 - :mod:`uq.semantic.result`: the result dataclass the store saves;

@@ -35,6 +35,8 @@ from uq.semantic.estimators import (
     predictive_entropy,
     semantic_entropy,
 )
+from uq.semantic.sar import sar, sentence_sar, token_sar
+from uq.semantic.semantic_density import semantic_density_uncertainty
 from uq.token_stats import perplexity
 
 # --------------------------------------------------------------------------------------------
@@ -60,6 +62,15 @@ class AnswerStatistics:
     kernel_weights: np.ndarray | None = None
     reference: Generation | None = None
     p_true: float | None = None
+    # From the similarity model (uq.semantic.relevance), for SAR and Semantic Density: the
+    # sampled answers' token log-probabilities (the distribution of ``log_likelihoods``), token
+    # relevances 1 − g(s, s without token k), the graded answer similarity g and the kernel of
+    # the reference answer to each sample.
+    sample_token_logprobs: list[list[float]] | None = None
+    sample_token_relevance: list[list[float]] | None = None
+    reference_token_relevance: list[float] | None = None
+    answer_similarity: np.ndarray | None = None
+    reference_kernel: list[float] | None = None
 
     @property
     def n(self) -> int:
@@ -87,7 +98,8 @@ class Measure:
 
     ``needs`` names the statistics it reads beyond the clusters: "likelihoods" (per-answer
     log-likelihoods), "pairs" (every ordered pair labelled), "reference" (the low-temperature
-    answer's tokens), "generator" (p(True)). ``per_log_n``: an entropy over the answers'
+    answer's tokens), "generator" (p(True)), "similarity" (token relevances and graded
+    similarities from the similarity model, ``uq.semantic.relevance``). ``per_log_n``: an entropy over the answers'
     distribution, also reported divided by log N. ``lower`` / ``upper``: the range every value
     lies in (None: unbounded on that side); N is the number of answers.
     """
@@ -137,6 +149,42 @@ NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR = (
     "reference",
     "generator",
 )
+NEEDS_SIMILARITY = "similarity"
+
+
+def _present(value, what: str):
+    if value is None:
+        raise ConfidantError(f"no {what}")
+    return value
+
+
+def _token_sar(stats: AnswerStatistics) -> float:
+    relevance = _present(stats.reference_token_relevance, "token relevances")
+    return token_sar(_reference_tokens(stats, "logprob"), relevance)
+
+
+def _sentence_sar(stats: AnswerStatistics) -> float:
+    similarity = _present(stats.answer_similarity, "answer similarity")
+    return sentence_sar(_present(stats.total_log_likelihoods, "log-likelihoods"), similarity)
+
+
+def _sar(stats: AnswerStatistics) -> float:
+    return sar(
+        _present(stats.sample_token_logprobs, "token log-probabilities"),
+        _present(stats.sample_token_relevance, "token relevances"),
+        _present(stats.answer_similarity, "answer similarity"),
+    )
+
+
+def _semantic_density(stats: AnswerStatistics) -> float:
+    ref = _reference_tokens(stats, "logprob")
+    return semantic_density_uncertainty(
+        stats.texts,
+        _likelihoods(stats),
+        _present(stats.reference_kernel, "reference kernel"),
+        sum(ref) / len(ref),
+    )
+
 
 # One line per measure. The functions and their formulas live in uq.semantic.estimators and
 # uq.semantic.black_box.
@@ -161,6 +209,10 @@ MEASURES: tuple[Measure, ...] = (
     Measure("degree", "1 − degree (mean similarity)", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({NEEDS_PAIRS}), upper=ONE),  # noqa: E501
     Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({NEEDS_PAIRS}), upper=ROOT_N_MINUS_1),  # noqa: E501
     Measure("kernel_language_entropy", "Kernel language entropy", "Von Neumann entropy of a heat kernel over the semantic graph (Nikitin et al. 2024).", lambda s: kernel_language_entropy(s.kernel_weights), frozenset({NEEDS_PAIRS}), per_log_n=True, upper=LOG_N),  # noqa: E501
+    Measure("token_sar", "TokenSAR", "Relevance-weighted mean token surprisal of the reference answer, each token weighted by 1 − similarity(answer, answer without it) (Duan et al. 2024).", _token_sar, frozenset({NEEDS_REFERENCE, NEEDS_SIMILARITY})),  # noqa: E501
+    Measure("sentence_sar", "SentSAR", "Mean over answers of −log(p + (1/t)·Σ similarity × p of the others), p the sequence probability, t = 0.001: probable answers backed by similar ones are certain (Duan et al. 2024).", _sentence_sar, frozenset({NEEDS_LIKELIHOODS, NEEDS_SIMILARITY}), lower=None),  # noqa: E501
+    Measure("sar", "SAR", "SentSAR over the TokenSAR probabilities exp(−TokenSAR) of the answers: relevance at the token and the sentence level (Duan et al. 2024).", _sar, frozenset({NEEDS_LIKELIHOODS, NEEDS_SIMILARITY}), lower=None),  # noqa: E501
+    Measure("semantic_density", "1 − semantic density", "1 − the kernel density of the reference answer among the distinct samples, weighted by exp(mean token log-prob); kernel 1 − (p_contradiction + ½ p_neutral) by NLI, or the cosine by embeddings (Qiu & Miikkulainen 2024).", _semantic_density, frozenset({NEEDS_LIKELIHOODS, NEEDS_REFERENCE, NEEDS_SIMILARITY}), upper=ONE),  # noqa: E501
 )
 # fmt: on
 
@@ -204,6 +256,7 @@ MISSING_NOTES = {
     NEEDS_PAIRS: "needs the pair matrix",
     NEEDS_REFERENCE: "needs the reference answer's tokens",
     NEEDS_GENERATOR: "needs the generator",
+    NEEDS_SIMILARITY: "needs a similarity model (NLI or embedding entailment)",
 }
 
 

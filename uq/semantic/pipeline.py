@@ -44,6 +44,7 @@ from uq.semantic.measures import (
     NEEDS_LIKELIHOODS,
     NEEDS_PAIRS,
     NEEDS_REFERENCE,
+    NEEDS_SIMILARITY,
     AnswerStatistics,
     Measure,
     compute_measures,
@@ -51,6 +52,7 @@ from uq.semantic.measures import (
 )
 from uq.semantic.p_true import PTrueExample, fitted_p_true_probability
 from uq.semantic.pair_stats import pair_statistics
+from uq.semantic.relevance import relevance_statistics
 from uq.semantic.result import SemanticEntropyResult
 from uq.trace import clean_question
 
@@ -134,6 +136,13 @@ def _mean_logprob(gen: Generation, source: str) -> tuple[float, float]:
         raise ConfidantError("this backend does not report sampling-distribution log-probs")
     total = float(sum(values))
     return (total / len(values) if values else 0.0), total
+
+
+def _token_logprobs(gen: Generation, source: str) -> list[float]:
+    """Per-token log-probabilities under the raw or the sampling distribution."""
+    if source == "raw":
+        return [t.logprob for t in gen.tokens]
+    return [float(t.sampling_logprob) for t in gen.tokens]  # checked by _mean_logprob
 
 
 def run_semantic_entropy(
@@ -222,6 +231,13 @@ def run_semantic_entropy(
         )
         timings["p_true"] = time.perf_counter() - started
 
+    relevance = None
+    if NEEDS_SIMILARITY in needs:
+        stage(0.95, "Scoring token relevance and answer similarity")
+        started = time.perf_counter()
+        relevance = relevance_statistics(question, samples, reference, entailment)
+        timings["relevance"] = time.perf_counter() - started
+
     means, totals = zip(*(_mean_logprob(g, likelihood) for g in samples), strict=True)
     stats = AnswerStatistics(
         texts=texts,
@@ -233,10 +249,16 @@ def run_semantic_entropy(
         reference=reference,
         p_true=p_true,
     )
+    available = {NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR}
+    if relevance is not None:
+        available.add(NEEDS_SIMILARITY)
+        stats.sample_token_logprobs = [_token_logprobs(g, likelihood) for g in samples]
+        stats.sample_token_relevance = relevance.sample_token_relevance
+        stats.reference_token_relevance = relevance.reference_token_relevance
+        stats.answer_similarity = relevance.answer_similarity
+        stats.reference_kernel = relevance.reference_kernel
     started = time.perf_counter()
-    values = compute_measures(
-        stats, chosen, {NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR}
-    )
+    values = compute_measures(stats, chosen, available)
     timings["measures"] = time.perf_counter() - started
 
     notes = []
@@ -272,6 +294,7 @@ def run_semantic_entropy(
             "entailment_calls": pairs.model_calls,
             "cached_pairs": pairs.cached_pairs,
             "embedded_texts": pairs.embedded,
+            "similarity_scored": relevance.scored if relevance is not None else 0,
         },
         timings=timings,
         notes=notes,
