@@ -3,6 +3,7 @@ validation, and the round trip against the harness's own sampling."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -201,3 +202,51 @@ def test_what_a_run_without_generator_refuses():
         run_evaluation(items, None, ent, EvalSettings(correctness="judge"))
     with pytest.raises(ConfidantError, match="needs an answerer|NLI or embeddings"):
         run_evaluation(items, None, None, EvalSettings())
+
+
+def test_the_cli_scores_a_samples_file_with_no_generator(tmp_path, capsys, monkeypatch):
+    from backends.registry import Backends
+    from cli.evaluate import main
+
+    def no_generator(self):
+        raise AssertionError("a samples run must not load a generator")
+
+    monkeypatch.setattr(Backends, "generator", no_generator)
+    out = tmp_path / "res"
+    argv = ["--samples", EXAMPLE, "--out", str(out), "--no-cache", "--bootstrap", "20"]
+    assert main([*argv, "--entailment", "embedding"]) == 0
+    printed = capsys.readouterr().out
+    assert "your own samples, no generator" in printed
+    assert "p_true" in printed and "needs model internals: the generator" in printed
+    with open(out / "metrics.csv", encoding="utf-8") as f:
+        rows = {r["measure"]: r for r in csv.DictReader(f)}
+    assert rows["p_true"]["n"] == "0" and rows["p_true"]["note"].startswith(NEEDS_INTERNALS)
+    assert rows["semantic_entropy"]["auroc"] and not rows["semantic_entropy"]["note"]
+    saved = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
+    assert len(saved["rows"]) == 6 and saved["params"]["model"] is None
+    assert (out / "calibration.csv").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--inv-entropy"], "--inv-entropy needs a generator"),
+        (["--entailment", "generator"], "nli or embedding"),
+        (["--correctness", "judge", "--entailment", "embedding"], "judge needs a generator"),
+    ],
+)
+def test_the_cli_refuses_what_needs_a_generator(tmp_path, capsys, extra, message):
+    from cli.evaluate import main
+
+    argv = ["--samples", EXAMPLE, "--out", str(tmp_path / "r"), "--no-cache", *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_cli_reports_a_bad_samples_file(tmp_path, capsys):
+    from cli.evaluate import main
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "gold": "a"}\n')
+    assert main(["--samples", str(bad), "--out", str(tmp_path / "r"), "--no-cache"]) == 2
+    assert "bad.jsonl, line 1: missing 'samples'" in capsys.readouterr().err

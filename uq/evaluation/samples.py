@@ -337,7 +337,7 @@ def score_given_samples(item: SampledItem, entailment: Any, settings: Any) -> Se
         lacking = m.needs - available
         if entry["value"] is None and (lacking or (NEEDS_REFERENCE in m.needs and partial)):
             why = entry["note"] if lacking else "the reference's token log-probs or entropies"
-            entry["note"] = f"{NEEDS_INTERNALS} ({why})"
+            entry["note"] = f"{NEEDS_INTERNALS}: {why.removeprefix('needs ')}"
     return SemanticEntropyResult(
         question=question,
         source="samples",
