@@ -22,6 +22,7 @@ from pathlib import Path
 from cli.common import add_model_arguments, backends_from_args, run_cli, seed_arg
 from core.errors import ConfidantError
 from uq.evaluation.datasets import load_dataset
+from uq.evaluation.external import load_hf_dataset, load_parquet
 from uq.evaluation.harness import EvalSettings, run_evaluation
 from uq.evaluation.samples import load_samples
 from uq.evaluation.settings import CORRECTNESS_NAMES, DEFAULT_CORRECTNESS, DEFAULT_FEW_SHOT
@@ -44,12 +45,33 @@ def _parser() -> argparse.ArgumentParser:
         description="Score every uncertainty measure on a dataset of questions with gold answers.",
     )
     source = ap.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", help="a .jsonl or .csv file (id, question, answers)")
+    source.add_argument(
+        "--data", help="a .jsonl or .csv file (id, question, answers), or a .parquet file"
+    )
+    source.add_argument(
+        "--hf-dataset",
+        metavar="NAME",
+        help="a Hugging Face dataset by name (needs the datasets package and the hub)",
+    )
     source.add_argument(
         "--samples",
         help="score your own generations with no generator: a .jsonl or .csv samples file "
         "(question, gold, samples, optional reference; see data/samples/README.md)",
     )
+    ap.add_argument("--hf-split", default="validation", help="--hf-dataset's split")
+    ap.add_argument("--hf-config", default=None, help="--hf-dataset's configuration, if any")
+    ap.add_argument(
+        "--question-column",
+        default="question",
+        help="--hf-dataset / parquet column of the questions (default question)",
+    )
+    ap.add_argument(
+        "--gold-column",
+        default="answers",
+        help="--hf-dataset / parquet column of the gold answers: texts, a list, or a dict "
+        "column read with a dotted name such as answers.text (default answers)",
+    )
+    ap.add_argument("--id-column", default=None, help="--hf-dataset / parquet id column")
     ap.add_argument("--out", required=True, help="directory for the CSV and JSON results")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--n", type=int, default=DEFAULT_N, help="sampled answers per question")
@@ -138,6 +160,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(lambda a: _run_cli(_parser().parse_args(a)), argv)
 
 
+def _items(args: argparse.Namespace) -> list:
+    """The questions the source flags name: --samples, --hf-dataset, or --data (a parquet
+    file read with the column flags)."""
+    columns = dict(
+        question_column=args.question_column,
+        gold_column=args.gold_column,
+        id_column=args.id_column,
+    )
+    if args.samples:
+        return load_samples(args.samples)
+    if args.hf_dataset:
+        return load_hf_dataset(
+            args.hf_dataset, args.hf_split, config=args.hf_config, limit=args.limit, **columns
+        )
+    if args.data.lower().endswith(".parquet"):
+        return load_parquet(args.data, limit=args.limit, **columns)
+    return load_dataset(args.data)
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     # The CLI is an entry point: it wires the backends and the SQLite cache around the harness.
     from store.db import Store
@@ -146,7 +187,7 @@ def _run_cli(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ConfidantError(f"--limit must be at least 1, got {args.limit}")
-    items = load_samples(args.samples) if args.samples else load_dataset(args.data)
+    items = _items(args)
     if args.samples and args.inv_entropy:
         raise ConfidantError("--inv-entropy needs a generator; it cannot score --samples")
     if args.samples and args.entailment == "generator":
