@@ -94,3 +94,13 @@ def test_own_samples_refuse_what_needs_a_generator(ctx, tmp_path):
     with pytest.raises(gr.Error, match="Upload a samples file"):
         SemanticHandlers(ctx).evaluate(None, True, 5, 2, 4, NLI, "Exact match", 0, 0, 0, OWN,
                                        progress=no_progress)  # fmt: skip
+
+
+def test_a_parquet_upload_is_read_with_the_default_columns(ctx, tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"q": ["Capital?"], "answers": [["Paris"]]}).to_parquet(path)
+    with pytest.raises(gr.Error, match="no column &#x27;question&#x27;|no column 'question'"):
+        SemanticHandlers(ctx).evaluate(str(path), False, 5, 2, 4, NLI, "Exact match", 0,
+                                       progress=no_progress)  # fmt: skip

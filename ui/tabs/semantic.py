@@ -208,7 +208,9 @@ def create_semantic_tab(ctx: AppContext) -> None:
                 with gr.Row():
                     with gr.Column():
                         e_file = gr.File(
-                            label="Dataset (.jsonl or .csv)", file_types=[".jsonl", ".csv"]
+                            label="Dataset (.jsonl, .csv or .parquet: question, answers), "
+                            "or your samples file",
+                            file_types=[".jsonl", ".csv", ".parquet"],
                         )
                         e_source = gr.Radio(
                             list(SOURCE_CHOICES),

@@ -35,6 +35,7 @@ from ui.plots.semantic import (
 )
 from ui.plots.trace import entropy_highlights, trace_figure
 from uq.evaluation.datasets import MAX_FILE_BYTES, load_dataset
+from uq.evaluation.external import load_parquet
 from uq.evaluation.harness import (
     DEFAULT_CORRECTNESS,
     MAX_FEW_SHOT,
@@ -288,7 +289,9 @@ class SemanticHandlers:
                 raise ConfidantError("Upload a samples file (.jsonl or .csv) first.")
             items = load_samples(upload_path(upload))
         elif upload:  # an uploaded file wins over the bundled set (ticked by default)
-            items = load_dataset(upload_path(upload))
+            path = upload_path(upload)
+            parquet = str(path).lower().endswith(".parquet")
+            items = load_parquet(path) if parquet else load_dataset(path)
         elif use_bundled:
             items = load_dataset(BUNDLED_DATASET)
         else:
