@@ -3,6 +3,7 @@
     python -m cli evaluate --data data/qa/trivia_small.jsonl --model tiny-random --out results/
     python -m cli evaluate --data data/qa/trivia_small.jsonl --model tiny-random --out results/ \\
         --limit 5 --inv-entropy --inv-n 3 --inv-replicates 2
+    python -m cli evaluate --samples data/samples/example.jsonl --out results/  # no generator
 
 Finished questions are cached in SQLite (``--db``; default the app's database), so a repeated or
 interrupted run computes only what is missing. ``--inv-entropy`` passes the Inv-Entropy measure
@@ -21,7 +22,9 @@ from pathlib import Path
 from cli.common import add_model_arguments, backends_from_args, run_cli, seed_arg
 from core.errors import ConfidantError
 from uq.evaluation.datasets import load_dataset
+from uq.evaluation.external import load_hf_dataset, load_parquet
 from uq.evaluation.harness import EvalSettings, run_evaluation
+from uq.evaluation.samples import load_samples
 from uq.evaluation.settings import CORRECTNESS_NAMES, DEFAULT_CORRECTNESS, DEFAULT_FEW_SHOT
 from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD
 from uq.semantic.measures import measures_without_pair_matrix, select_measures
@@ -41,7 +44,34 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m cli evaluate",
         description="Score every uncertainty measure on a dataset of questions with gold answers.",
     )
-    ap.add_argument("--data", required=True, help="a .jsonl or .csv file (id, question, answers)")
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--data", help="a .jsonl or .csv file (id, question, answers), or a .parquet file"
+    )
+    source.add_argument(
+        "--hf-dataset",
+        metavar="NAME",
+        help="a Hugging Face dataset by name (needs the datasets package and the hub)",
+    )
+    source.add_argument(
+        "--samples",
+        help="score your own generations with no generator: a .jsonl or .csv samples file "
+        "(question, gold, samples, optional reference; see data/samples/README.md)",
+    )
+    ap.add_argument("--hf-split", default="validation", help="--hf-dataset's split")
+    ap.add_argument("--hf-config", default=None, help="--hf-dataset's configuration, if any")
+    ap.add_argument(
+        "--question-column",
+        default="question",
+        help="--hf-dataset / parquet column of the questions (default question)",
+    )
+    ap.add_argument(
+        "--gold-column",
+        default="answers",
+        help="--hf-dataset / parquet column of the gold answers: texts, a list, or a dict "
+        "column read with a dotted name such as answers.text (default answers)",
+    )
+    ap.add_argument("--id-column", default=None, help="--hf-dataset / parquet id column")
     ap.add_argument("--out", required=True, help="directory for the CSV and JSON results")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--n", type=int, default=DEFAULT_N, help="sampled answers per question")
@@ -130,6 +160,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_cli(lambda a: _run_cli(_parser().parse_args(a)), argv)
 
 
+def _items(args: argparse.Namespace) -> list:
+    """The questions the source flags name: --samples, --hf-dataset, or --data (a parquet
+    file read with the column flags)."""
+    columns = dict(
+        question_column=args.question_column,
+        gold_column=args.gold_column,
+        id_column=args.id_column,
+    )
+    if args.samples:
+        return load_samples(args.samples)
+    if args.hf_dataset:
+        return load_hf_dataset(
+            args.hf_dataset, args.hf_split, config=args.hf_config, limit=args.limit, **columns
+        )
+    if args.data.lower().endswith(".parquet"):
+        return load_parquet(args.data, limit=args.limit, **columns)
+    return load_dataset(args.data)
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     # The CLI is an entry point: it wires the backends and the SQLite cache around the harness.
     from store.db import Store
@@ -138,7 +187,11 @@ def _run_cli(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise ConfidantError(f"--limit must be at least 1, got {args.limit}")
-    items = load_dataset(args.data)
+    items = _items(args)
+    if args.samples and args.inv_entropy:
+        raise ConfidantError("--inv-entropy needs a generator; it cannot score --samples")
+    if args.samples and args.entailment == "generator":
+        raise ConfidantError("--samples are compared with --entailment nli or embedding")
     if args.limit:
         items = items[: args.limit]
     measures = [m.strip() for m in args.measures.split(",") if m.strip()] if args.measures else None
@@ -168,7 +221,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfidantError(f"--out {out_dir} exists and is not a directory")
     backends = backends_from_args(args)
-    lm = backends.generator()
+    lm = None if args.samples else backends.generator()
     if args.entailment is None:
         default = backends.default_entailment()
         args.entailment = default.method
@@ -192,7 +245,10 @@ def _run_cli(args: argparse.Namespace) -> int:
             )
         )
     cache = None if args.no_cache else EvalCache(Store(args.db) if args.db else Store())
-    print(f"evaluating {len(items)} questions from {args.data} with {lm.model_id}", flush=True)
+    what = "your own samples, no generator" if lm is None else lm.model_id
+    print(
+        f"evaluating {len(items)} questions from {args.data or args.samples} ({what})", flush=True
+    )
 
     def progress(done: int, total: int, message: str) -> None:
         print(f"[{done}/{total}] {message}", flush=True)
@@ -214,6 +270,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     for row in result.metric_table()[1]:
         auroc = row["auroc"]
         line = f"  {row['measure']:<32} AUROC {'—' if auroc is None else f'{auroc:.3f}'}"
+        line += f" ({row['note']})" if row["note"] else ""
         print(" · ".join([line, *calibrated.get(row["measure"], [])]))
     for path in paths:
         print(f"wrote {path}")

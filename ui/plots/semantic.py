@@ -181,7 +181,7 @@ def answers_markdown(result: SemanticEntropyResult) -> str:
 
 def metrics_rows(result: EvaluationResult) -> tuple[list[str], list[list]]:
     """A compact table for the UI: per measure, each metric as "estimate [low, high]"."""
-    headers = ["measure", "n", *METRIC_NAMES]
+    headers = ["measure", "n", *METRIC_NAMES, "note"]
     rows = []
     for row in result.metric_table()[1]:
         cells = [row["measure"], row["n"]]
@@ -190,7 +190,7 @@ def metrics_rows(result: EvaluationResult) -> tuple[list[str], list[list]]:
             cells.append(
                 "—" if est is None else f"{est:.3f} [{row[f'{m}_low']:.3f}, {row[f'{m}_high']:.3f}]"
             )
-        rows.append(cells)
+        rows.append([*cells, row.get("note") or ""])
     return headers, rows
 
 

@@ -13,8 +13,10 @@ from ui.plots.calibration import reliability_figure
 from ui.tabs.semantic_handlers import (
     CORRECTNESS_CHOICES,
     DEFAULT_CORRECTNESS_CHOICE,
+    DEFAULT_SOURCE,
     ENTAILMENT_CHOICES,
     MAX_UI_SAMPLES,
+    SOURCE_CHOICES,
     SemanticHandlers,
     generation_view,
     render_semantic,
@@ -206,7 +208,18 @@ def create_semantic_tab(ctx: AppContext) -> None:
                 with gr.Row():
                     with gr.Column():
                         e_file = gr.File(
-                            label="Dataset (.jsonl or .csv)", file_types=[".jsonl", ".csv"]
+                            label="Dataset (.jsonl, .csv or .parquet: question, answers), "
+                            "or your samples file",
+                            file_types=[".jsonl", ".csv", ".parquet"],
+                        )
+                        e_source = gr.Radio(
+                            list(SOURCE_CHOICES),
+                            value=DEFAULT_SOURCE,
+                            label="Answers",
+                            info="My own samples: upload a samples file (question, gold, "
+                            "samples, optional token log-probs and reference; see the README's "
+                            "'Score your own generations'); no generator runs, and measures "
+                            "whose statistics are missing say 'needs model internals'.",
                         )
                         e_bundled = gr.Checkbox(
                             value=True,
@@ -276,6 +289,7 @@ def create_semantic_tab(ctx: AppContext) -> None:
                         e_seed,
                         e_shots,
                         e_few,
+                        e_source,
                     ],  # fmt: skip
                     outputs=[e_metrics, e_questions, e_roc, e_rej, e_files, e_status,
                              e_cal, e_cal_measure, e_cal_plot, e_cal_state],

@@ -35,6 +35,7 @@ from ui.plots.semantic import (
 )
 from ui.plots.trace import entropy_highlights, trace_figure
 from uq.evaluation.datasets import MAX_FILE_BYTES, load_dataset
+from uq.evaluation.external import load_parquet
 from uq.evaluation.harness import (
     DEFAULT_CORRECTNESS,
     MAX_FEW_SHOT,
@@ -42,6 +43,7 @@ from uq.evaluation.harness import (
     EvalSettings,
     run_evaluation,
 )
+from uq.evaluation.samples import load_samples
 from uq.semantic.entailment import DEFAULT_EMBEDDING_THRESHOLD, make_entailment
 from uq.semantic.measures import measures_without_pair_matrix
 from uq.semantic.pasted import parse_answers_text, read_answers_file, score_pasted_answers
@@ -66,6 +68,8 @@ DEFAULT_CORRECTNESS_CHOICE = next(
     k for k, v in CORRECTNESS_CHOICES.items() if v == DEFAULT_CORRECTNESS
 )
 MAX_UI_SAMPLES = 50
+SOURCE_CHOICES = {"Generate with the model": "model", "My own samples (no generator)": "samples"}
+DEFAULT_SOURCE = "Generate with the model"
 
 
 def read_pasted_answers(answers_text, upload) -> tuple[list[str], list[float] | None]:
@@ -270,14 +274,24 @@ class SemanticHandlers:
         seed,
         p_true_fewshot=0,
         few_shot=0,  # the page's box starts at DEFAULT_FEW_SHOT
+        source=None,  # a SOURCE_CHOICES key; None: generate with the model
         progress=gr.Progress(),  # noqa: B008 - how Gradio injects the progress bar
         request: gr.Request = None,
     ):
         """Every measure on a dataset (the harness, cached per question); returns (metrics, per
         question table, ROC, rejection curve, files, status)."""
         ctx = self.ctx
-        if upload:  # an uploaded file wins over the bundled set (ticked by default)
-            items = load_dataset(upload_path(upload))
+        own = SOURCE_CHOICES.get(source or DEFAULT_SOURCE)
+        if own is None:
+            raise ConfidantError(f"unknown source {source!r}")
+        if own == "samples":  # the user's own generations: no generator is loaded
+            if not upload:
+                raise ConfidantError("Upload a samples file (.jsonl or .csv) first.")
+            items = load_samples(upload_path(upload))
+        elif upload:  # an uploaded file wins over the bundled set (ticked by default)
+            path = upload_path(upload)
+            parquet = str(path).lower().endswith(".parquet")
+            items = load_parquet(path) if parquet else load_dataset(path)
         elif use_bundled:
             items = load_dataset(BUNDLED_DATASET)
         else:
@@ -297,8 +311,10 @@ class SemanticHandlers:
             ),
             few_shot=whole_number(few_shot or 0, "few-shot answer examples", 0, MAX_FEW_SHOT),
         ).validate()
-        lm = ctx.backends.generator()
-        ent = self._entailment(entailment, None, DEFAULT_EMBEDDING_THRESHOLD)  # method defaults
+        lm = None if own == "samples" else ctx.backends.generator()
+        ent = self._entailment(
+            entailment, None, DEFAULT_EMBEDDING_THRESHOLD, allow_generator=lm is not None
+        )  # each method's defaults
         progress(0, desc="Starting")
 
         def tick(done: int, total: int, message: str) -> None:

@@ -6,6 +6,9 @@
 - :mod:`uq.evaluation.scoring`: each measure column's metrics, curves and calibration;
 - :mod:`uq.evaluation.result`: the evaluation's rows, metrics and curves;
 - :mod:`uq.evaluation.datasets`: question-answer datasets (CSV/JSONL);
+- :mod:`uq.evaluation.external`: a Hugging Face dataset by name/split, or a parquet file, with
+  a column mapping;
+- :mod:`uq.evaluation.samples`: your own generations (a samples file) scored with no generator;
 - :mod:`uq.evaluation.few_shot`: the few-shot answer prompt from the dataset's first questions;
 - :mod:`uq.evaluation.correctness`: is an answer correct (contains a gold answer, SQuAD F1,
   exact match, ROUGE-L…);

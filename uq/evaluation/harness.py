@@ -40,6 +40,7 @@ from uq.evaluation.providers import (
     provided_columns,
 )
 from uq.evaluation.result import METRIC_NAMES, EvaluationResult
+from uq.evaluation.samples import check_samples_run, given_answer, score_given_samples
 from uq.evaluation.scoring import calibrate_measures, score_measures
 from uq.evaluation.settings import (
     CORRECTNESS_METHODS,
@@ -141,6 +142,9 @@ def evaluate_batch(
             raise ConfidantError("without an entailment model the harness needs an answerer")
         results: list[Any] = [None] * len(items)
         answers = _reference_answers(items, lm, answerer)
+    elif lm is None:  # the user's own samples (uq.evaluation.samples): no generator
+        results = [score_given_samples(item, entailment, settings) for item in items]
+        answers = [given_answer(item) for item in items]
     else:
         results = [
             run_semantic_entropy(
@@ -177,6 +181,8 @@ def evaluate_batch(
             row["cluster_ids"] = result.clustering.cluster_ids
             row["p_true_examples"] = result.params.get("p_true_examples", 0)
             row["measures"] = {k: v["value"] for k, v in result.measures.items()}
+            if result.source == "samples":
+                row["notes"] = {k: v["note"] for k, v in result.measures.items() if v["note"]}
         else:
             row["measures"] = {}
         rows.append(row)
@@ -254,6 +260,8 @@ def run_evaluation(
         raise ConfidantError(
             "the semantic-entropy pipeline gives the reference answer: no answerer"
         )
+    if lm is None:
+        check_samples_run(entailment, settings, providers)
     k_shot, n_few = int(settings.p_true_fewshot), int(settings.few_shot)
     if k_shot and entailment is None:
         raise ConfidantError("few-shot p(True) needs the semantic-entropy pipeline")

@@ -109,5 +109,11 @@ class EvaluationResult:
                 row[m] = interval["estimate"] if interval else None
                 row[f"{m}_low"] = interval["low"] if interval else None
                 row[f"{m}_high"] = interval["high"] if interval else None
+            row["note"] = self.measure_note(measure) if not row["n"] else None
             out.append(row)
-        return columns, out
+        return columns + ["note"], out
+
+    def measure_note(self, measure: str) -> str | None:
+        """Why a measure has no value on any question (e.g. "needs model internals (...)" for
+        samples without log-probabilities), from the first row that says."""
+        return next((r["notes"][measure] for r in self.rows if measure in r.get("notes", {})), None)

@@ -165,7 +165,7 @@ def run_params(
             del fields[optional]
     described = entailment.describe() if entailment is not None else {"entailment": None}
     params = {
-        "model": getattr(lm, "model_id", type(lm).__name__),
+        "model": getattr(lm, "model_id", type(lm).__name__) if lm is not None else None,
         **described,
         **fields,
         "correctness_method": settings.method,
