@@ -163,3 +163,45 @@ def test_throughput_text():
     assert clock.text(30) == "0.50 questions/s, about 1:00 left"
     now[0] = 4000.0
     assert clock.text(10).endswith("about 5:33:20 left")
+
+
+def _cli_args(tmp_path, *more):
+    return [
+        "--data", DATA, "--model", "tiny-random", "--out", str(tmp_path / "res"),
+        "--limit", "3", "--n", "2", "--max-new-tokens", "4", "--bootstrap", "10",
+        "--db", str(tmp_path / "c.db"), "--measures", "discrete_semantic_entropy", *more,
+    ]  # fmt: skip
+
+
+def test_ctrl_c_in_the_cli_says_what_is_cached_and_exits_130(tmp_path, capsys, monkeypatch):
+    import cli.evaluate as evaluate_cli
+
+    real = evaluate_cli.run_evaluation
+
+    def interrupted(*args, progress, **kwargs):
+        def tick(done, total, message):
+            progress(done, total, message)
+            if done == 2:
+                raise KeyboardInterrupt
+
+        return real(*args, progress=tick, **kwargs)
+
+    monkeypatch.setattr(evaluate_cli, "run_evaluation", interrupted)
+    assert evaluate_cli.main(_cli_args(tmp_path)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: 2 finished questions are cached" in err and "again to resume" in err
+    assert "Traceback" not in err
+    monkeypatch.setattr(evaluate_cli, "run_evaluation", real)
+    assert evaluate_cli.main(_cli_args(tmp_path, "--quiet")) == 0
+    out = capsys.readouterr().out
+    assert "1 computed, 2 cached" in out and "[1/3]" not in out
+
+
+def test_the_cli_draws_a_progress_bar_with_throughput_on_a_terminal(tmp_path, capsys, monkeypatch):
+    from cli.evaluate import main
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(_cli_args(tmp_path, "--no-cache", "--questions-in-flight", "2")) == 0
+    captured = capsys.readouterr()
+    assert "3/3" in captured.err and "questions/s" in captured.err
+    assert "[1/3]" not in captured.out and "3 computed, 0 cached" in captured.out
