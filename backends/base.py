@@ -205,6 +205,9 @@ class Capabilities:
       the top-k log-probabilities only (lower bounds; ``TokenRecord.truncated`` is set).
     - ``token_ids``: a local tokenizer is available as ``lm.tokenizer`` (its chat template,
       token ids).
+    - ``concurrent_calls``: calls from many threads at once overlap (a server batches them),
+      so the evaluation harness keeps several questions in flight; an in-process model runs
+      one forward at a time and keeps its batches.
     """
 
     exact_scoring: bool = True
@@ -212,6 +215,7 @@ class Capabilities:
     streams: bool = False
     truncated_logprobs: bool = False
     token_ids: bool = False
+    concurrent_calls: bool = False
 
 
 PROTOCOL_CAPABILITIES = Capabilities()

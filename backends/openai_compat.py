@@ -90,6 +90,7 @@ class OpenAICompatLM:
         streams=False,
         truncated_logprobs=True,
         token_ids=False,
+        concurrent_calls=True,
     )
 
     def __init__(

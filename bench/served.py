@@ -2,8 +2,10 @@
 
 Our OpenAI-protocol server (``backends.serve_openai``) runs on 127.0.0.1, backed by the tiny
 model, with an injected per-request latency standing for a GPU server's queue and network. The
-workload is what a dataset evaluation sends: for each of Q questions, N sampled answers (one
-request with ``n = N``) and the 100-point judge's candidate scores (``score`` over the score
+workload is a dataset evaluation: the harness (``uq.evaluation.harness.run_evaluation``, with
+as many questions in flight as the client's concurrency) over Q questions, N sampled answers
+each, with semantic entropy (meanings compared by their normalised text, so the entailment model
+costs nothing here), then the 100-point judge's candidate scores (``score`` over the score
 strings "1" … "100" after a grading prompt, one request each). Both clients run it in the
 same process, one after the other; the script checks they produced identical records and
 prints the ratio.
@@ -25,11 +27,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import uvicorn  # noqa: E402
 
-from backends.base import SamplingParams  # noqa: E402
 from backends.openai_compat import OpenAICompatLM  # noqa: E402
 from backends.registry import BackendConfig, Backends  # noqa: E402
 from backends.serve_openai import create_app  # noqa: E402
 from tests.helpers import free_port  # noqa: E402
+from uq.evaluation.datasets import EvalItem  # noqa: E402
+from uq.evaluation.harness import EvalSettings, run_evaluation  # noqa: E402
+from uq.semantic.entailment import NLIEntailment  # noqa: E402
+
+
+class SameTextNLI:
+    """Entailment iff the two answers' last lines are the same text, case and spaces aside."""
+
+    model_id = "same-text"
+
+    def probs(self, pairs):
+        def norm(text):
+            return " ".join(text.splitlines()[-1:]).lower().split()
+
+        return [[0.0, 0.0, 1.0] if norm(a) == norm(b) else [0.0, 1.0, 0.0] for a, b in pairs]
 
 
 def serve(latency_s: float) -> tuple[str, uvicorn.Server]:
@@ -47,19 +63,25 @@ def serve(latency_s: float) -> tuple[str, uvicorn.Server]:
 
 
 def workload(lm: OpenAICompatLM, questions: list[str], n: int, judged: int) -> tuple[dict, int]:
-    """(records, requests sent): every question's N samples, then the judge's scores of the
-    first ``judged`` questions' first answer."""
-    params = SamplingParams(n=n, temperature=1.0, max_new_tokens=8, seed=0)
-    samples = lm.sample_batch(questions, params, chat=False)
+    """(records, requests sent): the harness over every question (N samples, semantic entropy),
+    then the judge's scores of the first ``judged`` questions' reference answer."""
+    sent = [0]
+    lm._client.event_hooks = {"request": [lambda request: sent.__setitem__(0, sent[0] + 1)]}
+    items = [EvalItem(f"q{i}", q, [str(2 * i)]) for i, q in enumerate(questions)]
+    settings = EvalSettings(
+        n=n, max_new_tokens=8, seed=0, n_boot=10, chat=False,
+        measures=["semantic_entropy", "discrete_semantic_entropy"],
+    )  # fmt: skip
+    result = run_evaluation(items, lm, NLIEntailment(SameTextNLI()), settings)
     scores = []
-    for q, answers in zip(questions[:judged], samples, strict=False):
-        prompt = f"Question: {q}\nAnswer: {answers[0].text}\nScore (1-100): "
+    for q, row in zip(questions[:judged], result.rows, strict=False):
+        prompt = f"Question: {q}\nAnswer: {row['answer']}\nScore (1-100): "
         scores.append([s.total_logprob for s in lm.score(prompt, [str(k) for k in range(1, 101)])])
     records = {
-        "samples": [[(g.text, round(g.total_logprob, 6)) for g in row] for row in samples],
+        "rows": [(r["samples"], r["answer"], r["measures"]) for r in result.rows],
         "scores": [[round(x, 6) for x in row] for row in scores],
     }
-    return records, len(questions) + 100 * judged
+    return records, sent[0]
 
 
 def main(argv=None) -> int:

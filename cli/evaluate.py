@@ -6,7 +6,10 @@
     python -m cli evaluate --samples data/samples/example.jsonl --out results/  # no generator
 
 Finished questions are cached in SQLite (``--db``; default the app's database), so a repeated or
-interrupted run computes only what is missing. ``--inv-entropy`` passes the Inv-Entropy measure
+interrupted run computes only what is missing (Ctrl-C says how many are cached; exit code 130).
+Against a served model several questions are in flight at once (``--questions-in-flight``). A
+progress bar with throughput and time left goes to stderr when it is a terminal (``--quiet``:
+none). ``--inv-entropy`` passes the Inv-Entropy measure
 provider (:class:`uq.inv.provider.InvEntropyProvider`) to the harness: columns ``inv.*``. By default the first 5 questions are the answer prompt's
 examples (``--few-shot``) and an answer is correct when it contains a gold answer
 (``--correctness contains``).
@@ -151,6 +154,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--inv-n", type=int, default=9, help="perturbations per question")
     ap.add_argument("--inv-replicates", type=int, default=5, help="answers per perturbation")
+    ap.add_argument(
+        "--questions-in-flight",
+        type=int,
+        default=None,
+        metavar="K",
+        help="questions computed at once against a served model (--openai-base-url; default "
+        "its --concurrency); an in-process model computes one batch at a time",
+    )
+    ap.add_argument("--quiet", action="store_true", help="no progress bar or per-question lines")
     add_model_arguments(ap)
     return ap
 
@@ -250,12 +262,43 @@ def _run_cli(args: argparse.Namespace) -> int:
         f"evaluating {len(items)} questions from {args.data or args.samples} ({what})", flush=True
     )
 
-    def progress(done: int, total: int, message: str) -> None:
-        print(f"[{done}/{total}] {message}", flush=True)
+    shown = {"done": 0}
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
 
-    result = run_evaluation(
-        items, lm, entailment, settings, providers=providers, cache=cache, progress=progress
-    )
+        # The harness's own rate and time left: tqdm's would count cached questions too.
+        bar = tqdm(
+            total=len(items), unit="question", file=sys.stderr, dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}",
+        )  # fmt: skip
+
+    def progress(done: int, total: int, message: str) -> None:
+        shown["done"] = done
+        if bar is not None:
+            bar.total = total
+            bar.update(done - bar.n)
+            bar.set_postfix_str(message.rpartition(" · ")[2], refresh=True)
+        elif not args.quiet:
+            print(f"[{done}/{total}] {message}", flush=True)
+
+    try:
+        result = run_evaluation(
+            items, lm, entailment, settings, providers=providers, cache=cache,
+            progress=progress, questions_in_flight=args.questions_in_flight,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        saved = (
+            f"{shown['done']} finished questions are cached; run the same command again to resume"
+            if cache is not None
+            else "nothing is cached (--no-cache): a new run starts from the beginning"
+        )
+        print(f"interrupted: {saved}", file=sys.stderr)
+        return 130
+    if bar is not None:
+        bar.close()
     paths = export_evaluation(result, out_dir)
     print(
         f"accuracy {result.accuracy:.3f} · {result.n_computed} computed, {result.n_cached} cached"

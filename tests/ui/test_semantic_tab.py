@@ -163,9 +163,13 @@ def test_pasted_bad_input_is_a_message_and_stores_nothing(ctx, answers, lls, ent
 def test_evaluate_handler_runs_the_bundled_set_and_resumes(ctx):
     handler = SemanticHandlers(ctx).evaluate
     args = (None, True, 2, 2, 4, NLI, "SQuAD F1 ≥ 0.5", 0)
-    out = handler(*args, progress=no_progress)
+    shown = []
+    out = handler(*args, progress=lambda *a, **k: shown.append((a, k)))
     metrics, questions, roc, rej, files, status, cal, cal_measure, cal_plot, cal_state = out
     assert "2 computed, 0 from the cache" in status
+    # The bar counts questions and its text gives the throughput and the time left.
+    assert shown[-1][0] == ((2, 2),) and shown[-1][1]["unit"] == "questions"
+    assert "questions/s, about 0:00 left" in shown[-1][1]["desc"]
     assert metrics["headers"][:3] == ["measure", "n", "auroc"]
     assert {row[0] for row in metrics["value"]} >= {"discrete_semantic_entropy", "p_true"}
     assert len(questions["value"]) == 2

@@ -318,6 +318,7 @@ class SemanticHandlers:
         progress(0, desc="Starting")
 
         def tick(done: int, total: int, message: str) -> None:
+            # The harness's message ends with the throughput and the time left.
             progress((done, total), desc=message, unit="questions")
 
         result = run_evaluation(items, lm, ent, settings, cache=EvalCache(ctx.store), progress=tick)

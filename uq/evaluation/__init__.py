@@ -1,6 +1,7 @@
 """Which measure predicts errors best on a dataset: the ONE evaluation harness.
 
 - :mod:`uq.evaluation.harness`: ``run_evaluation`` — answer, judge, measure, score, cache;
+- :mod:`uq.evaluation.concurrency`: many questions in flight against a server; throughput;
 - :mod:`uq.evaluation.settings`: the run's parameters and the cache key they make;
 - :mod:`uq.evaluation.providers`: measure providers other methods plug in (passed explicitly);
 - :mod:`uq.evaluation.scoring`: each measure column's metrics, curves and calibration;

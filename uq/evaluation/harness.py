@@ -15,7 +15,8 @@ Finished questions go to a cache (``get``/``put``; the app and the CLI use
 parameter (:func:`uq.evaluation.settings.run_params`), so a repeated or interrupted run computes
 only what is missing. Questions are computed in batches of ``batch_size`` at fixed positions of
 the dataset and a batch is cached only when it is finished, so an interrupted run resumes with
-the same batches an uninterrupted one would have had.
+the same batches an uninterrupted one would have had. Against a server several batches are in
+flight at once (:mod:`uq.evaluation.concurrency`), with the same rows as a serial run.
 
     python -m cli evaluate --data data/qa/trivia_small.jsonl --model tiny-random --out results/
 """
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 
 from backends.base import LanguageModel
 from core.errors import ConfidantError
+from uq.evaluation.concurrency import Throughput, in_flight_width, run_in_flight
 from uq.evaluation.correctness import correctness_score, judge_prompt
 from uq.evaluation.datasets import EvalItem, dataset_hash
 from uq.evaluation.few_shot import few_shot_prompt
@@ -231,6 +233,7 @@ def run_evaluation(
     batch_size: int = 1,
     cache: QuestionCache | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    questions_in_flight: int | None = None,
 ) -> EvaluationResult:
     """Evaluate every item (cached questions are read, not recomputed), then the metrics.
 
@@ -246,7 +249,14 @@ def run_evaluation(
     items are answered first (as with zero-shot p(True)) and become the worked examples of the
     p(True) prompt — their sampled answers, reference answer and correctness label. The rows
     and metrics cover the other items. ``progress(done, total, message)`` is called after each
-    question answered."""
+    question answered (cached ones first); the message ends with the throughput and the time
+    left.
+
+    Against a backend that declares ``concurrent_calls`` (a server) ``questions_in_flight``
+    batches are computed at once (default: the backend's ``concurrency``;
+    :mod:`uq.evaluation.concurrency`), each cached as it finishes; the rows are the same as a
+    serial run's and in dataset order. On an error or Ctrl-C the batches already running
+    finish and are cached before it is raised."""
     settings = (settings or EvalSettings()).validate()
     providers = check_providers(providers)
     items = list(items)
@@ -282,6 +292,7 @@ def run_evaluation(
     params = run_params(lm, entailment, settings, **keyed)
     p_hash = params_hash(params)
     counts = {"computed": 0, "cached": 0}
+    width, clock = in_flight_width(lm, questions_in_flight), Throughput()
     # A row cached before a measure joined the table lacks its column: compute it again.
     wanted = [m.key for m in select_measures(settings.measures)] if entailment else []
 
@@ -292,42 +303,56 @@ def run_evaluation(
     def answer_all(
         part: list[EvalItem], the_settings, the_hash, examples, first: int, kind: str
     ) -> list[dict]:
-        rows: list[dict] = []
-        for start in range(0, len(part), batch_size):
-            batch = part[start : start + batch_size]
-            found = [cached(item, the_hash) for item in batch]
-            missing = [item for item, row in zip(batch, found, strict=True) if row is None]
-            t0 = time.perf_counter()
-            new = iter(
-                evaluate_batch(
-                    missing,
-                    lm,
-                    entailment,
-                    the_settings,
-                    examples,
-                    providers=providers,
-                    answerer=answerer,
-                    prompt_template=prompt,
-                )  # fmt: skip
-                if missing
-                else []
-            )
-            took = f"{time.perf_counter() - t0:.1f} s" + (
-                f" (a batch of {len(missing)})" if len(missing) > 1 else ""
-            )
-            for k, (item, row) in enumerate(zip(batch, found, strict=True), first + start):
-                if row is None:
-                    row, note = next(new), took
-                    counts["computed"] += 1
-                    if cache is not None:
-                        cache.put(d_hash, item.id, the_hash, row)
-                else:
-                    note = "cached"
+        batches = [part[s : s + batch_size] for s in range(0, len(part), batch_size)]
+        found = [[cached(item, the_hash) for item in batch] for batch in batches]
+        missing = [
+            [item for item, row in zip(batch, rows, strict=True) if row is None]
+            for batch, rows in zip(batches, found, strict=True)
+        ]
+        done = first - 1
+
+        def report(item: EvalItem, row: dict, note: str) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                left = clock.text(len(pool) - done)
+                progress(
+                    done,
+                    len(pool),
+                    f"{kind}{item.id}: {note}, correct={row['correct']}"
+                    + (f" · {left}" if left else ""),
+                )
+
+        for batch, rows in zip(batches, found, strict=True):
+            for item, row in zip(batch, rows, strict=True):
+                if row is not None:
                     counts["cached"] += 1
-                rows.append(row)
-                if progress is not None:
-                    progress(k, len(pool), f"{kind}{item.id}: {note}, correct={row['correct']}")
-        return rows
+                    report(item, row, "cached")
+
+        def compute(b: int) -> tuple[list[dict], float]:
+            t0 = time.perf_counter()
+            new = evaluate_batch(
+                missing[b], lm, entailment, the_settings, examples, providers=providers,
+                answerer=answerer, prompt_template=prompt,
+            )  # fmt: skip
+            return new, time.perf_counter() - t0
+
+        def finished(b: int, out: tuple[list[dict], float]) -> None:
+            new, took = out
+            note = f"{took:.1f} s" + (f" (a batch of {len(new)})" if len(new) > 1 else "")
+            for item, row in zip(missing[b], new, strict=True):
+                if cache is not None:
+                    cache.put(d_hash, item.id, the_hash, row)
+                counts["computed"] += 1
+            clock.add(len(new))
+            it = iter(new)
+            found[b] = [row if row is not None else next(it) for row in found[b]]
+            for item, row in zip(missing[b], new, strict=True):
+                report(item, row, note)
+
+        jobs = [b for b in range(len(batches)) if missing[b]]
+        run_in_flight(compute, jobs, width, finished)
+        return [row for rows in found for row in rows]
 
     examples: list[PTrueExample] = []
     if k_shot:
@@ -347,7 +372,13 @@ def run_evaluation(
         shots["few_shot_example_ids"] = [item.id for item in items[:n_few]]
         shots["answer_prompt"] = prompt
     return EvaluationResult(
-        params={**params, **shots, "dataset_hash": d_hash, "params_hash": p_hash},
+        params={
+            **params,
+            **shots,
+            "dataset_hash": d_hash,
+            "params_hash": p_hash,
+            "questions_in_flight": width,
+        },  # fmt: skip
         dataset_hash=d_hash,
         rows=rows,
         metrics=metrics,
