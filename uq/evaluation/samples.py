@@ -35,11 +35,13 @@ from uq.semantic.measures import (
     NEEDS_LIKELIHOODS,
     NEEDS_PAIRS,
     NEEDS_REFERENCE,
+    NEEDS_SIMILARITY,
     AnswerStatistics,
     compute_measures,
     select_measures,
 )
 from uq.semantic.pair_stats import pair_statistics
+from uq.semantic.relevance import relevance_statistics
 from uq.semantic.result import SemanticEntropyResult
 from uq.trace import clean_question
 
@@ -329,6 +331,23 @@ def score_given_samples(item: SampledItem, entailment: Any, settings: Any) -> Se
         kernel_weights=pairs.kernel_weights,
         reference=reference,
     )
+    with_tokens = [*item.samples, item.reference or {}]
+    if (
+        has_lls
+        and reference is not None
+        and all(a.get("tokens") is not None for a in with_tokens)
+        and any(NEEDS_SIMILARITY in m.needs for m in chosen)
+    ):
+        # SAR and semantic density: token relevances and similarities by the same model,
+        # from the given tokens (as the pipeline computes them from generated ones).
+        relevance = relevance_statistics(question, gens, reference, entailment)
+        if relevance is not None:
+            available.add(NEEDS_SIMILARITY)
+            stats.sample_token_logprobs = [[t.logprob for t in g.tokens] for g in gens]
+            stats.sample_token_relevance = relevance.sample_token_relevance
+            stats.reference_token_relevance = relevance.reference_token_relevance
+            stats.answer_similarity = relevance.answer_similarity
+            stats.reference_kernel = relevance.reference_kernel
     values = compute_measures(stats, chosen, available)
     ref = item.reference
     partial = ref is not None and any(ref.get(k) is None for k in _REFERENCE_FIELDS[1:])
