@@ -68,6 +68,7 @@ def _answer_statistics(
     total_log_likelihoods: list[float],
     reference: Generation,
     p_true: float,
+    verbalized: tuple[float, float] = (70.0, 40.0),
 ) -> semantic.AnswerStatistics:
     return semantic.AnswerStatistics(
         texts=texts,
@@ -77,6 +78,8 @@ def _answer_statistics(
         similarity=nli_similarity_matrix(labels),
         kernel_weights=nli_graph_weights(labels),
         reference=reference,
+        verbalized_one_stage=verbalized[0],
+        verbalized_two_stage=verbalized[1],
         p_true=p_true,
     )
 
@@ -119,6 +122,7 @@ def _semantic_cases(draw):
             draw(st.lists(st.floats(0.0, 6.0), min_size=size, max_size=size)),
         ),
         "p_true": draw(st.floats(0.0, 1.0)),
+        "verbalized": (draw(st.floats(0.0, 100.0)), draw(st.floats(0.0, 100.0))),
     }
     order = draw(st.permutations(range(n)))
     return _answer_statistics(**fields), _answer_statistics(**_permute_answers(fields, order))
@@ -159,6 +163,7 @@ def _semantic_without(stats: semantic.AnswerStatistics, need: str) -> semantic.A
         "pairs": {"similarity": None, "kernel_weights": None},
         "reference": {"reference": None},
         "generator": {"p_true": None},
+        "verbalized": {"verbalized_one_stage": None, "verbalized_two_stage": None},
     }[need]
     return replace(stats, **blank)
 

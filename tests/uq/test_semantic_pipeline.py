@@ -91,7 +91,9 @@ def test_one_generate_call_for_samples_and_reference_and_one_nli_pass(
     result = run_semantic_entropy(
         tiny_lm, QUESTION, NLIEntailment(nli), n=6, max_new_tokens=8, seed=3
     )
-    assert generate_calls == [7]  # 6 samples + the reference, one batched generate
+    # 6 samples + the reference in one batched generate; then one greedy reply per stage of
+    # verbalized confidence.
+    assert generate_calls == [7, 1, 1]
     assert len(result.samples) == 6 and result.reference is not None
     assert result.params["seed"] == 3 and result.params["reference_temperature"] == 0.1
     # Every ordered pair of distinct answers in ONE batched NLI call, question prepended.
@@ -361,7 +363,10 @@ def test_progress_hears_each_stage_in_order(tiny_lm, tiny_nli):
     assert f"Comparing {d} distinct answers by entailment (all {d * (d - 1)} ordered pairs)" in [
         m for _, m in heard
     ]
-    assert heard[-1][1] == "Asking the generator p(True)"
+    assert [m for _, m in heard[-2:]] == [
+        "Asking the generator p(True)",
+        "Asking the generator for its confidence",
+    ]
     heard.clear()
     run_semantic_entropy(
         tiny_lm, QUESTION, NLIEntailment(tiny_nli), n=4, seed=3, max_new_tokens=6,

@@ -11,6 +11,7 @@ them by meaning, and computes every measure of ONE table from the same statistic
 - :mod:`uq.semantic.black_box`: measures from answer texts alone (lexical, spectral, KLE);
 - :mod:`uq.semantic.measures`: the ONE table of measures (``MEASURES``);
 - :mod:`uq.semantic.p_true`: p(True), zero- and few-shot;
+- :mod:`uq.semantic.verbalized`: verbalized confidence, one- and two-stage (prompt, parser);
 - :mod:`uq.semantic.result`: the result dataclass the store saves;
 - :mod:`uq.semantic.pasted`: pasted answers, scored without a model.
 """

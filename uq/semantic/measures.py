@@ -35,6 +35,7 @@ from uq.semantic.estimators import (
     predictive_entropy,
     semantic_entropy,
 )
+from uq.semantic.verbalized import confidence_uncertainty
 from uq.token_stats import perplexity
 
 # --------------------------------------------------------------------------------------------
@@ -49,7 +50,10 @@ class AnswerStatistics:
     ``log_likelihoods`` are the per-answer values the likelihood measures use (the mean token
     log-probability for sampled answers), ``total_log_likelihoods`` the summed ones; both None
     for pasted answers without them. ``reference`` is the low-temperature answer;
-    ``p_true`` the generator's probability that the reference answer is true.
+    ``verbalized_one_stage`` / ``verbalized_two_stage`` the confidence 0–100 the generator
+    stated (None when its reply had none); ``reference_similarity`` the similarity in [0, 1] of
+    the reference answer to each sampled answer; ``p_true`` the generator's probability that
+    the reference answer is true.
     """
 
     texts: list[str]
@@ -59,6 +63,9 @@ class AnswerStatistics:
     similarity: np.ndarray | None = None
     kernel_weights: np.ndarray | None = None
     reference: Generation | None = None
+    verbalized_one_stage: float | None = None
+    verbalized_two_stage: float | None = None
+    reference_similarity: list[float] | None = None
     p_true: float | None = None
 
     @property
@@ -137,6 +144,16 @@ NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR = (
     "reference",
     "generator",
 )
+# The generator asked for its confidence in words (one generate call per stage asked for).
+NEEDS_VERBALIZED = "verbalized"
+
+
+def _verbalized(stats: AnswerStatistics, stage: str) -> float:
+    confidence = getattr(stats, f"verbalized_{stage}")
+    if confidence is None:
+        raise ConfidantError("no confidence 0–100 could be read from the generator's reply")
+    return confidence_uncertainty(confidence)
+
 
 # One line per measure. The functions and their formulas live in uq.semantic.estimators and
 # uq.semantic.black_box.
@@ -157,6 +174,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("answer_length_chars", "Answer length (characters)", "Baseline: the number of characters of the reference answer (stripped).", lambda s: _reference_length(s, "chars"), frozenset({NEEDS_REFERENCE})),  # noqa: E501
     Measure("lexical_uncertainty", "1 − lexical similarity (ROUGE-L)", "1 − the mean ROUGE-L between every two answers: answers that share few words are uncertain (Kuhn et al. 2023).", lambda s: lexical_uncertainty(s.texts), upper=ONE),  # noqa: E501
     Measure("p_true", "1 − p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({NEEDS_GENERATOR}), upper=ONE),  # noqa: E501
+    Measure("verbalized_one_stage", "1 − verbalized confidence (one-stage)", "1 − confidence/100, the confidence 0–100 the generator states in the same reply as its answer (Tian et al. 2023); about the answer in that reply, which may differ from the reference answer.", lambda s: _verbalized(s, "one_stage"), frozenset({NEEDS_VERBALIZED}), upper=ONE),  # noqa: E501
+    Measure("verbalized_two_stage", "1 − verbalized confidence (two-stage)", "1 − confidence/100, the confidence 0–100 the generator states when asked, in a second prompt, how sure it is of the reference answer (Tian et al. 2023).", lambda s: _verbalized(s, "two_stage"), frozenset({NEEDS_VERBALIZED}), upper=ONE),  # noqa: E501
     Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({NEEDS_PAIRS}), upper=N_ANSWERS),  # noqa: E501
     Measure("degree", "1 − degree (mean similarity)", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({NEEDS_PAIRS}), upper=ONE),  # noqa: E501
     Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({NEEDS_PAIRS}), upper=ROOT_N_MINUS_1),  # noqa: E501
@@ -204,6 +223,7 @@ MISSING_NOTES = {
     NEEDS_PAIRS: "needs the pair matrix",
     NEEDS_REFERENCE: "needs the reference answer's tokens",
     NEEDS_GENERATOR: "needs the generator",
+    NEEDS_VERBALIZED: "needs the generator asked for its confidence",
 }
 
 

@@ -44,6 +44,7 @@ from uq.semantic.measures import (
     NEEDS_LIKELIHOODS,
     NEEDS_PAIRS,
     NEEDS_REFERENCE,
+    NEEDS_VERBALIZED,
     AnswerStatistics,
     Measure,
     compute_measures,
@@ -52,6 +53,7 @@ from uq.semantic.measures import (
 from uq.semantic.p_true import PTrueExample, fitted_p_true_probability
 from uq.semantic.pair_stats import pair_statistics
 from uq.semantic.result import SemanticEntropyResult
+from uq.semantic.verbalized import ask_one_stage, ask_two_stage
 from uq.trace import clean_question
 
 DEFAULT_N = 10
@@ -134,6 +136,10 @@ def _mean_logprob(gen: Generation, source: str) -> tuple[float, float]:
         raise ConfidantError("this backend does not report sampling-distribution log-probs")
     total = float(sum(values))
     return (total / len(values) if values else 0.0), total
+
+
+def _confidence(replies: dict, stage: str) -> float | None:
+    return replies[stage].confidence if stage in replies else None
 
 
 def run_semantic_entropy(
@@ -222,6 +228,18 @@ def run_semantic_entropy(
         )
         timings["p_true"] = time.perf_counter() - started
 
+    verbalized = {}
+    if NEEDS_VERBALIZED in needs:
+        stage(0.92, "Asking the generator for its confidence")
+        started = time.perf_counter()
+        keys = {m.key for m in chosen}
+        if "verbalized_one_stage" in keys:
+            verbalized["one_stage"] = ask_one_stage(lm, question, chat=chat)
+        if "verbalized_two_stage" in keys:
+            verbalized["two_stage"] = ask_two_stage(lm, question, reference.text, chat=chat)
+        generate_calls += len(verbalized)
+        timings["verbalized"] = time.perf_counter() - started
+
     means, totals = zip(*(_mean_logprob(g, likelihood) for g in samples), strict=True)
     stats = AnswerStatistics(
         texts=texts,
@@ -231,11 +249,15 @@ def run_semantic_entropy(
         similarity=pairs.similarity,
         kernel_weights=pairs.kernel_weights,
         reference=reference,
+        verbalized_one_stage=_confidence(verbalized, "one_stage"),
+        verbalized_two_stage=_confidence(verbalized, "two_stage"),
         p_true=p_true,
     )
     started = time.perf_counter()
     values = compute_measures(
-        stats, chosen, {NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR}
+        stats,
+        chosen,
+        {NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR, NEEDS_VERBALIZED},
     )
     timings["measures"] = time.perf_counter() - started
 
@@ -266,6 +288,7 @@ def run_semantic_entropy(
         likelihood_source=f"mean token log-probability ({likelihood} distribution)",
         similarity=pairs.similarity.tolist() if pairs.similarity is not None else None,
         p_true=p_true,
+        verbalized={k: v.to_dict() for k, v in verbalized.items()} or None,
         work={
             "generate_calls": generate_calls,
             "entailment_pairs": pairs.model_pairs,
