@@ -69,6 +69,7 @@ def _answer_statistics(
     reference: Generation,
     p_true: float,
     verbalized: tuple[float, float] = (70.0, 40.0),
+    reference_similarity: list[float] | None = None,
 ) -> semantic.AnswerStatistics:
     return semantic.AnswerStatistics(
         texts=texts,
@@ -80,6 +81,9 @@ def _answer_statistics(
         reference=reference,
         verbalized_one_stage=verbalized[0],
         verbalized_two_stage=verbalized[1],
+        reference_similarity=(
+            [0.5] * len(texts) if reference_similarity is None else reference_similarity
+        ),
         p_true=p_true,
     )
 
@@ -99,6 +103,7 @@ def _permute_answers(fields: dict, order: list[int]) -> dict:
         "labels": labels[np.ix_(order, order)],
         "log_likelihoods": [fields["log_likelihoods"][i] for i in order],
         "total_log_likelihoods": [fields["total_log_likelihoods"][i] for i in order],
+        "reference_similarity": [fields["reference_similarity"][i] for i in order],
     }
 
 
@@ -123,6 +128,7 @@ def _semantic_cases(draw):
         ),
         "p_true": draw(st.floats(0.0, 1.0)),
         "verbalized": (draw(st.floats(0.0, 100.0)), draw(st.floats(0.0, 100.0))),
+        "reference_similarity": draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)),
     }
     order = draw(st.permutations(range(n)))
     return _answer_statistics(**fields), _answer_statistics(**_permute_answers(fields, order))
@@ -138,6 +144,7 @@ def _semantic_plain() -> tuple[semantic.AnswerStatistics, semantic.AnswerStatist
         "total_log_likelihoods": [-0.4, -1.6, -3.0, -9.0],
         "reference": _reference([-0.1, -0.7], [0.3, 1.2]),
         "p_true": 0.8,
+        "reference_similarity": [0.9, 0.8, 0.1, 0.0],
     }
     return _answer_statistics(**fields), _answer_statistics(
         **_permute_answers(fields, [2, 0, 3, 1])
@@ -154,6 +161,7 @@ def _semantic_extreme(n: int, agree: bool) -> semantic.AnswerStatistics:
         total_log_likelihoods=[-2.0] * n,
         reference=_reference([-0.3], [0.8]),
         p_true=0.6,
+        reference_similarity=[1.0] * n if agree else [0.0] * n,
     )
 
 
@@ -164,6 +172,7 @@ def _semantic_without(stats: semantic.AnswerStatistics, need: str) -> semantic.A
         "reference": {"reference": None},
         "generator": {"p_true": None},
         "verbalized": {"verbalized_one_stage": None, "verbalized_two_stage": None},
+        "reference_similarity": {"reference_similarity": None},
     }[need]
     return replace(stats, **blank)
 

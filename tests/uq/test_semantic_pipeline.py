@@ -96,9 +96,11 @@ def test_one_generate_call_for_samples_and_reference_and_one_nli_pass(
     assert generate_calls == [7, 1, 1]
     assert len(result.samples) == 6 and result.reference is not None
     assert result.params["seed"] == 3 and result.params["reference_temperature"] == 0.1
-    # Every ordered pair of distinct answers in ONE batched NLI call, question prepended.
+    # Every ordered pair of distinct answers in ONE batched NLI call, question prepended; then
+    # ONE call for the reference answer against the samples (CoCoA), unless all equal it.
     d = len({t.strip().casefold() for t in result.texts})
-    assert len(nli.calls) == 1 and len(nli.calls[0]) == result.work["entailment_pairs"]
+    assert len(nli.calls) == 1 + bool(result.work["reference_similarity_work"])
+    assert len(nli.calls[0]) == result.work["entailment_pairs"]
     assert result.work["entailment_pairs"] <= d * (d - 1)
     assert all(p.startswith(QUESTION) and h.startswith(QUESTION) for p, h in nli.calls[0])
     labels = np.array(result.clustering.labels)
@@ -258,7 +260,9 @@ def test_generator_entailment_uses_choice_probs_once_per_pair(tiny_lm, monkeypat
     d = len(set(result.clustering.duplicate_of))
     pairs = result.work["entailment_pairs"]
     assert pairs == d * (d - 1)
-    assert calls.count(["entailment", "contradiction", "neutral"]) == pairs
+    # The pair matrix, then the reference answer against the distinct samples both ways (CoCoA).
+    reference_pairs = result.work["reference_similarity_work"]
+    assert calls.count(["entailment", "contradiction", "neutral"]) == pairs + reference_pairs
     assert calls.count(["A", "B"]) == 1  # p(True)
 
 

@@ -39,11 +39,13 @@ from core.errors import ConfidantError
 from uq.semantic.clustering import (
     normalise_answer_text,
 )
+from uq.semantic.cocoa import reference_similarity
 from uq.semantic.measures import (
     NEEDS_GENERATOR,
     NEEDS_LIKELIHOODS,
     NEEDS_PAIRS,
     NEEDS_REFERENCE,
+    NEEDS_REFERENCE_SIMILARITY,
     NEEDS_VERBALIZED,
     AnswerStatistics,
     Measure,
@@ -218,6 +220,14 @@ def run_semantic_entropy(
     )
     timings["entailment"] = time.perf_counter() - started
 
+    ref_similarity, ref_similarity_work = None, 0
+    if NEEDS_REFERENCE_SIMILARITY in needs:
+        started = time.perf_counter()
+        ref_similarity, ref_similarity_work = reference_similarity(
+            question, reference.text.strip(), texts, entailment
+        )
+        timings["reference_similarity"] = time.perf_counter() - started
+
     p_true = None
     p_true_used = 0
     if NEEDS_GENERATOR in needs:
@@ -251,13 +261,21 @@ def run_semantic_entropy(
         reference=reference,
         verbalized_one_stage=_confidence(verbalized, "one_stage"),
         verbalized_two_stage=_confidence(verbalized, "two_stage"),
+        reference_similarity=ref_similarity,
         p_true=p_true,
     )
     started = time.perf_counter()
     values = compute_measures(
         stats,
         chosen,
-        {NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR, NEEDS_VERBALIZED},
+        {
+            NEEDS_LIKELIHOODS,
+            NEEDS_PAIRS,
+            NEEDS_REFERENCE,
+            NEEDS_GENERATOR,
+            NEEDS_VERBALIZED,
+            NEEDS_REFERENCE_SIMILARITY,
+        },
     )
     timings["measures"] = time.perf_counter() - started
 
@@ -288,6 +306,7 @@ def run_semantic_entropy(
         likelihood_source=f"mean token log-probability ({likelihood} distribution)",
         similarity=pairs.similarity.tolist() if pairs.similarity is not None else None,
         p_true=p_true,
+        reference_similarity=ref_similarity,
         verbalized={k: v.to_dict() for k, v in verbalized.items()} or None,
         work={
             "generate_calls": generate_calls,
@@ -295,6 +314,7 @@ def run_semantic_entropy(
             "entailment_calls": pairs.model_calls,
             "cached_pairs": pairs.cached_pairs,
             "embedded_texts": pairs.embedded,
+            "reference_similarity_work": ref_similarity_work,
         },
         timings=timings,
         notes=notes,

@@ -38,6 +38,8 @@ class SemanticEntropyResult:
     likelihood_source: str | None = None
     similarity: list[list[float]] | None = None
     p_true: float | None = None
+    # The reference answer's similarity to each sample (CoCoA), in sample order.
+    reference_similarity: list[float] | None = None
     # Verbalized confidence per stage: prompt, raw reply, confidence read (None: unreadable).
     verbalized: dict[str, dict[str, Any]] | None = None
     work: dict[str, int] = field(default_factory=dict)
@@ -89,6 +91,7 @@ class SemanticEntropyResult:
             "likelihood_source": self.likelihood_source,
             "similarity": self.similarity,
             "p_true": self.p_true,
+            "reference_similarity": self.reference_similarity,
             "verbalized": self.verbalized,
             "work": self.work,
             "timings": self.timings,
@@ -112,6 +115,7 @@ class SemanticEntropyResult:
             likelihood_source=d.get("likelihood_source"),
             similarity=d.get("similarity"),
             p_true=d.get("p_true"),
+            reference_similarity=d.get("reference_similarity"),
             verbalized=d.get("verbalized"),
             work=dict(d.get("work", {})),
             timings=dict(d.get("timings", {})),
