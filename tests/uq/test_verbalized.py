@@ -214,7 +214,8 @@ def test_pipeline_asks_only_the_stages_wanted(tiny_lm, generate_calls):
 
 def test_pipeline_reads_a_confident_reply(tiny_lm, monkeypatch):
     def greedy(prompt, max_new_tokens=64, *, stop=(), chat=True):
-        text = "Answer: Paris\nConfidence: 80" if prompt.startswith(ONE_STAGE_PROMPT[:20]) else "65"
+        one = prompt == ONE_STAGE_PROMPT.replace("{question}", QUESTION)
+        text = "Answer: Paris\nConfidence: 80" if one else "65"
         return Generation(text, [])
 
     monkeypatch.setattr(tiny_lm, "greedy", greedy)

@@ -19,16 +19,16 @@ from typing import Any
 
 from backends.base import LanguageModel
 
+# Worded so that the embedded SmolLM2-135M-Instruct replies with a number at all: to a
+# "Reply in this format: Answer: … Confidence: …" instruction it answers and writes no number.
 ONE_STAGE_PROMPT = (
-    "Answer the following question as briefly as possible, then say how confident you are "
-    "that your answer is correct, from 0 to 100.\n"
-    "Reply in exactly this format:\nAnswer: <your answer>\nConfidence: <a number from 0 to 100>\n"
-    "\nQuestion: {question}"
+    "{question} Answer as briefly as possible, then rate from 0 to 100 how sure you are that "
+    "your answer is right."
 )
 TWO_STAGE_PROMPT = (
     "Question: {question}\nProposed answer: {answer}\n"
-    "How confident are you that the proposed answer is correct? Reply with a number from 0 "
-    "(surely wrong) to 100 (surely right) and nothing else."
+    "On a scale from 0 to 100, how likely is the proposed answer to be correct? Answer with "
+    "just the number."
 )
 ONE_STAGE_TOKENS = 48
 TWO_STAGE_TOKENS = 16
