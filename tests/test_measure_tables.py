@@ -71,6 +71,8 @@ def _answer_statistics(
     token_logprobs: list[list[float]],
     token_relevance: list[list[float]],
     reference_kernel: list[float],
+    verbalized: tuple[float, float] = (70.0, 40.0),
+    reference_similarity: list[float] | None = None,
 ) -> semantic.AnswerStatistics:
     return semantic.AnswerStatistics(
         texts=texts,
@@ -80,6 +82,11 @@ def _answer_statistics(
         similarity=nli_similarity_matrix(labels),
         kernel_weights=nli_graph_weights(labels),
         reference=reference,
+        verbalized_one_stage=verbalized[0],
+        verbalized_two_stage=verbalized[1],
+        reference_similarity=(
+            [0.5] * len(texts) if reference_similarity is None else reference_similarity
+        ),
         p_true=p_true,
         sample_token_logprobs=token_logprobs,
         sample_token_relevance=token_relevance,
@@ -107,6 +114,7 @@ def _permute_answers(fields: dict, order: list[int]) -> dict:
         "token_logprobs": [fields["token_logprobs"][i] for i in order],
         "token_relevance": [fields["token_relevance"][i] for i in order],
         "reference_kernel": [fields["reference_kernel"][i] for i in order],
+        "reference_similarity": [fields["reference_similarity"][i] for i in order],
     }
 
 
@@ -133,6 +141,8 @@ def _semantic_cases(draw):
         "token_logprobs": [],
         "token_relevance": [],
         "reference_kernel": draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)),
+        "verbalized": (draw(st.floats(0.0, 100.0)), draw(st.floats(0.0, 100.0))),
+        "reference_similarity": draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n)),
     }
     for _ in range(n):
         length = draw(st.integers(0, 4))
@@ -157,6 +167,7 @@ def _semantic_plain() -> tuple[semantic.AnswerStatistics, semantic.AnswerStatist
         "token_logprobs": [[-0.2], [-0.1, -0.3, -0.8], [-1.5, -1.5], []],
         "token_relevance": [[1.0], [0.1, 0.1, 0.9], [0.0, 0.0], []],
         "reference_kernel": [1.0, 0.9, 0.2, 0.4],
+        "reference_similarity": [0.9, 0.8, 0.1, 0.0],
     }
     return _answer_statistics(**fields), _answer_statistics(
         **_permute_answers(fields, [2, 0, 3, 1])
@@ -176,6 +187,7 @@ def _semantic_extreme(n: int, agree: bool) -> semantic.AnswerStatistics:
         token_logprobs=[[-0.5, -0.5]] * n,
         token_relevance=[[0.5, 0.5]] * n,
         reference_kernel=[1.0] * n if agree else [0.0] * n,
+        reference_similarity=[1.0] * n if agree else [0.0] * n,
     )
 
 
@@ -195,6 +207,8 @@ def _semantic_without(stats: semantic.AnswerStatistics, need: str) -> semantic.A
             "answer_similarity": None,
             "reference_kernel": None,
         },
+        "verbalized": {"verbalized_one_stage": None, "verbalized_two_stage": None},
+        "reference_similarity": {"reference_similarity": None},
     }[need]
     return replace(stats, **blank)
 

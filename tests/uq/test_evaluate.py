@@ -123,7 +123,8 @@ def test_harness_resumes_from_the_cache_and_scores_every_measure(tmp_path, tiny_
     assert again.rows == result.rows and again.metrics == result.metrics
     # Another parameter means other cache entries.
     other = run_evaluation(items[:1], tiny_lm, ent, EvalSettings(**{**FAST, "n": 2}), cache=cache)
-    assert other.n_computed == 1 and generate_calls == [3]
+    # 2 samples + the reference, then one greedy reply per stage of verbalized confidence
+    assert other.n_computed == 1 and generate_calls == [3, 1, 1]
 
     paths = export_evaluation(result, tmp_path / "out")
     names = ["questions.csv", "metrics.csv", "calibration.csv", "evaluation.json"]

@@ -43,12 +43,14 @@ class RuleNLI:
 
 @pytest.fixture
 def prompts(tiny_lm, monkeypatch) -> list[str]:
-    """Every prompt the harness sends to ``tiny_lm`` for sampling."""
+    """Every prompt the harness sends to ``tiny_lm`` for sampling answers (not the verbalized
+    confidence questions, which are asked greedily of the bare question)."""
     seen: list[str] = []
     batch, single = tiny_lm.sample_batch, tiny_lm.sample
 
     def spy_batch(ps, *a, **kw):
-        seen.extend(ps)
+        if kw.get("params", a[0] if a else None).temperature > 0:
+            seen.extend(ps)
         return batch(ps, *a, **kw)
 
     def spy_single(p, *a, **kw):

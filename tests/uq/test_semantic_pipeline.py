@@ -91,14 +91,18 @@ def test_one_generate_call_for_samples_and_reference_and_one_nli_pass(
     result = run_semantic_entropy(
         tiny_lm, QUESTION, NLIEntailment(nli), n=6, max_new_tokens=8, seed=3
     )
-    assert generate_calls == [7]  # 6 samples + the reference, one batched generate
+    # 6 samples + the reference in one batched generate; then one greedy reply per stage of
+    # verbalized confidence.
+    assert generate_calls == [7, 1, 1]
     assert len(result.samples) == 6 and result.reference is not None
     assert result.params["seed"] == 3 and result.params["reference_temperature"] == 0.1
-    # Every ordered pair of distinct answers in ONE batched NLI call, question prepended; SAR
+    # Every ordered pair of distinct answers in ONE batched NLI call, question prepended; then
+    # ONE call for the reference answer against the samples (CoCoA), unless all equal it; SAR
     # and Semantic Density send their pairs in one more.
     d = len({t.strip().casefold() for t in result.texts})
-    assert len(nli.calls) == 2 and len(nli.calls[0]) == result.work["entailment_pairs"]
-    assert len(nli.calls[1]) == result.work["similarity_scored"]
+    assert len(nli.calls) == 2 + bool(result.work["reference_similarity_work"])
+    assert len(nli.calls[0]) == result.work["entailment_pairs"]
+    assert len(nli.calls[-1]) == result.work["similarity_scored"]
     assert result.work["entailment_pairs"] <= d * (d - 1)
     assert all(p.startswith(QUESTION) and h.startswith(QUESTION) for p, h in nli.calls[0])
     labels = np.array(result.clustering.labels)
@@ -258,7 +262,9 @@ def test_generator_entailment_uses_choice_probs_once_per_pair(tiny_lm, monkeypat
     d = len(set(result.clustering.duplicate_of))
     pairs = result.work["entailment_pairs"]
     assert pairs == d * (d - 1)
-    assert calls.count(["entailment", "contradiction", "neutral"]) == pairs
+    # The pair matrix, then the reference answer against the distinct samples both ways (CoCoA).
+    reference_pairs = result.work["reference_similarity_work"]
+    assert calls.count(["entailment", "contradiction", "neutral"]) == pairs + reference_pairs
     assert calls.count(["A", "B"]) == 1  # p(True)
 
 
@@ -363,8 +369,11 @@ def test_progress_hears_each_stage_in_order(tiny_lm, tiny_nli):
     assert f"Comparing {d} distinct answers by entailment (all {d * (d - 1)} ordered pairs)" in [
         m for _, m in heard
     ]
-    assert heard[-2][1] == "Asking the generator p(True)"
-    assert heard[-1][1] == "Scoring token relevance and answer similarity"
+    assert [m for _, m in heard[-3:]] == [
+        "Asking the generator p(True)",
+        "Asking the generator for its confidence",
+        "Scoring token relevance and answer similarity",
+    ]
     heard.clear()
     run_semantic_entropy(
         tiny_lm, QUESTION, NLIEntailment(tiny_nli), n=4, seed=3, max_new_tokens=6,

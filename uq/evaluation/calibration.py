@@ -14,7 +14,8 @@ uncertainty measure into one.
   (the split, its seed and fraction are recorded), each metric with a percentile bootstrap
   interval over the held-out questions (:func:`calibration_metrics`).
 
-A measure whose value is already 1 − P(correct) (``p_true``) is also evaluated as it stands:
+A measure whose value is already 1 − P(correct) (``p_true``, the verbalized confidences) is also
+evaluated as it stands:
 ``confidence = 1 − value``.
 
 >>> round(expected_calibration_error([0.9, 0.9, 0.1, 0.1], [1, 0, 0, 0], n_bins=2), 3)
@@ -38,7 +39,7 @@ DEFAULT_BINS = 10
 DEFAULT_CALIBRATION_FRACTION = 0.5
 CALIBRATION_METRICS = ("ece", "ece_equal_mass", "brier", "log_loss")
 # Measures whose value is 1 − P(correct) as it stands, evaluated without a calibrator too.
-PROBABILITY_MEASURES = ("p_true",)
+PROBABILITY_MEASURES = ("p_true", "verbalized_one_stage", "verbalized_two_stage")
 
 
 def _confidences(confidence, correct) -> tuple[np.ndarray, np.ndarray]:

@@ -31,10 +31,12 @@ from backends.base import Generation, TokenRecord
 from core.errors import ConfidantError
 from core.reader import format_from_name, parse_json, read_table, read_text
 from uq.evaluation.datasets import MAX_FILE_BYTES, MAX_QUESTIONS, EvalItem, _golds
+from uq.semantic.cocoa import reference_similarity
 from uq.semantic.measures import (
     NEEDS_LIKELIHOODS,
     NEEDS_PAIRS,
     NEEDS_REFERENCE,
+    NEEDS_REFERENCE_SIMILARITY,
     NEEDS_SIMILARITY,
     AnswerStatistics,
     compute_measures,
@@ -348,6 +350,12 @@ def score_given_samples(item: SampledItem, entailment: Any, settings: Any) -> Se
             stats.reference_token_relevance = relevance.reference_token_relevance
             stats.answer_similarity = relevance.answer_similarity
             stats.reference_kernel = relevance.reference_kernel
+    if item.reference is not None and any(NEEDS_REFERENCE_SIMILARITY in m.needs for m in chosen):
+        # CoCoA: the given reference answer's similarity to each sample, one batched call.
+        stats.reference_similarity, _ = reference_similarity(
+            question, item.reference["text"].strip(), texts, entailment
+        )
+        available.add(NEEDS_REFERENCE_SIMILARITY)
     values = compute_measures(stats, chosen, available)
     ref = item.reference
     partial = ref is not None and any(ref.get(k) is None for k in _REFERENCE_FIELDS[1:])

@@ -14,6 +14,9 @@ them by meaning, and computes every measure of ONE table from the same statistic
 - :mod:`uq.semantic.relevance`: token relevance and graded similarity for those two;
 - :mod:`uq.semantic.measures`: the ONE table of measures (``MEASURES``);
 - :mod:`uq.semantic.p_true`: p(True), zero- and few-shot;
+- :mod:`uq.semantic.verbalized`: verbalized confidence, one- and two-stage (prompt, parser);
+- :mod:`uq.semantic.cocoa`: CoCoA (confidence × inconsistency with the samples) and the
+  reference-to-sample similarity;
 - :mod:`uq.semantic.result`: the result dataclass the store saves;
 - :mod:`uq.semantic.pasted`: pasted answers, scored without a model.
 """

@@ -22,6 +22,7 @@ from uq.semantic.black_box import (
     kernel_language_entropy,
     lexical_uncertainty,
 )
+from uq.semantic.cocoa import cocoa_msp, cocoa_mte, cocoa_ppl
 from uq.semantic.estimators import (
     discrete_semantic_entropy,
     kuhn_semantic_entropy,
@@ -37,6 +38,7 @@ from uq.semantic.estimators import (
 )
 from uq.semantic.sar import sar, sentence_sar, token_sar
 from uq.semantic.semantic_density import semantic_density_uncertainty
+from uq.semantic.verbalized import confidence_uncertainty
 from uq.token_stats import perplexity
 
 # --------------------------------------------------------------------------------------------
@@ -51,7 +53,10 @@ class AnswerStatistics:
     ``log_likelihoods`` are the per-answer values the likelihood measures use (the mean token
     log-probability for sampled answers), ``total_log_likelihoods`` the summed ones; both None
     for pasted answers without them. ``reference`` is the low-temperature answer;
-    ``p_true`` the generator's probability that the reference answer is true.
+    ``verbalized_one_stage`` / ``verbalized_two_stage`` the confidence 0–100 the generator
+    stated (None when its reply had none); ``reference_similarity`` the similarity in [0, 1] of
+    the reference answer to each sampled answer; ``p_true`` the generator's probability that
+    the reference answer is true.
     """
 
     texts: list[str]
@@ -61,6 +66,9 @@ class AnswerStatistics:
     similarity: np.ndarray | None = None
     kernel_weights: np.ndarray | None = None
     reference: Generation | None = None
+    verbalized_one_stage: float | None = None
+    verbalized_two_stage: float | None = None
+    reference_similarity: list[float] | None = None
     p_true: float | None = None
     # From the similarity model (uq.semantic.relevance), for SAR and Semantic Density: the
     # sampled answers' token log-probabilities (the distribution of ``log_likelihoods``), token
@@ -184,6 +192,23 @@ def _semantic_density(stats: AnswerStatistics) -> float:
         _present(stats.reference_kernel, "reference kernel"),
         sum(ref) / len(ref),
     )
+# The generator asked for its confidence in words (one generate call per stage asked for).
+NEEDS_VERBALIZED = "verbalized"
+# The reference answer's similarity to each sample (one batched call to the entailment model).
+NEEDS_REFERENCE_SIMILARITY = "reference_similarity"
+
+
+def _verbalized(stats: AnswerStatistics, stage: str) -> float:
+    confidence = getattr(stats, f"verbalized_{stage}")
+    if confidence is None:
+        raise ConfidantError("no confidence 0–100 could be read from the generator's reply")
+    return confidence_uncertainty(confidence)
+
+
+def _ref_similarity(stats: AnswerStatistics) -> list[float]:
+    if stats.reference_similarity is None:
+        raise ConfidantError("the reference answer's similarity to the samples was not computed")
+    return stats.reference_similarity
 
 
 # One line per measure. The functions and their formulas live in uq.semantic.estimators and
@@ -205,6 +230,11 @@ MEASURES: tuple[Measure, ...] = (
     Measure("answer_length_chars", "Answer length (characters)", "Baseline: the number of characters of the reference answer (stripped).", lambda s: _reference_length(s, "chars"), frozenset({NEEDS_REFERENCE})),  # noqa: E501
     Measure("lexical_uncertainty", "1 − lexical similarity (ROUGE-L)", "1 − the mean ROUGE-L between every two answers: answers that share few words are uncertain (Kuhn et al. 2023).", lambda s: lexical_uncertainty(s.texts), upper=ONE),  # noqa: E501
     Measure("p_true", "1 − p(True)", "1 − the generator's probability that the reference answer is true, shown the sampled answers as brainstorm (Kadavath et al. 2022); zero-shot unless worked examples are given.", lambda s: p_true_uncertainty(_log(s.p_true), _log(1.0 - s.p_true)), frozenset({NEEDS_GENERATOR}), upper=ONE),  # noqa: E501
+    Measure("verbalized_one_stage", "1 − verbalized confidence (one-stage)", "1 − confidence/100, the confidence 0–100 the generator states in the same reply as its answer (Tian et al. 2023); about the answer in that reply, which may differ from the reference answer.", lambda s: _verbalized(s, "one_stage"), frozenset({NEEDS_VERBALIZED}), upper=ONE),  # noqa: E501
+    Measure("verbalized_two_stage", "1 − verbalized confidence (two-stage)", "1 − confidence/100, the confidence 0–100 the generator states when asked, in a second prompt, how sure it is of the reference answer (Tian et al. 2023).", lambda s: _verbalized(s, "two_stage"), frozenset({NEEDS_VERBALIZED}), upper=ONE),  # noqa: E501
+    Measure("cocoa_msp", "CoCoA (MSP)", "−log p of the reference answer × (1 − its mean similarity to the samples): confidence times consistency (Vashurin et al. 2025; LM-Polygraph's CocoaMSP).", lambda s: cocoa_msp(_reference_tokens(s, "logprob"), _ref_similarity(s)), frozenset({NEEDS_REFERENCE, NEEDS_REFERENCE_SIMILARITY})),  # noqa: E501
+    Measure("cocoa_ppl", "CoCoA (PPL)", "The reference answer's mean token surprisal (log perplexity) × (1 − its mean similarity to the samples) (Vashurin et al. 2025; LM-Polygraph's CocoaPPL).", lambda s: cocoa_ppl(_reference_tokens(s, "logprob"), _ref_similarity(s)), frozenset({NEEDS_REFERENCE, NEEDS_REFERENCE_SIMILARITY})),  # noqa: E501
+    Measure("cocoa_mte", "CoCoA (mean token entropy)", "The reference answer's mean raw token entropy × (1 − its mean similarity to the samples) (Vashurin et al. 2025; LM-Polygraph's CocoaMTE).", lambda s: cocoa_mte(_reference_tokens(s, "entropy"), _ref_similarity(s)), frozenset({NEEDS_REFERENCE, NEEDS_REFERENCE_SIMILARITY})),  # noqa: E501
     Measure("eigv", "EigV", "Sum of max(0, 1 − λ) over the normalised graph Laplacian of the answers' similarity: a soft count of meanings (Lin et al. 2024).", lambda s: eigv(s.similarity), frozenset({NEEDS_PAIRS}), upper=N_ANSWERS),  # noqa: E501
     Measure("degree", "1 − degree (mean similarity)", "1 − the mean pairwise similarity of the answers (Lin et al. 2024).", lambda s: degree(s.similarity), frozenset({NEEDS_PAIRS}), upper=ONE),  # noqa: E501
     Measure("eccentricity", "Eccentricity", "Spread of the answers' spectral embeddings around their centre (Lin et al. 2024).", lambda s: eccentricity(s.similarity), frozenset({NEEDS_PAIRS}), upper=ROOT_N_MINUS_1),  # noqa: E501
@@ -257,6 +287,8 @@ MISSING_NOTES = {
     NEEDS_REFERENCE: "needs the reference answer's tokens",
     NEEDS_GENERATOR: "needs the generator",
     NEEDS_SIMILARITY: "needs a similarity model (NLI or embedding entailment)",
+    NEEDS_VERBALIZED: "needs the generator asked for its confidence",
+    NEEDS_REFERENCE_SIMILARITY: "needs the reference answer's similarity to the samples",
 }
 
 

@@ -39,12 +39,15 @@ from core.errors import ConfidantError
 from uq.semantic.clustering import (
     normalise_answer_text,
 )
+from uq.semantic.cocoa import reference_similarity
 from uq.semantic.measures import (
     NEEDS_GENERATOR,
     NEEDS_LIKELIHOODS,
     NEEDS_PAIRS,
     NEEDS_REFERENCE,
+    NEEDS_REFERENCE_SIMILARITY,
     NEEDS_SIMILARITY,
+    NEEDS_VERBALIZED,
     AnswerStatistics,
     Measure,
     compute_measures,
@@ -54,6 +57,7 @@ from uq.semantic.p_true import PTrueExample, fitted_p_true_probability
 from uq.semantic.pair_stats import pair_statistics
 from uq.semantic.relevance import relevance_statistics
 from uq.semantic.result import SemanticEntropyResult
+from uq.semantic.verbalized import ask_one_stage, ask_two_stage
 from uq.trace import clean_question
 
 DEFAULT_N = 10
@@ -143,6 +147,8 @@ def _token_logprobs(gen: Generation, source: str) -> list[float]:
     if source == "raw":
         return [t.logprob for t in gen.tokens]
     return [float(t.sampling_logprob) for t in gen.tokens]  # checked by _mean_logprob
+def _confidence(replies: dict, stage: str) -> float | None:
+    return replies[stage].confidence if stage in replies else None
 
 
 def run_semantic_entropy(
@@ -221,6 +227,14 @@ def run_semantic_entropy(
     )
     timings["entailment"] = time.perf_counter() - started
 
+    ref_similarity, ref_similarity_work = None, 0
+    if NEEDS_REFERENCE_SIMILARITY in needs:
+        started = time.perf_counter()
+        ref_similarity, ref_similarity_work = reference_similarity(
+            question, reference.text.strip(), texts, entailment
+        )
+        timings["reference_similarity"] = time.perf_counter() - started
+
     p_true = None
     p_true_used = 0
     if NEEDS_GENERATOR in needs:
@@ -230,6 +244,18 @@ def run_semantic_entropy(
             lm, question, texts, reference.text, chat=chat, examples=p_true_examples
         )
         timings["p_true"] = time.perf_counter() - started
+
+    verbalized = {}
+    if NEEDS_VERBALIZED in needs:
+        stage(0.92, "Asking the generator for its confidence")
+        started = time.perf_counter()
+        keys = {m.key for m in chosen}
+        if "verbalized_one_stage" in keys:
+            verbalized["one_stage"] = ask_one_stage(lm, question, chat=chat)
+        if "verbalized_two_stage" in keys:
+            verbalized["two_stage"] = ask_two_stage(lm, question, reference.text, chat=chat)
+        generate_calls += len(verbalized)
+        timings["verbalized"] = time.perf_counter() - started
 
     relevance = None
     if NEEDS_SIMILARITY in needs:
@@ -247,9 +273,13 @@ def run_semantic_entropy(
         similarity=pairs.similarity,
         kernel_weights=pairs.kernel_weights,
         reference=reference,
+        verbalized_one_stage=_confidence(verbalized, "one_stage"),
+        verbalized_two_stage=_confidence(verbalized, "two_stage"),
+        reference_similarity=ref_similarity,
         p_true=p_true,
     )
     available = {NEEDS_LIKELIHOODS, NEEDS_PAIRS, NEEDS_REFERENCE, NEEDS_GENERATOR}
+    available |= {NEEDS_VERBALIZED, NEEDS_REFERENCE_SIMILARITY}
     if relevance is not None:
         available.add(NEEDS_SIMILARITY)
         stats.sample_token_logprobs = [_token_logprobs(g, likelihood) for g in samples]
@@ -288,6 +318,8 @@ def run_semantic_entropy(
         likelihood_source=f"mean token log-probability ({likelihood} distribution)",
         similarity=pairs.similarity.tolist() if pairs.similarity is not None else None,
         p_true=p_true,
+        reference_similarity=ref_similarity,
+        verbalized={k: v.to_dict() for k, v in verbalized.items()} or None,
         work={
             "generate_calls": generate_calls,
             "entailment_pairs": pairs.model_pairs,
@@ -295,6 +327,7 @@ def run_semantic_entropy(
             "cached_pairs": pairs.cached_pairs,
             "embedded_texts": pairs.embedded,
             "similarity_scored": relevance.scored if relevance is not None else 0,
+            "reference_similarity_work": ref_similarity_work,
         },
         timings=timings,
         notes=notes,

@@ -38,6 +38,10 @@ class SemanticEntropyResult:
     likelihood_source: str | None = None
     similarity: list[list[float]] | None = None
     p_true: float | None = None
+    # The reference answer's similarity to each sample (CoCoA), in sample order.
+    reference_similarity: list[float] | None = None
+    # Verbalized confidence per stage: prompt, raw reply, confidence read (None: unreadable).
+    verbalized: dict[str, dict[str, Any]] | None = None
     work: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -87,6 +91,8 @@ class SemanticEntropyResult:
             "likelihood_source": self.likelihood_source,
             "similarity": self.similarity,
             "p_true": self.p_true,
+            "reference_similarity": self.reference_similarity,
+            "verbalized": self.verbalized,
             "work": self.work,
             "timings": self.timings,
             "notes": self.notes,
@@ -109,6 +115,8 @@ class SemanticEntropyResult:
             likelihood_source=d.get("likelihood_source"),
             similarity=d.get("similarity"),
             p_true=d.get("p_true"),
+            reference_similarity=d.get("reference_similarity"),
+            verbalized=d.get("verbalized"),
             work=dict(d.get("work", {})),
             timings=dict(d.get("timings", {})),
             notes=list(d.get("notes", [])),
