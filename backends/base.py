@@ -205,6 +205,11 @@ class Capabilities:
       the top-k log-probabilities only (lower bounds; ``TokenRecord.truncated`` is set).
     - ``token_ids``: a local tokenizer is available as ``lm.tokenizer`` (its chat template,
       token ids).
+    - ``scoring``: how ``score`` is computed: ``"local"`` (teacher forcing in process); for a
+      server (:mod:`backends.openai_scoring`) ``"server_echo"`` (echoed prompt
+      log-probabilities on token ids: exact), ``"server_echo_text"`` (echo on raw text, no chat
+      template) or ``"server_top_logprobs"`` (no echo), detected per server on first use.
+      Results record it.
     """
 
     exact_scoring: bool = True
@@ -212,6 +217,7 @@ class Capabilities:
     streams: bool = False
     truncated_logprobs: bool = False
     token_ids: bool = False
+    scoring: str = "local"
 
 
 PROTOCOL_CAPABILITIES = Capabilities()

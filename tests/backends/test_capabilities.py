@@ -38,6 +38,7 @@ OPENAI_CAPABILITIES = Capabilities(
     streams=False,
     truncated_logprobs=True,
     token_ids=False,
+    scoring="server_detect",
 )
 REAL_BACKENDS = [(HFCausalLM, HF_CAPABILITIES), (OpenAICompatLM, OPENAI_CAPABILITIES)]
 
