@@ -29,6 +29,7 @@ from backends.requests_pool import (
     MAX_ATTEMPTS,
     RETRY_STATUSES,
     RequestPool,
+    check_cancelled,
     check_concurrency,
     retry_wait,
 )
@@ -177,6 +178,7 @@ class OpenAICompatLM(OpenAIScoringMixin):
         the reply's ``Retry-After``, at most a minute); then a clear error naming the server."""
         url = self.display_url
         for attempt in range(1, self.max_attempts + 1):
+            check_cancelled()  # the user left or pressed stop: send nothing more
             last = attempt == self.max_attempts
             try:
                 r = self._client.post(path, json=payload)
