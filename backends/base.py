@@ -208,6 +208,11 @@ class Capabilities:
     - ``concurrent_calls``: calls from many threads at once overlap (a server batches them),
       so the evaluation harness keeps several questions in flight; an in-process model runs
       one forward at a time and keeps its batches.
+    - ``scoring``: how ``score`` is computed: ``"local"`` (teacher forcing in process); for a
+      server (:mod:`backends.openai_scoring`) ``"server_echo"`` (echoed prompt
+      log-probabilities on token ids: exact), ``"server_echo_text"`` (echo on raw text, no chat
+      template) or ``"server_top_logprobs"`` (no echo), detected per server on first use.
+      Results record it.
     """
 
     exact_scoring: bool = True
@@ -216,6 +221,7 @@ class Capabilities:
     truncated_logprobs: bool = False
     token_ids: bool = False
     concurrent_calls: bool = False
+    scoring: str = "local"
 
 
 PROTOCOL_CAPABILITIES = Capabilities()

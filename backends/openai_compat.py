@@ -16,10 +16,12 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import httpx
 
-from backends.base import Capabilities, ContinuationScore, Generation, SamplingParams, TokenRecord
+from backends.base import Capabilities, Generation, SamplingParams, TokenRecord
+from backends.openai_scoring import ECHO, UNDETECTED, OpenAIScoringMixin
 from backends.requests_pool import (
     BACKOFF_S,
     CONCURRENCY_ENV,
@@ -27,6 +29,7 @@ from backends.requests_pool import (
     MAX_ATTEMPTS,
     RETRY_STATUSES,
     RequestPool,
+    check_cancelled,
     check_concurrency,
     retry_wait,
 )
@@ -34,6 +37,7 @@ from core.errors import BackendError, ConfidantError, PromptTooLongError
 from core.secrets import redact, register, register_url, safe_url, url_auth
 
 DEFAULT_KEY_ENV = "CONFIDANT_OPENAI_API_KEY"
+REFUSED_STATUSES = frozenset({400, 404, 405, 422, 501})
 
 
 def chat_messages(prompt: str) -> list[dict[str, str]]:
@@ -79,18 +83,36 @@ def context_length_error(status: int, text: str, model: str) -> PromptTooLongErr
     return None
 
 
-class OpenAICompatLM:
+class _DetectedCapabilities:
+    """The class's declaration (read on the class), or, read on an instance, the same with
+    ``exact_scoring`` and ``scoring`` as detected for its server (on first use)."""
+
+    def __init__(self, declared: Capabilities) -> None:
+        self.declared = declared
+
+    def __get__(self, obj, owner=None) -> Capabilities:
+        if obj is None:
+            return self.declared
+        mode = obj.scoring_mode()
+        return replace(self.declared, exact_scoring=mode == ECHO, scoring=mode)
+
+
+class OpenAICompatLM(OpenAIScoringMixin):
     """A model served over the OpenAI protocol at ``base_url`` (e.g. http://127.0.0.1:8000/v1)."""
 
-    # Scoring echoes the prompt through /completions (not every server supports it, and no
-    # chat template is applied), so callers read distributions from sample_with_top instead.
-    capabilities = Capabilities(
-        exact_scoring=False,
-        per_row_temperature=False,
-        streams=False,
-        truncated_logprobs=True,
-        token_ids=False,
-        concurrent_calls=True,
+    # Exact scoring needs a server that echoes prompt log-probabilities on token ids from its
+    # /tokenize (vLLM): detected per server on first use (backends.openai_scoring); elsewhere
+    # callers read distributions from sample_with_top, truncated to the top 20.
+    capabilities = _DetectedCapabilities(
+        Capabilities(
+            exact_scoring=False,
+            per_row_temperature=False,
+            streams=False,
+            truncated_logprobs=True,
+            token_ids=False,
+            concurrent_calls=True,
+            scoring=UNDETECTED,
+        )
     )
 
     def __init__(
@@ -120,6 +142,8 @@ class OpenAICompatLM:
         # Credentials written in the URL go as HTTP basic auth and nowhere else: the URL
         # the client holds (and httpx logs) has none.
         self.base_url = self.display_url = safe_url(base_url).rstrip("/")
+        # vLLM serves /tokenize at the server root, beside /v1.
+        self.root_url = re.sub(r"/v1$", "", self.base_url)
         self.model_id = model
         self.top_logprobs = top_logprobs
         key = os.environ.get(api_key_env) or os.environ.get("OPENAI_API_KEY")
@@ -139,20 +163,23 @@ class OpenAICompatLM:
     def load(self) -> OpenAICompatLM:
         return self
 
-    def _post(self, path: str, payload: dict) -> dict:
+    def _post(self, path: str, payload: dict, refusable: bool = False) -> dict | None:
+        """The reply's JSON; with ``refusable``, None when the server refuses the request
+        (HTTP 400, 404, 405, 422, 501: a route or field it does not support)."""
         try:
-            return self._post_unredacted(path, payload)
+            return self._post_unredacted(path, payload, refusable)
         except BackendError as exc:
             # The key or the URL's password may be quoted by the server or by httpx, in any
             # escaping: redact the whole text before anything is cut or shown.
             raise BackendError(redact(str(exc))) from None
 
-    def _post_unredacted(self, path: str, payload: dict) -> dict:
+    def _post_unredacted(self, path: str, payload: dict, refusable: bool = False) -> dict | None:
         """POST with retries: a 429 or 5xx reply, a connection error or a time-out is tried
         again, up to ``max_attempts`` in all, after ``backoff_s · 2^k`` seconds plus jitter (or
         the reply's ``Retry-After``, at most a minute); then a clear error naming the server."""
         url = self.display_url
         for attempt in range(1, self.max_attempts + 1):
+            check_cancelled()  # the user left or pressed stop: send nothing more
             last = attempt == self.max_attempts
             try:
                 r = self._client.post(path, json=payload)
@@ -176,6 +203,8 @@ class OpenAICompatLM:
             if r.status_code in RETRY_STATUSES and not last:
                 self._sleep(retry_wait(attempt, r.headers.get("retry-after"), self.backoff_s))
                 continue
+            if refusable and r.status_code in REFUSED_STATUSES:
+                return None
             return self._reply(r, path, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -299,61 +328,3 @@ class OpenAICompatLM:
             sampling_logprob=None,
             truncated=True,
         )
-
-    # -- scoring -----------------------------------------------------------------------------
-
-    def score(
-        self, prompt: str, continuations: Sequence[str], *, chat: bool = True
-    ) -> list[ContinuationScore]:
-        """Teacher-forced log-likelihoods via ``/completions`` with ``echo`` and ``max_tokens=0``
-        (vLLM and llama.cpp support it); the prompt is sent as is, without a chat template."""
-        return self._map(lambda c: self._score_one(prompt, c), continuations)
-
-    def _score_one(self, prompt: str, c: str) -> ContinuationScore:
-        data = self._post(
-            "/completions",
-            {
-                "model": self.model_id,
-                "prompt": prompt + c,
-                "echo": True,
-                "max_tokens": 0,
-                "logprobs": 1,
-                "temperature": 0,
-            },
-        )
-        try:
-            lp = data["choices"][0]["logprobs"]
-            offsets, toks, lps = lp["text_offset"], lp["tokens"], lp["token_logprobs"]
-        except (KeyError, IndexError, TypeError) as exc:
-            raise BackendError(
-                "The server does not return prompt log-probabilities (echo); scoring needs them"
-            ) from exc
-        keep = [i for i, off in enumerate(offsets) if off >= len(prompt)]
-        return ContinuationScore(
-            text=c,
-            token_logprobs=[float(lps[i]) for i in keep if lps[i] is not None],
-            tokens=[toks[i] for i in keep],
-        )
-
-    def score_tree(
-        self,
-        prefix: str,
-        suffixes: Sequence[str],
-        continuations: Sequence[str],
-        *,
-        chat: bool = True,
-    ) -> list[list[ContinuationScore]]:
-        pairs = [(s, c) for s in suffixes for c in continuations]
-        flat = self._map(lambda sc: self._score_one(prefix + sc[0], sc[1]), pairs)
-        k = len(continuations)
-        return [flat[i * k : (i + 1) * k] for i in range(len(suffixes))]
-
-    def choice_probs(
-        self, prompt: str, options: Sequence[str], *, chat: bool = True
-    ) -> list[float]:
-        scores = [s.total_logprob for s in self.score(prompt, options, chat=chat)]
-        if not scores:
-            return []
-        m = max(scores)
-        w = [math.exp(s - m) for s in scores]
-        return [x / sum(w) for x in w]

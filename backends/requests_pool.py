@@ -5,18 +5,52 @@ in input order; the first failure cancels what was not yet sent and is raised, s
 comes back half-done. :func:`retry_wait` is the wait before another attempt: the server's
 ``Retry-After`` when it sent one (at most a minute), else ``backoff · 2^(attempt − 1)`` seconds
 plus as much again of random jitter.
+
+Cancellation: a caller (a browser session the user left or stopped) runs its work inside
+``with cancel_scope() as cancel:`` and calls ``cancel.set()`` from elsewhere; every batch the
+pool runs in that scope then stops sending, drops what was not yet sent, returns at once
+without waiting for the requests still in flight, and raises :class:`RequestsCancelled`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import random
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 from core.errors import ConfidantError
+
+_CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "confidant_cancel", default=None
+)
+
+
+class RequestsCancelled(ConfidantError):
+    """The user cancelled the work: the requests not yet sent were dropped."""
+
+
+@contextlib.contextmanager
+def cancel_scope(event: threading.Event | None = None) -> Iterator[threading.Event]:
+    """Run the block with ``event`` (a new one when None) as its cancel signal."""
+    event = event or threading.Event()
+    token = _CANCEL.set(event)
+    try:
+        yield event
+    finally:
+        _CANCEL.reset(token)
+
+
+def check_cancelled(event: threading.Event | None = None) -> None:
+    """Raise :class:`RequestsCancelled` when ``event`` (default: the scope's) is set."""
+    event = event if event is not None else _CANCEL.get()
+    if event is not None and event.is_set():
+        raise RequestsCancelled("Cancelled: the requests not yet sent to the server were dropped.")
+
 
 CONCURRENCY_ENV = "CONFIDANT_CONCURRENCY"
 DEFAULT_CONCURRENCY = 16
@@ -63,15 +97,32 @@ class RequestPool:
         """``[fn(x) for x in items]``, up to ``concurrency`` at once, in input order. Called
         from inside the pool it runs serially (waiting there could starve the pool)."""
         items = list(items)
+        cancel = _CANCEL.get()
         if len(items) <= 1 or self.concurrency == 1 or getattr(self._inside, "on", False):
-            return [fn(x) for x in items]
+            out = []
+            for x in items:
+                check_cancelled(cancel)
+                out.append(fn(x))
+            return out
 
         def run(x):
             self._inside.on = True
-            return fn(x)
+            check_cancelled(cancel)  # queued when the user cancelled: never sent
+            token = _CANCEL.set(cancel)  # retries inside fn see the same signal
+            try:
+                return fn(x)
+            finally:
+                _CANCEL.reset(token)
 
+        check_cancelled(cancel)
         futures = [self._pool.submit(run, x) for x in items]
         try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.05, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    f.result()  # the first failure fails the batch
+                check_cancelled(cancel)
             return [f.result() for f in futures]
         except BaseException:
             for f in futures:

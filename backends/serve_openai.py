@@ -11,7 +11,8 @@ Routes: ``GET /v1/models``; ``POST /v1/chat/completions`` (``messages``, ``n``, 
 ``top_p``, ``top_k``, ``max_tokens``, ``seed``, ``stop``, ``logprobs``, ``top_logprobs`` ≤ 20);
 ``POST /v1/completions`` (``prompt`` as a string or a list, the same sampling fields,
 ``logprobs`` ≤ 20, and ``echo``: with ``max_tokens=0`` the prompt's own token log-probabilities,
-the first token's being null, as vLLM and llama.cpp answer). A temperature of 0 is greedy.
+the first token's being null, as vLLM and llama.cpp answer; a prompt of token ids is scored
+so); ``POST /tokenize`` (:mod:`backends.serve_tokens`). A temperature of 0 is greedy.
 ``--api-key`` (or ``CONFIDANT_SERVE_API_KEY``) requires ``Authorization: Bearer <key>``.
 """
 
@@ -29,9 +30,9 @@ from fastapi.responses import JSONResponse
 
 from backends.base import Generation, SamplingParams
 from backends.serve_params import RequestError, int_field, sampling_params
+from backends.serve_tokens import MAX_TOP_LOGPROBS, id_completions, id_prompts, tokenize
 from core.errors import ConfidantError
 
-MAX_TOP_LOGPROBS = 20
 FLOOR = -9999.0  # what OpenAI reports for a probability that underflows to zero
 
 
@@ -47,8 +48,9 @@ def _lp(value: float) -> float:
 class OpenAIServer:
     """The model work behind the routes, one request at a time (a model runs one batch)."""
 
-    def __init__(self, lm, model_name: str | None = None) -> None:
+    def __init__(self, lm, model_name: str | None = None, *, echo: bool = True) -> None:
         self.lm = lm.load()
+        self.echo = echo
         self.model_name = model_name or lm.model_id
         self.lock = threading.Lock()
 
@@ -121,9 +123,20 @@ class OpenAIServer:
 
     def prompt_logprobs(self, prompt: str, k: int) -> dict:
         """The prompt's tokens, their log-probabilities (the first null) and offsets."""
-        tok = self.lm.tokenizer
-        enc = tok(prompt, add_special_tokens=True, return_offsets_mapping=True)
+        enc = self.lm.tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
         ids, offsets = enc.input_ids, enc.offset_mapping
+        tokens = [
+            prompt[a:b] if b > a else self._token_text(t)
+            for t, (a, b) in zip(ids, offsets, strict=True)
+        ]
+        return self.ids_logprobs(ids, k, tokens, [a for a, _ in offsets])
+
+    def ids_logprobs(self, ids: list[int], k: int, tokens=None, offsets=None) -> dict:
+        """Every token's log-probability given those before it (the first null), its top
+        ``k`` alternatives, its text and offset (decoded one by one unless given)."""
+        if tokens is None:
+            tokens = [self._token_text(t) for t in ids]
+            offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
         if not ids:
             return {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
         logp = self._logprobs(ids)
@@ -138,15 +151,11 @@ class OpenAIServer:
                 tops.append({self._token_text(t): _lp(v) for v, t in pairs})
             else:
                 tops.append(None)
-        tokens = [
-            prompt[a:b] if b > a else self._token_text(t)
-            for t, (a, b) in zip(ids, offsets, strict=True)
-        ]
         return {
             "tokens": tokens,
             "token_logprobs": token_lps,
             "top_logprobs": tops if k else None,
-            "text_offset": [a for a, _ in offsets],
+            "text_offset": list(offsets),
         }
 
     # -- routes --------------------------------------------------------------------------------
@@ -209,6 +218,11 @@ class OpenAIServer:
     def completions(self, body: dict) -> dict:
         self.check_model(body)
         prompts = body.get("prompt")
+        if body.get("echo") and not self.echo:
+            raise RequestError("echo is not supported by this server")
+        ids = id_prompts(prompts)
+        if ids is not None:
+            return id_completions(self, body, ids)
         if isinstance(prompts, str):
             prompts = [prompts]
         if (
@@ -302,12 +316,18 @@ class OpenAIServer:
 
 
 def create_app(
-    lm, *, model_name: str | None = None, api_key: str | None = None, latency_s: float = 0.0
+    lm,
+    *,
+    model_name: str | None = None,
+    api_key: str | None = None,
+    latency_s: float = 0.0,
+    echo: bool = True,
 ) -> FastAPI:
-    """A FastAPI app serving ``lm`` (an ``HFCausalLM``) under ``/v1``. ``latency_s`` delays
-    every answer without blocking the others (what a GPU server's queue and the network add;
-    for benchmarks of the client)."""
-    server = OpenAIServer(lm, model_name)
+    """A FastAPI app serving ``lm`` (an ``HFCausalLM``) under ``/v1``, and ``/tokenize`` at
+    the root as vLLM does. ``latency_s`` delays every answer without blocking the others (what
+    a GPU server's queue and the network add; for benchmarks of the client); ``echo=False``
+    refuses ``echo`` as servers without prompt log-probabilities do."""
+    server = OpenAIServer(lm, model_name, echo=echo)
     app = FastAPI(title="Confidant OpenAI-compatible server", docs_url=None, redoc_url=None)
     app.state.server = server
 
@@ -362,6 +382,14 @@ def create_app(
         except RequestError as exc:
             return _error(str(exc), exc.status)
         return await _in_thread(answer, server.completions, body)
+
+    @app.post("/tokenize")
+    async def tokenize_route(request: Request):
+        try:
+            body = await body_of(request)
+        except RequestError as exc:
+            return _error(str(exc), exc.status)
+        return await _in_thread(answer, lambda b: tokenize(server, b), body)
 
     return app
 

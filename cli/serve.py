@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         help="delay every answer by this much without blocking the others (stands for a GPU "
         "server's queue and network in benchmarks; default 0)",
     )
+    p.add_argument(
+        "--no-echo",
+        action="store_true",
+        help="refuse echo on /v1/completions, as servers without prompt log-probabilities do "
+        "(to try the client's top-20 fallback)",
+    )
     add_model_arguments(p, server=False, embedding=False, nli=False)
     return p
 
@@ -57,6 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
         model_name=args.served_model_name or args.model,
         api_key=args.api_key,
         latency_s=args.latency_ms / 1000,
+        echo=not args.no_echo,
     )
     print(f"Serving {args.model} at http://{args.host}:{args.port}/v1", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

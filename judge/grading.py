@@ -123,6 +123,8 @@ class GradeResult:
     notes: list[str] = field(default_factory=list)
     # ``prompt`` as sent: chat template applied (None in results stored before it was kept)
     prompt_sent: str | None = None
+    # how the backend scored (``Capabilities.scoring``: "local", "server_echo", ...)
+    scoring: str | None = None
 
     @property
     def scale(self) -> int:
@@ -234,7 +236,8 @@ def grade_batch(
     if item_ids is not None and len(item_ids) != len(items):
         raise ConfidantError("item_ids must have one id per item")
     prompts = [grading_prompt(q, r, config.scale, config.direct) for q, r in items]
-    if not capabilities_of(lm).exact_scoring:
+    caps = capabilities_of(lm)
+    if not caps.exact_scoring:
         return [
             _grade_http(lm, prompts[i], q, r, config, i, item_ids[i] if item_ids else None)
             for i, (q, r) in enumerate(items)
@@ -279,6 +282,7 @@ def grade_batch(
                 item_id=item_ids[i] if item_ids else None,
                 notes=notes,
                 prompt_sent=prompt_sent(lm, prompt),
+                scoring=caps.scoring,
             )
         )
     return results
@@ -322,6 +326,7 @@ def _grade_http(lm, prompt, question, response, config, index, item_id) -> Grade
         item_id=item_id,
         notes=notes,
         prompt_sent=prompt_sent(lm, prompt),
+        scoring=capabilities_of(lm).scoring,
     )
 
 

@@ -39,6 +39,7 @@ OPENAI_CAPABILITIES = Capabilities(
     truncated_logprobs=True,
     token_ids=False,
     concurrent_calls=True,
+    scoring="server_detect",
 )
 REAL_BACKENDS = [(HFCausalLM, HF_CAPABILITIES), (OpenAICompatLM, OPENAI_CAPABILITIES)]
 

@@ -132,6 +132,8 @@ def test_one_failure_fails_the_whole_batch(server):
 def test_busy_replies_are_retried_with_backoff_then_named(server):
     waits: list[float] = []
     lm = OpenAICompatLM(server.url, "fake-model", sleep=waits.append, backoff_s=0.5)
+    assert lm.scoring_mode() == "server_echo_text"  # detected once: echo on text, no /tokenize
+    server.requests.clear()
     server.fail_next, server.retry_after = 2, "3"  # Retry-After is honoured
     assert lm.score("Q: ", ["a"])[0].text == "a"
     assert waits == [3.0, 3.0] and len(server.requests) == 3

@@ -123,14 +123,14 @@ def test_seeded_samples_and_stop_strings_equal_the_local_backend(remote, tiny_lm
 def test_score_matches_the_local_score_up_to_tokenisation(remote, tiny_lm):
     prompt = "The capital of France is"
     continuations = [" Paris", " Rome is big.", " 1969"]
-    got = remote.score(prompt, continuations)
-    want = tiny_lm.score(prompt, continuations, chat=False)  # the server scores raw text
+    got = remote.score(prompt, continuations, chat=False)
+    want = tiny_lm.score(prompt, continuations, chat=False)
     for g, w in zip(got, want, strict=True):
         # Tokenised together or apart, a continuation that starts at a word boundary splits
         # into the same tokens, so every log-probability must agree.
         assert g.tokens == w.tokens
         assert g.token_logprobs == pytest.approx(w.token_logprobs, abs=1e-4)
-    probs = remote.choice_probs(prompt, [" Paris", " Rome"])
+    probs = remote.choice_probs(prompt, [" Paris", " Rome"], chat=False)
     assert probs == pytest.approx(tiny_lm.choice_probs(prompt, [" Paris", " Rome"], chat=False))
 
 

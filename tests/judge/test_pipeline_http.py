@@ -69,6 +69,11 @@ def _reply(prompt: str) -> list[dict]:
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if not self.path.endswith("/chat/completions"):  # a chat API: no echo, no /tokenize
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.server.requests.append({"path": self.path, "body": body})
         content = _reply(body["messages"][-1]["content"])
         data = {
