@@ -34,5 +34,6 @@ function of them.
 - :mod:`judge.agreement`: agreement statistics (Spearman, Kendall, Cohen, Krippendorff);
 - :mod:`judge.reliability`: the ONE table of reliability measures (position, length, run-to-run
   spread, human agreement) with bootstrap intervals;
-- :mod:`judge.length_bias`: length correlation, longer-answer and length-controlled win rates.
+- :mod:`judge.length_bias`: length correlation, longer-answer and length-controlled win rates;
+- :mod:`judge.report`: the reliability report run over questions with a judge backend.
 """

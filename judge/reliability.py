@@ -134,7 +134,7 @@ def position_a_share(stats: ReliabilityStatistics) -> float:
     return letters.count("A") / len(letters)
 
 
-def _normalised(probs: Mapping[str, float]) -> np.ndarray:
+def verdict_distribution(probs: Mapping[str, float]) -> np.ndarray:
     v = np.array([max(0.0, float(probs.get(k, 0.0))) for k in LETTERS])
     if v.sum() <= 0:
         raise ConfidantError("a verdict distribution has no mass on A, B, C")
@@ -151,8 +151,8 @@ def probability_shift(stats: ReliabilityStatistics) -> float:
         raise ConfidantError("no pair has verdict probabilities")
     moved = []
     for p in pairs:
-        one = _normalised(p.probs_first)
-        two = _normalised({_SWAP[k]: v for k, v in p.probs_second.items() if k in _SWAP})
+        one = verdict_distribution(p.probs_first)
+        two = verdict_distribution({_SWAP[k]: v for k, v in p.probs_second.items() if k in _SWAP})
         moved.append(0.5 * float(np.abs(one - two).sum()))
     return float(np.mean(moved))
 
