@@ -357,3 +357,14 @@ def pair_disagreements(pairs: Sequence[PairObservation]) -> dict[str, list[str]]
         elif p.humans and p.relation != _RELATION[next(iter(p.humans.values()))]:
             judge.append(p.item_id)
     return {"humans_disagree": humans, "judge_disagrees": judge}
+
+
+def markdown_table() -> str:
+    """The reliability measures as a Markdown table (the README's list between the
+    ``<!-- measures:reliability -->`` markers)."""
+    direction = {True: "higher = less reliable", False: "higher = more reliable", None: "—"}
+    lines = ["| key | measure | family | direction | what it computes |", "|---|---|---|---|---|"]
+    for m in RELIABILITY_MEASURES:
+        cells = [f"`{m.key}`", m.label, m.family, direction[m.higher_is_uncertain], m.explanation]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

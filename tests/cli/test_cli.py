@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     ["cip", "calibrate"],
     ["cip", "play"],
     ["cip", "benchmark"],
+    ["judge-report"],
     ["trace"],
     ["serve"],
 ]
@@ -35,7 +36,7 @@ def test_python_m_cli_help_lists_every_command():
         [sys.executable, "-m", "cli", "--help"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0
-    assert set(COMMANDS) == {"evaluate", "inv-evaluate", "cip", "trace", "serve"}
+    assert set(COMMANDS) == {"evaluate", "inv-evaluate", "cip", "judge-report", "trace", "serve"}
     for command in COMMANDS:
         assert f"  {command} " in out.stdout
 
