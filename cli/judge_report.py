@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-new-tokens", type=positive_int, default=256)
     ap.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples (default 200)")
     ap.add_argument("--seed", type=seed_arg, default=0)
+    ap.add_argument(
+        "--db",
+        default=None,
+        help="also save the report as a run in this SQLite file (History, kind judge_reliability)",
+    )
     add_model_arguments(ap, embedding=False, nli=False)
     return ap
 
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     from judge.config import JudgeConfig
     from judge.items import load_questions
-    from judge.report import ReportConfig, reliability_report
+    from judge.report import RUN_KIND, ReportConfig, reliability_report
 
     args = _parser().parse_args(argv)
     questions = load_questions(args.items, limit=args.limit)
@@ -111,6 +116,20 @@ def _main(argv: list[str] | None) -> int:
         lm, questions, config, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", flush=True)
     )
     paths = write_report(report, Path(args.out))
+    if args.db:
+        from store.db import Store
+        from store.runs import save_run
+
+        run_id = save_run(
+            Store(args.db),
+            kind=RUN_KIND,
+            model=report.model,
+            params=config.to_dict(),
+            result=report.to_dict(),
+            seed=args.seed,
+            title=f"reliability report: {Path(args.items).name}",
+        )
+        print(f"saved run {run_id} in {args.db}")
     for row in report.measures:
         value = "—" if row["value"] is None else f"{row['value']:.3f}"
         ci = "" if row["ci_low"] is None else f"  [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"

@@ -45,6 +45,7 @@ SIDE_BY_SIDE = ("emitted", "geval", "expectation", "trustjudge")
 _VALUE = {"A": 1.0, "C": 0.0, "B": -1.0}
 _SWAP = {"A": "B", "B": "A", "C": "C"}
 _RELATION = {"A": 1, "B": -1, "C": 0}
+RUN_KIND = "judge_reliability"  # the kind of a stored report in the runs table
 
 
 @dataclass

@@ -40,3 +40,31 @@ def test_a_bad_items_file_is_an_error_not_a_traceback(tmp_path, capsys):
     argv = ["judge-report", "--items", str(bad), "--model", "tiny-random", "--out", str(tmp_path)]
     assert main(argv) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_saved_report_reopens_in_history_without_a_model(tmp_path, capsys):
+    import gradio as gr
+
+    from store.db import Store
+    from store.runs import list_runs
+    from ui.context import AppContext
+    from ui.tabs.history import HistoryHandlers
+    from ui.tabs.judge import create_judge_tab
+
+    db = tmp_path / "app.db"
+    argv = ["judge-report", "--items", DATA, "--model", "tiny-random", "--out", str(tmp_path / "o")]
+    argv += ["--limit", "1", "--k", "2", "--max-new-tokens", "3", "--bootstrap", "5"]
+    assert main([*argv, "--db", str(db)]) == 0
+    runs = list_runs(Store(db), kind="judge_reliability")
+    assert len(runs) == 1 and "saved run" in capsys.readouterr().out
+    ctx = AppContext(backends=None, store=Store(db))  # no model: the view is rebuilt from SQLite
+    with gr.Blocks():
+        create_judge_tab(ctx)
+    view = HistoryHandlers(ctx).run_view(runs[0]["id"])
+    assert (
+        "position flip rate" in view["markdown"]
+        and "Score methods side by side" in view["markdown"]
+    )
+    assert [t.name for t in view["plot"].data] == ["position flip rate", "Conflict Ratio"]
+    assert view["plot2"].data[0].mode == "markers"
+    assert view["json"]["result"]["type"] == "reliability"

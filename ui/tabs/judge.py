@@ -23,6 +23,8 @@ from ui.components.prompt import (
 )
 from ui.context import AppContext
 from ui.plots.judge import AGREEMENT_HEADERS, CONSISTENCY_HEADERS
+from ui.plots.reliability import RUN_KIND as RELIABILITY_KIND
+from ui.plots.reliability import render_reliability_run
 from ui.tabs.judge_handlers import JudgeHandlers, render_judge_run
 
 PROMPT_NOTE = (
@@ -45,6 +47,7 @@ def create_judge_tab(ctx: AppContext) -> None:
     History view."""
     h = JudgeHandlers(ctx)
     ctx.history_renderers["judge"] = render_judge_run
+    ctx.history_renderers[RELIABILITY_KIND] = render_reliability_run
     ctx.run_measures["judge"] = judge_stored_measures
     with gr.Tab("Judge", id="judge"):
         gr.Markdown(
