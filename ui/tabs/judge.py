@@ -26,6 +26,7 @@ from ui.plots.judge import AGREEMENT_HEADERS, CONSISTENCY_HEADERS
 from ui.plots.reliability import RUN_KIND as RELIABILITY_KIND
 from ui.plots.reliability import render_reliability_run
 from ui.tabs.judge_handlers import JudgeHandlers, render_judge_run
+from ui.tabs.judge_reliability import create_reliability_section
 
 PROMPT_NOTE = (
     "The grading prompt (for a pair, the comparison prompt; it is sent in both orders) in the "
@@ -135,6 +136,7 @@ def create_judge_tab(ctx: AppContext) -> None:
             c_status = gr.Markdown()
             c_table = gr.Dataframe(headers=CONSISTENCY_HEADERS, interactive=False, wrap=True)
             c_plot = gr.Plot(label="CR and NTR_k")
+        create_reliability_section(ctx)
 
         show_outputs = [
             position,
