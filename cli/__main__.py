@@ -3,6 +3,7 @@
     python -m cli evaluate --data data/qa/trivia_small.jsonl --model tiny-random --out results/
     python -m cli inv-evaluate --data data/qa/trivia_small.jsonl --model tiny-random --out inv/
     python -m cli cip play --posterior oracle --hidden penguin
+    python -m cli judge-report --items data/judge/reliability.jsonl --model tiny-random --out rel/
     python -m cli trace "What is the capital of Australia?" --model tiny-random
     python -m cli serve --model tiny-random --port 8000
     python -m cli serve-encoders --nli-model tiny-random-nli --port 8100
@@ -21,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("cli.evaluate", "which measure predicts errors best on a dataset"),
     "inv-evaluate": ("cli.inv_evaluate", "Inv-Entropy over a dataset, with TSU"),
     "cip": ("cli.cip", "20 Questions with conformal information pursuit"),
+    "judge-report": ("cli.judge_report", "how far an LLM judge can be trusted, as CSV + JSON"),
     "trace": ("cli.trace", "one answer's per-token entropy trace"),
     "serve": ("cli.serve", "serve a local model over the OpenAI protocol"),
     "serve-encoders": ("cli.serve_encoders", "serve an NLI model and an embedder over HTTP"),

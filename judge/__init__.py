@@ -31,5 +31,9 @@ function of them.
 - :mod:`judge.pipeline`: the TrustJudge consistency run;
 - :mod:`judge.items`: items to judge (demo set, CSV/JSONL imports);
 - :mod:`judge.annotation`: annotation rows and agreement over stored judgements;
-- :mod:`judge.agreement`: agreement statistics (Spearman, Kendall, Cohen, Krippendorff).
+- :mod:`judge.agreement`: agreement statistics (Spearman, Kendall, Cohen, Krippendorff);
+- :mod:`judge.reliability`: the ONE table of reliability measures (position, length, run-to-run
+  spread, human agreement) with bootstrap intervals;
+- :mod:`judge.length_bias`: length correlation, longer-answer and length-controlled win rates;
+- :mod:`judge.report`: the reliability report run over questions with a judge backend.
 """

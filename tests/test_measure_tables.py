@@ -25,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends.base import Generation, TokenRecord
+from judge import reliability as rel
 from judge import scores as judge
 from uq.inv import measures as inv
 from uq.semantic import measures as semantic
@@ -410,9 +411,131 @@ JUDGE = Family(
 )
 
 
+# --------------------------------------------------------------------------- judge reliability
+# The statistics are a judge's verdicts on pairs and its grades of single answers; the
+# "answers" a permutation reorders are the pairs and the answers. "Certain": a judge blind to
+# position, stable between runs and agreeing with people; "uncertain": one that always picks A,
+# scores at random between runs and contradicts people. Every case keeps every measure defined
+# (a strict pair, distinct lengths, scores, spreads and entropies).
+
+
+def _rel_stats(pairs: list, singles: list) -> rel.ReliabilityStatistics:
+    return rel.ReliabilityStatistics(
+        pairs=[rel.PairObservation(**p) for p in pairs],
+        singles=[rel.SingleObservation(**s) for s in singles],
+    )
+
+
+_LETTER = st.sampled_from(["A", "B", "C"])
+_PROBS = st.fixed_dictionaries({k: st.floats(0.01, 1.0) for k in "ABC"})
+
+
+@st.composite
+def _rel_cases(draw):
+    n_pairs, n_singles = draw(st.integers(2, 6)), draw(st.integers(3, 6))
+    pairs = [
+        {
+            "first": "A" if i == 0 else draw(_LETTER),
+            "second": "A" if i == 0 else draw(_LETTER),
+            "probs_first": draw(_PROBS),
+            "probs_second": draw(_PROBS),
+            "length_x": float(draw(st.integers(1, 200))) + (300.0 if i == 0 else 0.0),
+            "length_y": float(draw(st.integers(1, 200))),
+            "humans": {"ada": draw(_LETTER)},
+        }
+        for i in range(n_pairs)
+    ]
+    singles = []
+    for i in range(n_singles):
+        fixed = i < 3  # three answers that keep every correlation defined
+        runs = (
+            [1.0, 1.0 + 2 * i]
+            if fixed
+            else draw(st.lists(st.integers(1, 5), min_size=2, max_size=4))
+        )
+        singles.append(
+            {
+                "scores": {"expectation": float(i + 1) if fixed else draw(st.floats(1.0, 5.0))},
+                "length": float(10 * (i + 1)) if fixed else float(draw(st.integers(1, 300))),
+                "entropy": 0.1 * (i + 1) if fixed else draw(st.floats(0.0, 1.6)),
+                "runs": [float(r) for r in runs],
+                "humans": {"ada": float(3 - i) if fixed else float(draw(st.integers(1, 5)))},
+            }
+        )
+    pair_order = draw(st.permutations(range(n_pairs)))
+    single_order = draw(st.permutations(range(n_singles)))
+    return _rel_stats(pairs, singles), _rel_stats(
+        [pairs[i] for i in pair_order], [singles[i] for i in single_order]
+    )
+
+
+def _rel_extreme(n: int, reliable: bool) -> rel.ReliabilityStatistics:
+    pairs = []
+    for i in range(max(n, 2)):
+        x, y = 10.0 * (i + 1), 15.0 * (i + 1) + 3
+        better = "A" if i % 2 == 0 else "B"
+        if reliable:
+            first, second = better, rel._SWAP[better]
+            probs_first = (
+                {"A": 0.8, "B": 0.1, "C": 0.1} if better == "A" else {"A": 0.1, "B": 0.8, "C": 0.1}
+            )
+            probs_second = {rel._SWAP[k]: v for k, v in probs_first.items()}
+        else:
+            first = second = "A"
+            probs_first = probs_second = {"A": 1.0, "B": 0.0, "C": 0.0}
+        pairs.append(
+            {"first": first, "second": second, "probs_first": probs_first,
+             "probs_second": probs_second, "length_x": x, "length_y": y,
+             "humans": {"ada": better}}
+        )  # fmt: skip
+    singles = []
+    for i in range(max(n, 3)):
+        runs = [3.0, 3.0 + 0.1 * i] if reliable else [1.0, 5.0 - 0.5 * i]
+        singles.append(
+            {"scores": {"expectation": 1.0 + i}, "length": 10.0 * (i + 1), "entropy": 0.1 * i,
+             "runs": runs, "humans": {"ada": (1.0 + i) if reliable else (10.0 - i)}}
+        )  # fmt: skip
+    return _rel_stats(pairs, singles)
+
+
+def _rel_plain() -> tuple[rel.ReliabilityStatistics, rel.ReliabilityStatistics]:
+    stats = _rel_extreme(4, reliable=True)
+    stats.pairs[0] = replace(stats.pairs[0], first="A", second="A")
+    stats.pairs[1] = replace(stats.pairs[1], second="C")
+    return stats, replace(stats, pairs=stats.pairs[::-1], singles=stats.singles[::-1])
+
+
+def _rel_without(stats: rel.ReliabilityStatistics, need: str) -> rel.ReliabilityStatistics:
+    if need == "pairs":
+        return replace(stats, pairs=[])
+    if need == "singles":
+        return replace(stats, singles=[])
+    if need == "probs":
+        return replace(stats, pairs=[replace(p, probs_first=None) for p in stats.pairs])
+    if need == "runs":
+        return replace(stats, singles=[replace(s, runs=[]) for s in stats.singles])
+    return replace(
+        stats,
+        pairs=[replace(p, humans={}) for p in stats.pairs],
+        singles=[replace(s, humans={}) for s in stats.singles],
+    )
+
+
+RELIABILITY = Family(
+    name="reliability",
+    table=rel.RELIABILITY_MEASURES,
+    values=rel.reliability_values,
+    cases=_rel_cases(),
+    plain=_rel_plain,
+    certain=lambda n: _rel_extreme(n, reliable=True),
+    uncertain=lambda n: _rel_extreme(n, reliable=False),
+    without=_rel_without,
+)
+
+
 # --------------------------------------------------------------------------- the tests
 
-FAMILIES = [SEMANTIC, INV, JUDGE]
+FAMILIES = [SEMANTIC, INV, JUDGE, RELIABILITY]
 IDS = [f.name for f in FAMILIES]
 
 

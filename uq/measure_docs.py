@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from judge import reliability
 from judge import scores as judge
 from uq.inv import measures as inv
 from uq.semantic import measures as semantic
@@ -85,11 +86,13 @@ def block_text(name: str) -> str:
     judge's score methods their table (:func:`judge.scores.markdown_table`)."""
     if name == "judge":
         return judge.markdown_table()
+    if name == "reliability":
+        return reliability.markdown_table()
     return measure_list(name) + "\n"
 
 
 # Every marker pair the README carries: the measure families, and the judge's score methods.
-BLOCKS: tuple[str, ...] = (*FAMILIES, "judge")
+BLOCKS: tuple[str, ...] = (*FAMILIES, "judge", "reliability")
 
 
 def _block(name: str) -> re.Pattern[str]:

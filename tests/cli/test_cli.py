@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     ["cip", "calibrate"],
     ["cip", "play"],
     ["cip", "benchmark"],
+    ["judge-report"],
     ["trace"],
     ["serve"],
 ]
@@ -35,7 +36,9 @@ def test_python_m_cli_help_lists_every_command():
         [sys.executable, "-m", "cli", "--help"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0
-    assert set(COMMANDS) == {"evaluate", "inv-evaluate", "cip", "trace", "serve", "serve-encoders"}
+    assert set(COMMANDS) == {
+        "evaluate", "inv-evaluate", "cip", "judge-report", "trace", "serve", "serve-encoders"
+    }
     for command in COMMANDS:
         assert f"  {command} " in out.stdout
 

@@ -9,6 +9,6 @@ both would not fit in one file. A tab's History view is its ``render_<kind>(run)
 - :mod:`ui.tabs.cip`, :mod:`ui.tabs.cip_handlers`: 20 Questions with C-IP, and its benchmark
   (:mod:`ui.tabs.cip_benchmark`) and calibration in short steps (:mod:`ui.tabs.cip_calibration`);
 - :mod:`ui.tabs.judge`, :mod:`ui.tabs.judge_handlers`: annotation beside the judge, agreement,
-  export, consistency;
+  export, consistency; and its reliability report (:mod:`ui.tabs.judge_reliability`);
 - :mod:`ui.tabs.history`: past runs reopened from the database, and exports.
 """

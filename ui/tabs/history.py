@@ -130,7 +130,15 @@ def create_history_tab(ctx: AppContext) -> None:
         gr.Markdown("Every run is saved. Open one to see it again, rebuilt from the database.")
         with gr.Row():
             kind = gr.Dropdown(
-                ["all", "trace", "semantic_entropy", "inv_entropy", "cip_game", "judge"],
+                [
+                    "all",
+                    "trace",
+                    "semantic_entropy",
+                    "inv_entropy",
+                    "cip_game",
+                    "judge",
+                    "judge_reliability",
+                ],
                 value="all",
                 label="Kind",
                 scale=1,

@@ -23,7 +23,10 @@ from ui.components.prompt import (
 )
 from ui.context import AppContext
 from ui.plots.judge import AGREEMENT_HEADERS, CONSISTENCY_HEADERS
+from ui.plots.reliability import RUN_KIND as RELIABILITY_KIND
+from ui.plots.reliability import render_reliability_run
 from ui.tabs.judge_handlers import JudgeHandlers, render_judge_run
+from ui.tabs.judge_reliability import create_reliability_section
 
 PROMPT_NOTE = (
     "The grading prompt (for a pair, the comparison prompt; it is sent in both orders) in the "
@@ -45,6 +48,7 @@ def create_judge_tab(ctx: AppContext) -> None:
     History view."""
     h = JudgeHandlers(ctx)
     ctx.history_renderers["judge"] = render_judge_run
+    ctx.history_renderers[RELIABILITY_KIND] = render_reliability_run
     ctx.run_measures["judge"] = judge_stored_measures
     with gr.Tab("Judge", id="judge"):
         gr.Markdown(
@@ -132,6 +136,7 @@ def create_judge_tab(ctx: AppContext) -> None:
             c_status = gr.Markdown()
             c_table = gr.Dataframe(headers=CONSISTENCY_HEADERS, interactive=False, wrap=True)
             c_plot = gr.Plot(label="CR and NTR_k")
+        create_reliability_section(ctx)
 
         show_outputs = [
             position,
